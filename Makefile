@@ -1,0 +1,40 @@
+# dynahate-qlora: the two commands are `make demo` and `make test`.
+#   VENV=path  use another virtual environment (created if missing)
+#   PYTHON=..  the interpreter that creates it (Python >= 3.11)
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO ?= demo
+STAMP := $(VENV)/.dynahate-installed
+export HF_HUB_OFFLINE := 1
+export DISABLE_VERSION_CHECK := 1
+
+.PHONY: install test demo clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml .ci/constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e '.[test]'
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest -q
+
+# A pipeline check on CPU with a tiny random model and a synthetic sample: NOT the real result.
+demo: install
+	@echo "== dynahate demo: tiny RANDOM model, synthetic sample, CPU. A pipeline check, not the published result. =="
+	$(BIN)/dynahate tiny-model $(DEMO)/tiny-model
+	$(BIN)/dynahate prepare --csv tests/fixtures/dynahate_sample.csv --out $(DEMO)/data
+	mkdir -p $(DEMO)/lf_data
+	$(BIN)/dynahate register --dataset-dir $(DEMO)/lf_data --data $(DEMO)/data
+	rm -rf $(DEMO)/run
+	$(BIN)/llamafactory-cli train recipes/dynahate_qlora.yaml \
+		model_name_or_path=$(DEMO)/tiny-model dataset_dir=$(DEMO)/lf_data output_dir=$(DEMO)/run \
+		bf16=false max_steps=60 learning_rate=5e-3 logging_steps=10 eval_steps=30 save_steps=1000
+	@echo "== adapter written to $(DEMO)/run (adapter_config.json, adapter_model.safetensors) =="
+
+clean:
+	rm -rf $(DEMO) build *.egg-info

@@ -1,0 +1,92 @@
+"""Write files all-or-nothing: into a temporary file beside the target, then rename.
+
+``atomic_files`` extends this to a group of files: every file is written to a temporary name
+first and the renames happen only when the whole group was written, so a failure midway
+leaves every target untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+
+def _default_mode() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+def _temp_beside(target: Path, mode: str) -> tuple[IO, Path]:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.chmod(name, target.stat().st_mode & 0o777 if target.exists() else _default_mode())
+    encoding = None if "b" in mode else "utf-8"
+    newline = None if "b" in mode else "\n"
+    return os.fdopen(fd, mode, encoding=encoding, newline=newline), Path(name)
+
+
+@contextlib.contextmanager
+def atomic_open(target: str | Path, mode: str = "w") -> Iterator[IO]:
+    """Open a temporary file for writing; it replaces ``target`` only if the block succeeds."""
+    with atomic_files() as group:
+        yield group.open(target, mode)
+
+
+def atomic_write_text(target: str | Path, text: str) -> None:
+    """Write ``text`` (UTF-8) to ``target`` atomically."""
+    with atomic_open(target) as handle:
+        handle.write(text)
+
+
+def atomic_write_bytes(target: str | Path, data: bytes) -> None:
+    """Write ``data`` to ``target`` atomically."""
+    with atomic_open(target, "wb") as handle:
+        handle.write(data)
+
+
+class _FileGroup:
+    def __init__(self) -> None:
+        self._pending: list[tuple[IO, Path, Path]] = []
+
+    def open(self, target: str | Path, mode: str = "w") -> IO:
+        handle, temp = _temp_beside(Path(target), mode)
+        self._pending.append((handle, temp, Path(target)))
+        return handle
+
+    def _close_all(self) -> None:
+        for handle, _, _ in self._pending:
+            if not handle.closed:
+                handle.close()
+
+    def commit(self) -> None:
+        self._close_all()
+        for _, temp, target in self._pending:
+            os.replace(temp, target)
+        self._pending.clear()
+
+    def abort(self) -> None:
+        self._close_all()
+        for _, temp, _ in self._pending:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        self._pending.clear()
+
+
+@contextlib.contextmanager
+def atomic_files() -> Iterator[_FileGroup]:
+    """A group of files written together: ``group.open(path)`` each; all are renamed at the end.
+
+    If the block raises, every temporary file is removed and no target is created or changed.
+    """
+    group = _FileGroup()
+    try:
+        yield group
+    except BaseException:
+        group.abort()
+        raise
+    group.commit()

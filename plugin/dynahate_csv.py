@@ -1,0 +1,137 @@
+"""Read and validate the official Dynahate CSV (v0.2.3 or v0.2.2).
+
+The file is R's ``write.csv`` output: a leading unnamed row-number column, quoted strings,
+``NA`` for missing values. Only ``acl.id.matched`` uses ``NA`` as missing; in ``text`` the
+string ``NA`` (or ``null``, ``None``, ``nan``) is a post like any other and is kept verbatim.
+Every problem is reported with the file, the line the record starts on and its ``acl.id``.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import DynahateError
+from .labels import CSV_LABELS
+
+REQUIRED_COLUMNS = ("text", "label", "split")
+METADATA_COLUMNS = ("acl.id", "round", "round.base", "type", "target", "level", "acl.id.matched")
+SPLITS = ("train", "dev", "test")
+MISSING = "NA"  # R's missing value, meaningful only in columns listed in NULLABLE_COLUMNS
+NULLABLE_COLUMNS = frozenset({"acl.id.matched"})
+
+
+@dataclass(frozen=True)
+class CsvRow:
+    """One valid record: the post verbatim, its CSV label and split, and its metadata."""
+
+    line: int
+    text: str
+    label: str
+    split: str
+    meta: dict[str, str | None] = field(default_factory=dict)
+
+    @property
+    def acl_id(self) -> str | None:
+        return self.meta.get("acl.id")
+
+
+@dataclass(frozen=True)
+class SkippedRow:
+    """A record left out (only with ``skip_invalid``), with the reason."""
+
+    line: int
+    acl_id: str | None
+    kind: str
+    reason: str
+
+
+@dataclass
+class CsvContents:
+    rows: list[CsvRow]
+    skipped: list[SkippedRow]
+    missing_metadata_columns: list[str]
+
+
+def _where(path: Path, line: int, acl_id: str | None) -> str:
+    suffix = f" (acl.id {acl_id})" if acl_id else ""
+    return f"{path}: line {line}{suffix}"
+
+
+def _row_problem(record: dict[str, str | None], n_fields: int, n_header: int) -> tuple[str, str] | None:
+    """(kind, message) for a bad row, None for a good one."""
+    if n_fields != n_header:
+        return "wrong field count", f"has {n_fields} fields, the header has {n_header}"
+    label, split, text = record["label"], record["split"], record["text"]
+    if label not in CSV_LABELS:
+        return "unknown label", f"label {label!r} is not one of {', '.join(map(repr, CSV_LABELS))}"
+    if split not in SPLITS:
+        return "unknown split", f"split {split!r} is not one of {', '.join(map(repr, SPLITS))}"
+    if text == "":
+        return "empty text", "text is empty"
+    return None
+
+
+def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first line of the record, fields), header included as the first item."""
+    try:
+        with path.open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            start = 1
+            for fields in reader:
+                yield start, fields
+                start = reader.line_num + 1
+    except UnicodeDecodeError as exc:
+        raise DynahateError(f"{path}: not a UTF-8 CSV file ({exc.reason} at byte {exc.start})") from None
+    except csv.Error as exc:
+        raise DynahateError(f"{path}: not a readable CSV file ({exc})") from None
+
+
+def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvContents:
+    """Parse and validate the CSV; raise :class:`DynahateError` on the first bad row.
+
+    With ``skip_invalid`` a bad row is recorded in ``skipped`` instead (with its reason); a
+    bad header is always an error.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DynahateError(f"{path}: file not found (pass the official Dynahate CSV, or use --download)")
+    records = _records(path)
+    try:
+        _, header = next(records)
+    except StopIteration:
+        raise DynahateError(f"{path}: empty file, expected the Dynahate CSV header") from None
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    if missing:
+        raise DynahateError(
+            f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))}; "
+            f"is this the Dynahate CSV? (header starts {header[:5]!r})"
+        )
+    index = {name: position for position, name in enumerate(header) if name}
+    wanted = [c for c in (*REQUIRED_COLUMNS, *METADATA_COLUMNS) if c in index]
+    missing_metadata = [c for c in METADATA_COLUMNS if c not in index]
+
+    rows: list[CsvRow] = []
+    skipped: list[SkippedRow] = []
+    for line, fields in records:
+        if not fields:  # a blank line between records
+            continue
+        record = {c: (fields[index[c]] if index[c] < len(fields) else None) for c in wanted}
+        acl_id = record.get("acl.id")
+        problem = _row_problem(record, len(fields), len(header))
+        if problem:
+            kind, message = problem
+            if not skip_invalid:
+                raise DynahateError(f"{_where(path, line, acl_id)}: {message} (use --skip-invalid to leave such rows out)")
+            skipped.append(SkippedRow(line, acl_id, kind, message))
+            continue
+        meta = {
+            c: (None if c in NULLABLE_COLUMNS and record.get(c) == MISSING else record.get(c))
+            for c in METADATA_COLUMNS
+        }
+        rows.append(CsvRow(line, record["text"], record["label"], record["split"], meta))
+    if not rows and not skipped:
+        raise DynahateError(f"{path}: the CSV has a header but no rows")
+    return CsvContents(rows, skipped, missing_metadata)

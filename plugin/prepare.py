@@ -1,0 +1,122 @@
+"""``prepare``: the official Dynahate CSV to LLaMA-Factory alpaca JSONL, metadata and a report.
+
+For each split ``S`` in train/dev/test it writes, all or nothing:
+
+- ``dynahate_S.jsonl``: records ``{"instruction", "input", "output", "system"}`` in CSV order,
+  serialised like ``json.dumps`` (the original adapter's training files, byte for byte);
+- ``dynahate_S.meta.jsonl``: one line per record, same order: the CSV line, the metadata
+  columns and ``input_sha1`` (SHA-1 of the post) so that the eval module can join them safely;
+
+and ``prepare_report.json`` with counts per split, label and round, every skipped row and why,
+and the leakage audit.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from . import audit
+from .atomic import atomic_files
+from .download import git_blob_sha1, known_version
+from .dynahate_csv import SPLITS, CsvRow, read_dynahate_csv
+from .jsonl import dumps_line
+from .labels import label_from_csv
+from .prompts import make_record
+
+REPORT_NAME = "prepare_report.json"
+
+
+def data_file(out_dir: Path, split: str) -> Path:
+    return out_dir / f"dynahate_{split}.jsonl"
+
+
+def meta_file(data_path: Path) -> Path:
+    """The metadata sidecar of a JSONL data file: ``NAME.meta.jsonl`` beside ``NAME.jsonl``."""
+    return data_path.with_name(f"{data_path.stem}.meta.jsonl")
+
+
+def text_sha1(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+def normalise_text(text: str) -> str:
+    """The opt-in normalisation (``--normalize-text``): Unicode NFC and surrounding whitespace."""
+    return unicodedata.normalize("NFC", text).strip()
+
+
+@dataclass
+class PrepareResult:
+    report: dict[str, Any]
+    files: dict[str, Path]
+
+
+def _split_counts(rows: list[CsvRow]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for split in SPLITS:
+        in_split = [r for r in rows if r.split == split]
+        labels = Counter(label_from_csv(r.label) for r in in_split)
+        rounds: dict[str, Counter] = defaultdict(Counter)
+        for r in in_split:
+            rounds[str(r.meta.get("round"))][label_from_csv(r.label)] += 1
+        out[split] = {
+            "rows": len(in_split),
+            "labels": {label: labels[label] for label in ("hate", "not hate")},
+            "rounds": {name: dict(counts) for name, counts in sorted(rounds.items())},
+        }
+    return out
+
+
+def prepare(csv_path: str | Path, out_dir: str | Path, *, skip_invalid: bool = False,
+            normalize: bool = False) -> PrepareResult:
+    """Read, validate and write every output; nothing is written if anything fails."""
+    csv_path, out_dir = Path(csv_path), Path(out_dir)
+    contents = read_dynahate_csv(csv_path, skip_invalid=skip_invalid)
+    rows = contents.rows
+    blob = git_blob_sha1(csv_path)
+    files: dict[str, Path] = {}
+    normalised_changed = 0
+    with atomic_files() as group:
+        handles = {}
+        for split in SPLITS:
+            files[split] = data_file(out_dir, split)
+            files[f"{split}.meta"] = meta_file(files[split])
+            handles[split] = (group.open(files[split]), group.open(files[f"{split}.meta"]))
+        for row in tqdm(rows, desc="prepare", unit="rows", mininterval=0.5, leave=False):
+            text = normalise_text(row.text) if normalize else row.text
+            if text != row.text:
+                normalised_changed += 1
+            data_handle, meta_handle = handles[row.split]
+            data_handle.write(dumps_line(make_record(text, label_from_csv(row.label))))
+            meta_handle.write(dumps_line({"line": row.line, **row.meta, "input_sha1": text_sha1(text)}))
+        report = {
+            "source": {
+                "path": str(csv_path),
+                "git_blob_sha1": blob,
+                "version": known_version(blob),
+                "rows_read": len(rows) + len(contents.skipped),
+                "missing_metadata_columns": contents.missing_metadata_columns,
+            },
+            "normalize_text": {"enabled": normalize, "texts_changed": normalised_changed},
+            "written": {split: {"file": str(files[split]), "metadata": str(files[f"{split}.meta"])} for split in SPLITS},
+            "splits": _split_counts(rows),
+            "skipped": {
+                "rows": len(contents.skipped),
+                "by_kind": dict(Counter(s.kind for s in contents.skipped)),
+                "details": [{"line": s.line, "acl.id": s.acl_id, "reason": s.reason} for s in contents.skipped],
+            },
+            "audit": {
+                "duplicate_texts_across_splits": audit.duplicate_texts_across_splits(rows),
+                "matched_pairs_across_splits": audit.matched_pairs_across_splits(rows),
+            },
+        }
+        files["report"] = out_dir / REPORT_NAME
+        group.open(files["report"]).write(json.dumps(report, indent=2) + "\n")
+    return PrepareResult(report, files)

@@ -1,0 +1,55 @@
+"""``dynahate prepare``: turn the official Dynahate CSV into LLaMA-Factory JSONL files."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "convert the official Dynahate CSV into data/dynahate_{train,dev,test}.jsonl plus metadata and a report"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--csv", type=Path, help="the Dynahate CSV (v0.2.3 or v0.2.2); with --download, where to save it")
+    parser.add_argument("--out", type=Path, default=Path("data"), help="output directory (default: data/)")
+    parser.add_argument("--download", action="store_true",
+                        help="fetch v0.2.3 from its GitHub location and verify its git blob id before use")
+    parser.add_argument("--skip-invalid", action="store_true",
+                        help="leave bad rows out (listed in the report) instead of stopping at the first")
+    parser.add_argument("--normalize-text", action="store_true",
+                        help="opt-in: Unicode NFC and strip surrounding whitespace (default: texts verbatim)")
+
+
+def _summary(report: dict) -> str:
+    lines = [f"source: {report['source']['path']} ({report['source']['version'] or 'unrecognised version'}, "
+             f"git blob {report['source']['git_blob_sha1'][:12]}), {report['source']['rows_read']} rows read"]
+    for split, counts in report["splits"].items():
+        labels = ", ".join(f"{k}: {v}" for k, v in counts["labels"].items())
+        lines.append(f"  {split:5s} {counts['rows']:6d} rows ({labels}); rounds: {', '.join(counts['rounds'])}")
+    skipped = report["skipped"]
+    lines.append(f"skipped: {skipped['rows']} rows" + (f" {skipped['by_kind']}" if skipped["rows"] else ""))
+    dup = report["audit"]["duplicate_texts_across_splits"]
+    pairs = report["audit"]["matched_pairs_across_splits"]
+    lines.append(f"audit: {dup['groups']} texts occur in more than one split "
+                 f"({dup['dev_or_test_rows_with_text_in_train']} dev/test rows have their exact text in train); "
+                 f"{pairs['pairs_across_splits']} of {pairs['pairs']} matched pairs cross splits")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .download import DEFAULT_DOWNLOAD_PATH, download
+    from .errors import DynahateError
+    from .prepare import prepare
+
+    csv_path = args.csv
+    if args.download:
+        csv_path = download(dest=csv_path or DEFAULT_DOWNLOAD_PATH)
+        print(f"verified {csv_path} (Dynahate v0.2.3)")
+    elif csv_path is None:
+        raise DynahateError("pass --csv PATH to the Dynahate CSV, or --download to fetch v0.2.3")
+    result = prepare(csv_path, args.out, skip_invalid=args.skip_invalid, normalize=args.normalize_text)
+    print(_summary(result.report))
+    for split in ("train", "dev", "test"):
+        if result.report["splits"][split]["rows"] == 0:
+            print(f"warning: split {split!r} has no rows; {result.files[split]} is empty")
+    print(f"wrote {', '.join(str(result.files[s]) for s in ('train', 'dev', 'test'))} and {result.files['report']}")
+    return 0

@@ -1,0 +1,109 @@
+"""``register``: add the Dynahate datasets to a user's own LLaMA-Factory data directory.
+
+Copies the prepared JSONL files (and their metadata sidecars) into the directory and adds the
+three entries to its ``dataset_info.json``, keeping every other entry and the file's layout.
+Re-running is a no-op; an existing *different* entry or file is refused unless ``force``, and
+whatever is replaced is backed up first. Everything is written all-or-nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .atomic import atomic_files
+from .dataset_info import dataset_entries
+from .dynahate_csv import SPLITS
+from .errors import DynahateError
+from .json_members import JsonShapeError, parse_members, set_members
+from .prepare import data_file, meta_file
+
+INFO_NAME = "dataset_info.json"
+
+
+@dataclass
+class RegisterResult:
+    added: list[str] = field(default_factory=list)
+    replaced: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    copied: list[Path] = field(default_factory=list)
+    backups: list[Path] = field(default_factory=list)
+
+
+def _backup_name(path: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    candidate, n = path.with_name(f"{path.name}.{stamp}.bak"), 1
+    while candidate.exists():
+        candidate, n = path.with_name(f"{path.name}.{stamp}-{n}.bak"), n + 1
+    return candidate
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.stat().st_size == b.stat().st_size and a.read_bytes() == b.read_bytes()
+
+
+def register(dataset_dir: str | Path, data_dir: str | Path = "data", *, force: bool = False) -> RegisterResult:
+    dataset_dir, data_dir = Path(dataset_dir), Path(data_dir)
+    if not dataset_dir.is_dir():
+        raise DynahateError(f"{dataset_dir}: not a directory (pass your LLaMA-Factory dataset_dir)")
+    sources = [p for split in SPLITS for p in (data_file(data_dir, split), meta_file(data_file(data_dir, split)))]
+    for source in sources:
+        if not source.is_file():
+            raise DynahateError(f"{source}: not found; run `dynahate prepare --csv ... --out {data_dir}` first")
+
+    info_path = dataset_dir / INFO_NAME
+    text = info_path.read_text(encoding="utf-8") if info_path.exists() else "{}\n"
+    try:
+        existing = {m.key: m.value for m in parse_members(text)[0]}
+    except JsonShapeError as exc:
+        raise DynahateError(f"{info_path}: not a JSON object ({exc}); fix or move it, then re-run") from None
+
+    result = RegisterResult()
+    ours = dataset_entries()
+    updates = {}
+    for name, entry in ours.items():
+        if name not in existing:
+            result.added.append(name)
+            updates[name] = entry
+        elif existing[name] == entry:
+            result.unchanged.append(name)
+        elif force:
+            result.replaced.append(name)
+            updates[name] = entry
+        else:
+            raise DynahateError(
+                f"{info_path}: key {name!r} already exists with a different definition; "
+                "re-run with --force to replace it (the old file is backed up)"
+            )
+
+    copies = []
+    for source in sources:
+        target = dataset_dir / source.name
+        if target.exists() and _same_file(source, target):
+            continue
+        if target.exists() and not force:
+            raise DynahateError(f"{target}: exists and differs from {source}; re-run with --force to replace it")
+        copies.append((source, target))
+
+    with atomic_files() as group:
+        for source, target in copies:
+            if target.exists():
+                backup = _backup_name(target)
+                shutil.copy2(target, backup)
+                result.backups.append(backup)
+            with source.open("rb") as src:
+                shutil.copyfileobj(src, group.open(target, "wb"))
+            result.copied.append(target)
+        if updates:
+            if info_path.exists():
+                backup = _backup_name(info_path)
+                group.open(backup).write(text)
+                result.backups.append(backup)
+            new_text = set_members(text, updates)
+            if json.loads(new_text) != {**existing, **updates}:  # the splice must change nothing else
+                raise RuntimeError(f"internal error: editing {info_path} would alter other entries")
+            group.open(info_path).write(new_text)
+    return result

@@ -1,0 +1,32 @@
+"""``dynahate register``: put the Dynahate datasets into your own LLaMA-Factory data directory."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+HELP = "add dynahate_{train,dev,test} (and their JSONL files) to DIR/dataset_info.json"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--dataset-dir", type=Path, required=True, help="your LLaMA-Factory dataset_dir")
+    parser.add_argument("--data", type=Path, default=Path("data"),
+                        help="where `dynahate prepare` wrote the JSONL files (default: data/)")
+    parser.add_argument("--force", action="store_true",
+                        help="replace existing entries or files that differ (old versions are backed up)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from .register import register
+
+    result = register(args.dataset_dir, args.data, force=args.force)
+    for label, names in (("added", result.added), ("replaced", result.replaced), ("unchanged", result.unchanged)):
+        if names:
+            print(f"{label}: {', '.join(names)}")
+    for path in result.copied:
+        print(f"copied {path}")
+    for path in result.backups:
+        print(f"backup {path}")
+    if not (result.added or result.replaced or result.copied):
+        print(f"{args.dataset_dir / 'dataset_info.json'} already has the Dynahate datasets; nothing changed")
+    return 0

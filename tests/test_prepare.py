@@ -1,0 +1,178 @@
+"""``dynahate prepare``: records, metadata, report, and every bad-input path."""
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from conftest import run_cli
+from dynahate.plugin import prompts
+from dynahate.plugin.errors import DynahateError
+from dynahate.plugin.prepare import prepare
+
+HEADER = ["", "acl.id", "X1", "text", "label", "type", "target", "level", "split", "round.base", "annotator", "round",
+          "acl.id.matched"]
+
+
+def write_csv(path: Path, rows: list[list[str]], header=HEADER) -> Path:
+    buf = io.StringIO()
+    writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    path.write_text(buf.getvalue(), encoding="utf-8")
+    return path
+
+
+def row(n, text, label="hate", split="train", matched="NA"):
+    return [str(n), f"acl{n}", n, text, label, "notgiven", "notgiven", "original", split, 1, "ann", "1", matched]
+
+
+def read_lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_sample_records_are_exact(sample_csv, tmp_path):
+    result = prepare(sample_csv, tmp_path)
+    with sample_csv.open(newline="", encoding="utf-8") as handle:
+        source = list(csv.DictReader(handle))
+    for split in ("train", "dev", "test"):
+        expected = [
+            prompts.make_record(r["text"], "not hate" if r["label"] == "nothate" else "hate")
+            for r in source if r["split"] == split
+        ]
+        raw = (tmp_path / f"dynahate_{split}.jsonl").read_text(encoding="utf-8")
+        assert raw == "".join(json.dumps(r) + "\n" for r in expected)  # order, keys and bytes
+        assert result.report["splits"][split]["rows"] == len(expected)
+
+
+def test_texts_are_kept_verbatim(sample_csv, tmp_path):
+    prepare(sample_csv, tmp_path)
+    inputs = [r["input"] for s in ("train", "dev", "test") for r in read_lines(tmp_path / f"dynahate_{s}.jsonl")]
+    assert "NA" in inputs and "null" in inputs  # literal posts, not missing values
+    assert "I\x19ll welcome any Drellans who move here" in inputs  # control character kept
+    assert "  Pelnorites are lovely neighbours  " in inputs  # no stripping
+    assert "Oskari farmers grow the best apples\nno contest" in inputs
+    assert 'they call the Quelmari "neighbours" and mean it' in inputs
+
+
+def test_metadata_joins_each_record(sample_csv, tmp_path):
+    prepare(sample_csv, tmp_path)
+    from dynahate.plugin.prepare import text_sha1
+
+    for split in ("train", "dev", "test"):
+        records = read_lines(tmp_path / f"dynahate_{split}.jsonl")
+        meta = read_lines(tmp_path / f"dynahate_{split}.meta.jsonl")
+        assert len(records) == len(meta)
+        for record, m in zip(records, meta):
+            assert m["input_sha1"] == text_sha1(record["input"])
+            assert set(m) >= {"line", "acl.id", "round", "round.base", "type", "target", "level", "acl.id.matched"}
+    dev_meta = read_lines(tmp_path / "dynahate_dev.meta.jsonl")
+    assert any(m["acl.id.matched"] is None for m in dev_meta)  # NA is missing in this column only
+    assert any(m["acl.id.matched"] for m in dev_meta)
+
+
+def test_report_counts_and_audit(sample_csv, tmp_path):
+    report = prepare(sample_csv, tmp_path).report
+    assert report == json.loads((tmp_path / "prepare_report.json").read_text())
+    assert report["source"]["rows_read"] == 288 and report["skipped"]["rows"] == 0
+    train = report["splits"]["train"]
+    assert train["rows"] == train["labels"]["hate"] + train["labels"]["not hate"]
+    assert sum(sum(r.values()) for r in train["rounds"].values()) == train["rows"]
+    assert set(train["rounds"]) == {"1", "2a", "2b", "3a", "3b", "4a", "4b"}
+    dup = report["audit"]["duplicate_texts_across_splits"]
+    assert dup["groups"] >= 1 and dup["dev_or_test_rows_with_text_in_train"] >= 1
+    # line 63, not 62: an earlier record spans two lines (a line break inside its text)
+    assert [{"acl.id": "acl20060", "line": 63, "split": "train"}, {"acl.id": "acl20061", "line": 64, "split": "test"}] \
+        in dup["examples"]
+    pairs = report["audit"]["matched_pairs_across_splits"]
+    assert pairs["pairs"] == 20 and pairs["pairs_across_splits"] >= 1
+    assert "Drellans" not in json.dumps(report)  # posts are never echoed
+
+
+def test_skip_invalid_reports_every_row(tmp_path):
+    csv_path = write_csv(tmp_path / "in.csv", [row(1, "ok post"), row(2, ""), row(3, "x", label="spam"),
+                                               row(4, "y", split="holdout"), row(5, "fine", label="nothate")])
+    result = prepare(csv_path, tmp_path / "out", skip_invalid=True)
+    skipped = result.report["skipped"]
+    assert skipped["rows"] == 3
+    assert skipped["by_kind"] == {"empty text": 1, "unknown label": 1, "unknown split": 1}
+    assert [d["acl.id"] for d in skipped["details"]] == ["acl2", "acl3", "acl4"]
+    assert [d["line"] for d in skipped["details"]] == [3, 4, 5]
+    assert len(read_lines(tmp_path / "out" / "dynahate_train.jsonl")) == 2
+
+
+def test_normalize_text_is_opt_in(tmp_path):
+    csv_path = write_csv(tmp_path / "in.csv", [row(1, "  cafe\u0301 "), row(2, "plain")])
+    assert read_lines(prepare(csv_path, tmp_path / "a").files["train"])[0]["input"] == "  cafe\u0301 "
+    result = prepare(csv_path, tmp_path / "b", normalize=True)
+    assert read_lines(result.files["train"])[0]["input"] == "caf\u00e9"
+    assert result.report["normalize_text"] == {"enabled": True, "texts_changed": 1}
+
+
+BAD_INPUTS = {
+    "bad label": ([row(1, "a"), row(2, "b", label="offensive")], r"line 3 \(acl.id acl2\): label 'offensive'"),
+    "bad split": ([row(1, "a", split="validation")], r"line 2 \(acl.id acl1\): split 'validation'"),
+    "empty text": ([row(1, "a"), row(2, "b"), row(3, "")], r"line 4 \(acl.id acl3\): text is empty"),
+    "short row": ([row(1, "a")[:5]], r"line 2 \(acl.id acl1\): has 5 fields, the header has 13"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_INPUTS))
+def test_bad_rows_fail_with_file_line_and_id(tmp_path, case):
+    rows, pattern = BAD_INPUTS[case]
+    csv_path = write_csv(tmp_path / "in.csv", rows)
+    with pytest.raises(DynahateError, match=pattern) as info:
+        prepare(csv_path, tmp_path / "out")
+    assert str(csv_path) in str(info.value) and "\n" not in str(info.value)
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+
+
+def test_bad_header_and_files(tmp_path):
+    with pytest.raises(DynahateError, match="missing.csv: file not found"):
+        prepare(tmp_path / "missing.csv", tmp_path / "out")
+    no_label = write_csv(tmp_path / "nolabel.csv", [["1", "t", "train"]], header=["id", "text", "split"])
+    with pytest.raises(DynahateError, match=r"nolabel.csv: line 1: missing column\(s\) 'label'"):
+        prepare(no_label, tmp_path / "out")
+    binary = tmp_path / "model.bin"
+    binary.write_bytes(bytes(range(256)) * 4)
+    with pytest.raises(DynahateError, match="model.bin: not a"):
+        prepare(binary, tmp_path / "out")
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(DynahateError, match="empty.csv: empty file"):
+        prepare(empty, tmp_path / "out")
+    header_only = write_csv(tmp_path / "header.csv", [])
+    with pytest.raises(DynahateError, match="header.csv: the CSV has a header but no rows"):
+        prepare(header_only, tmp_path / "out")
+
+
+def test_failure_leaves_existing_outputs_untouched(sample_csv, tmp_path):
+    out = tmp_path / "data"
+    prepare(sample_csv, out)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    bad = write_csv(tmp_path / "bad.csv", [row(i, f"post {i}") for i in range(1, 50)] + [row(50, "x", label="?")])
+    with pytest.raises(DynahateError):
+        prepare(bad, out)
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in out.iterdir()}
+    assert after == before  # no file changed, no temporary file left
+
+
+def test_cli_error_is_one_line_and_nonzero(tmp_path):
+    bad = write_csv(tmp_path / "bad.csv", [row(1, "a", label="maybe")])
+    proc = run_cli(["dynahate", "prepare", "--csv", str(bad), "--out", str(tmp_path / "out")], check=False)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: ")
+    assert "bad.csv: line 2 (acl.id acl1): label 'maybe'" in proc.stderr
+    assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    proc = run_cli(["dynahate", "prepare", "--out", str(tmp_path / "out")], check=False)
+    assert proc.returncode == 2 and "--csv" in proc.stderr
+
+
+def test_cli_prints_summary_without_posts(sample_csv, tmp_path):
+    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d")])
+    assert "train    204 rows" in proc.stdout and "audit:" in proc.stdout
+    assert "Zorblaxians" not in proc.stdout + proc.stderr  # no post text in the output
+    assert oct(os.stat(tmp_path / "d" / "dynahate_train.jsonl").st_mode & 0o077) != "0o0"  # umask-respecting
