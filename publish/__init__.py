@@ -1,0 +1,1 @@
+"""dynahate.publish: the model card rendered from a run's own files, staging, and upload to the Hugging Face Hub."""
