@@ -1,0 +1,98 @@
+"""Load an evaluation split: the prepared JSONL, its gold labels, and its metadata sidecar.
+
+A split is a prepared file (``data/dynahate_dev.jsonl``) or any JSONL with ``input`` and
+``output``; it is named by its file stem. When ``NAME.meta.jsonl`` sits beside it (written by
+``dynahate prepare``), each metadata line is joined to the record on the same line after
+checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dynahate.plugin import prompts
+from dynahate.plugin.errors import DynahateError
+from dynahate.plugin.jsonl import iter_jsonl
+from dynahate.plugin.labels import LABELS, normalise_gold
+from dynahate.plugin.prepare import meta_file, text_sha1
+
+
+@dataclass(frozen=True)
+class EvalExample:
+    id: str  # acl.id when metadata is present, else "<split>-<line>"
+    post: str
+    gold: str  # "hate" or "not hate"
+    meta: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EvalSplit:
+    name: str
+    path: Path
+    examples: list[EvalExample]
+
+    @property
+    def has_meta(self) -> bool:
+        return bool(self.examples) and self.examples[0].meta is not None
+
+
+def _check_prompt_fields(path: Path, line: int, record: dict[str, Any]) -> None:
+    for key, expected in (("instruction", prompts.INSTRUCTION), ("system", prompts.SYSTEM_PROMPT)):
+        if key in record and record[key] != expected:
+            raise DynahateError(
+                f"{path}:{line}: {key!r} differs from the Dynahate prompt the adapter was trained with; "
+                "evaluation always builds the training prompt"
+            )
+
+
+def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
+    """Read and validate a split; every problem names the file and line."""
+    path = Path(path)
+    name = name or path.stem
+    rows: list[tuple[int, str, str]] = []
+    for line, record in iter_jsonl(path):
+        for key in ("input", "output"):
+            if key not in record:
+                raise DynahateError(f"{path}:{line}: missing key {key!r}")
+        post, gold = record["input"], normalise_gold(record["output"])
+        if not isinstance(post, str) or not post:
+            raise DynahateError(f"{path}:{line}: 'input' must be a non-empty string")
+        if gold is None:
+            raise DynahateError(
+                f"{path}:{line}: gold label {record['output']!r} is not one of {', '.join(map(repr, LABELS))}"
+            )
+        _check_prompt_fields(path, line, record)
+        rows.append((line, post, gold))
+    if not rows:
+        raise DynahateError(f"{path}: no examples (empty split)")
+    metas = _load_meta(path, rows)
+    examples = [
+        EvalExample(
+            id=(meta.get("acl.id") if meta and meta.get("acl.id") else f"{name}-{line}"),
+            post=post,
+            gold=gold,
+            meta=meta,
+        )
+        for (line, post, gold), meta in zip(rows, metas)
+    ]
+    return EvalSplit(name, path, examples)
+
+
+def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, Any] | None]:
+    sidecar = meta_file(path)
+    if not sidecar.is_file():
+        return [None] * len(rows)
+    metas = [meta for _, meta in iter_jsonl(sidecar)]
+    if len(metas) != len(rows):
+        raise DynahateError(
+            f"{sidecar}: {len(metas)} lines for {len(rows)} records in {path.name}; re-run `dynahate prepare`"
+        )
+    for index, ((line, post, _), meta) in enumerate(zip(rows, metas), start=1):
+        if meta.get("input_sha1") != text_sha1(post):
+            raise DynahateError(
+                f"{sidecar}:{index}: does not belong to {path.name} line {line} (input_sha1 differs); "
+                "re-run `dynahate prepare`"
+            )
+    return metas

@@ -1,0 +1,29 @@
+"""One prediction per post: the shared record of the eval engines, the metrics and the files.
+
+``pred`` is ``None`` when a generated answer was neither label (counted as *invalid*, never
+assigned to a class). ``p_hate`` is set in score mode, ``raw`` (the generated text) in generate
+mode and when scoring a LLaMA-Factory predictions file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Prediction:
+    id: str
+    gold: str | None
+    pred: str | None
+    p_hate: float | None = None
+    raw: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The per-post line of the predictions JSONL: id, gold, pred, then p_hate and/or raw."""
+        out: dict[str, Any] = {"id": self.id, "gold": self.gold, "pred": self.pred}
+        if self.p_hate is not None:
+            out["p_hate"] = self.p_hate
+        if self.raw is not None:
+            out["raw"] = self.raw
+        return out

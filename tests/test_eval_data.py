@@ -1,0 +1,53 @@
+"""Loading evaluation splits: gold labels, metadata join, and bad input."""
+
+import json
+import shutil
+
+import pytest
+
+from dynahate.eval.eval_data import load_split
+from dynahate.plugin.errors import DynahateError
+
+
+def test_prepared_split_joins_metadata(prepared_data):
+    split = load_split(prepared_data / "dynahate_dev.jsonl")
+    assert split.name == "dynahate_dev" and split.has_meta and len(split.examples) == 56
+    first = split.examples[0]
+    assert first.id.startswith("acl") and first.meta["acl.id"] == first.id and first.gold in ("hate", "not hate")
+
+
+def test_plain_file_without_metadata(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"input": "a post", "output": "nothate"}) + "\n\n"
+                    + json.dumps({"input": "b", "output": "hate"}) + "\n")
+    split = load_split(path)
+    assert not split.has_meta
+    assert [(e.id, e.gold) for e in split.examples] == [("mine-1", "not hate"), ("mine-3", "hate")]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "no examples (empty split)"),
+    ('{"input": "a", "output": "hate"}\n{"input": "b", "output": "offensive"}\n',
+     "mine.jsonl:2: gold label 'offensive' is not one of 'hate', 'not hate'"),
+    ('{"input": "a", "output": "hate"}\n{"input": "b"\n', "mine.jsonl:2: not valid JSON"),
+    ('{"output": "hate"}\n', "mine.jsonl:1: missing key 'input'"),
+    ('{"input": "", "output": "hate"}\n', "mine.jsonl:1: 'input' must be a non-empty string"),
+    ('{"input": "a", "output": "hate", "instruction": "Classify:"}\n', "mine.jsonl:1: 'instruction' differs"),
+])
+def test_bad_files(tmp_path, content, message):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(content)
+    with pytest.raises(DynahateError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_split(path)
+
+
+def test_stale_metadata_is_an_error(prepared_data, tmp_path):
+    shutil.copy(prepared_data / "dynahate_dev.jsonl", tmp_path / "dynahate_dev.jsonl")
+    shutil.copy(prepared_data / "dynahate_test.meta.jsonl", tmp_path / "dynahate_dev.meta.jsonl")
+    with pytest.raises(DynahateError, match="dynahate_dev.meta.jsonl: 28 lines for 56 records"):
+        load_split(tmp_path / "dynahate_dev.jsonl")
+    lines = (prepared_data / "dynahate_dev.meta.jsonl").read_text().splitlines()
+    lines[0], lines[1] = lines[1], lines[0]
+    (tmp_path / "dynahate_dev.meta.jsonl").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DynahateError, match=r"dynahate_dev.meta.jsonl:1: does not belong to dynahate_dev.jsonl line 1"):
+        load_split(tmp_path / "dynahate_dev.jsonl")
