@@ -1,0 +1,73 @@
+"""How fast is ``dynahate prepare`` on a file the size of Dynahate v0.2.3 (41 144 rows)?
+
+Builds a full-size CSV in the official format by repeating the bundled synthetic sample with
+fresh ``acl.id`` values, then times, in one run and side by side: parsing the CSV with the
+standard library alone (the floor), and the whole ``prepare`` (validation, records, metadata,
+report, audit, atomic writes). Prints both, their ratio, and the ratio to the 5 s budget.
+
+    python benchmarks/prepare_speed.py [--rows 41144] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import tempfile
+import time
+from pathlib import Path
+
+from dynahate.plugin.prepare import prepare
+
+SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "dynahate_sample.csv"
+BUDGET_S = 5.0
+
+
+def build_csv(path: Path, rows: int) -> None:
+    with SAMPLE.open(newline="", encoding="utf-8") as handle:
+        header, *seed = list(csv.reader(handle))
+    with path.open("w", newline="", encoding="utf-8") as out:
+        writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+        writer.writerow(header)
+        for n in range(rows):
+            row = list(seed[n % len(seed)])
+            row[0], row[1], row[2] = str(n + 1), f"acl{n + 1}", n + 1
+            row[3] = f"{row[3]} {n // len(seed)}"  # distinct texts, like the real file
+            row[-1] = "NA"
+            writer.writerow(row)
+
+
+def best_of(repeat: int, fn) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=41144)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        source = Path(tmp) / "dynahate_full.csv"
+        build_csv(source, args.rows)
+
+        def parse_only():
+            with source.open(newline="", encoding="utf-8") as handle:
+                for _ in csv.reader(handle):
+                    pass
+
+        floor = best_of(args.repeat, parse_only)
+        full = best_of(args.repeat, lambda: prepare(source, Path(tmp) / "out"))
+        size_mb = source.stat().st_size / 1e6
+    print(f"rows: {args.rows}  csv: {size_mb:.1f} MB")
+    print(f"csv.reader alone : {floor:7.3f} s")
+    print(f"dynahate prepare : {full:7.3f} s  ({args.rows / full:,.0f} rows/s)")
+    print(f"prepare / parse  : {full / floor:7.2f}x")
+    print(f"budget {BUDGET_S:.0f} s / prepare: {BUDGET_S / full:.1f}x headroom")
+
+
+if __name__ == "__main__":
+    main()
