@@ -7,7 +7,6 @@ Nothing here downloads anything: the model is built locally and the Hub is kept 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -47,14 +46,6 @@ def run_cli(args: list[str], cwd: Path | None = None, check: bool = True, timeou
     return proc
 
 
-def make_lf_workspace(root: Path, prepared: Path) -> Path:
-    """A directory laid out like the repository root: ./dataset_info.json and ./data/*.jsonl."""
-    root.mkdir(parents=True, exist_ok=True)
-    shutil.copy(REPO / "dataset_info.json", root / "dataset_info.json")
-    shutil.copytree(prepared, root / "data", dirs_exist_ok=True)
-    return root
-
-
 def lf_train(workspace: Path, model: Path, output_dir: Path, *overrides: str, recipe: Path = RECIPE):
     """``llamafactory-cli train RECIPE`` from ``workspace`` with CPU-only overrides."""
     return run_cli(["llamafactory-cli", "train", str(recipe), f"model_name_or_path={model}",
@@ -84,7 +75,9 @@ def prepared_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lf_workspace(tmp_path_factory, prepared_data) -> Path:
-    return make_lf_workspace(tmp_path_factory.mktemp("workspace"), prepared_data)
+    from dynahate.plugin.lf_workspace import make_workspace
+
+    return make_workspace(tmp_path_factory.mktemp("workspace"), prepared_data)
 
 
 @pytest.fixture(scope="session")
