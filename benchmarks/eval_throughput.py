@@ -1,0 +1,167 @@
+"""Score mode vs the original generate method: evaluation throughput side by side in one run.
+
+On the same model and the same posts: the original method (greedy generation of up to 4 tokens,
+batches of 8, input order, text parsed into a label) and score mode (label likelihoods with the
+shared prompt prefix cached). Prints posts/s of each, the ratio, peak memory and how often the
+two modes give the same label where generation gave a valid one.
+
+    python benchmarks/eval_throughput.py                       # tiny model, trained here for 60 steps
+    python benchmarks/eval_throughput.py --adapter RUN_DIR [--base MODEL] [--data FILE.jsonl]
+    python benchmarks/eval_throughput.py --llama31-8b-random   # GPU: real 8B architecture, random weights
+
+The default trains the tiny CPU model with the real ``llamafactory-cli train
+recipes/dynahate_qlora.yaml`` (60 steps, LR 5e-3) so that it answers with labels; on a CPU both
+methods are compute-bound, so the gain comes from computing fewer tokens. With
+``--llama31-8b-random`` the adapter is untrained (random weights answer nothing meaningful):
+the figures are throughput only and the agreement is not meaningful.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "tests" / "fixtures" / "dynahate_sample.csv"
+RECIPE = REPO / "recipes" / "dynahate_qlora.yaml"
+
+
+def train_tiny(work: Path) -> Path:
+    from dynahate.plugin.lf_workspace import make_workspace
+    from dynahate.plugin.prepare import prepare
+    from dynahate.plugin.tiny_model import build_tiny_model
+
+    model = build_tiny_model(work / "tiny-model")
+    prepare(SAMPLE, work / "prepared")
+    workspace = make_workspace(work / "workspace", work / "prepared")
+    run = work / "run"
+    cli = Path(sys.executable).with_name("llamafactory-cli")
+    proc = subprocess.run(
+        [str(cli), "train", str(RECIPE), f"model_name_or_path={model}", f"output_dir={run}", "bf16=false",
+         "max_steps=60", "learning_rate=5e-3", "save_steps=1000", "eval_steps=1000", "logging_steps=10"],
+        cwd=workspace, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    if proc.returncode != 0:
+        sys.exit(f"training the tiny model failed:\n{proc.stderr[-3000:]}")
+    return run
+
+
+def random_8b_adapter(work: Path) -> Path:
+    """Llama-3.1-8B-shaped base with random weights and an untrained rank-8 LoRA on all projections."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from dynahate.plugin.tiny_model import build_tokenizer
+
+    tokenizer = build_tokenizer()
+    config = LlamaConfig(
+        vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+        num_key_value_heads=8, max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
+        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 8192},
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    )
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        base = LlamaForCausalLM(config).to(torch.bfloat16)
+    base.save_pretrained(work / "base")
+    tokenizer.save_pretrained(work / "base")
+    lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
+    peft_model = get_peft_model(base, lora)
+    peft_model.peft_config["default"].base_model_name_or_path = str(work / "base")
+    peft_model.save_pretrained(work / "run")
+    tokenizer.save_pretrained(work / "run")
+    del base, peft_model
+    return work / "run"
+
+
+def peak_memory_mb() -> float:
+    """GPU: peak allocated since the last reset. CPU: the process's peak RSS so far (cumulative)."""
+    import torch
+
+    if torch.cuda.is_available():
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def reset_peak() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def timed(fn, posts):
+    import torch
+
+    reset_peak()
+    start = time.perf_counter()
+    out = fn(posts)
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    return out, time.perf_counter() - start, peak_memory_mb()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--adapter", type=Path, help="a trained run directory (default: train the tiny model)")
+    parser.add_argument("--base", help="base model (default: the adapter's own)")
+    parser.add_argument("--data", type=Path, help="JSONL with 'input' (default: the prepared sample, all splits)")
+    parser.add_argument("--posts", type=int, default=1152, help="posts to evaluate (the data repeats as needed)")
+    parser.add_argument("--no-quantize", action="store_true", help="skip 4-bit quantization of the base")
+    parser.add_argument("--llama31-8b-random", action="store_true", help="Llama-3.1-8B architecture, random weights")
+    parser.add_argument("--token-budget", type=int, default=8192)
+    args = parser.parse_args()
+
+    import torch
+
+    from dynahate.eval.generate_engine import GenerateEngine
+    from dynahate.eval.model_loading import load_adapter_model
+    from dynahate.eval.score_engine import ScoreEngine
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        if args.llama31_8b_random:
+            adapter = random_8b_adapter(work)
+        else:
+            adapter = args.adapter or train_tiny(work)
+        data = args.data or (work / "prepared" / "dynahate_train.jsonl")
+        if not data.exists():
+            from dynahate.plugin.prepare import prepare
+
+            prepare(SAMPLE, work / "prepared")
+        unique = [json.loads(line)["input"] for line in data.read_text().splitlines() if line.strip()]
+        posts = (unique * (args.posts // len(unique) + 1))[: args.posts]
+        loaded = load_adapter_model(adapter, args.base, quantize=not args.no_quantize, force=True)
+        generate = GenerateEngine(loaded.model, loaded.tokenizer, batch_size=8, progress=False)
+        score = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=args.token_budget, progress=False)
+        generate.generate(unique[:16]), score.score(unique[:16])  # warm-up, not timed
+        generated, t_gen, mem_gen = timed(generate.generate, posts)
+        scored, t_score, mem_score = timed(score.score, posts)
+
+    valid = [(g.pred, s.pred) for g, s in zip(generated, scored) if g.pred is not None]
+    agree = sum(a == b for a, b in valid)
+    device = torch.cuda.get_device_name(0) if torch.cuda.is_available() else f"CPU ({os.cpu_count()} cores)"
+    print(f"device: {device}; base: {loaded.base}; 4-bit: {loaded.quantized}; posts: {len(posts)}")
+    print(f"generate (original: greedy, 4 new tokens, batch 8): {len(posts) / t_gen:9.1f} posts/s  "
+          f"{t_gen:7.2f} s  peak memory {mem_gen:8.0f} MiB")
+    print(f"score    (prefix cache, token budget {args.token_budget}):  {len(posts) / t_score:9.1f} posts/s  "
+          f"{t_score:7.2f} s  peak memory {mem_score:8.0f} MiB")
+    if not torch.cuda.is_available():
+        print("(CPU peak memory is the process's peak RSS so far, so the second figure includes the first)")
+    print(f"ratio score/generate: {t_gen / t_score:.2f}x")
+    print(f"agreement where generate gave a valid label: {agree}/{len(valid)} = {agree / max(len(valid), 1):.2%}; "
+          f"invalid generations: {len(generated) - len(valid)}; posts scored without the prefix cache: "
+          f"{score.fallbacks}")
+
+
+if __name__ == "__main__":
+    main()
