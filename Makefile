@@ -35,6 +35,8 @@ demo: install
 		model_name_or_path=$(DEMO)/tiny-model dataset_dir=$(DEMO)/lf_data output_dir=$(DEMO)/run \
 		bf16=false max_steps=60 learning_rate=5e-3 logging_steps=10 eval_steps=30 save_steps=1000
 	@echo "== adapter written to $(DEMO)/run (adapter_config.json, adapter_model.safetensors) =="
+	$(BIN)/dynahate eval --adapter $(DEMO)/run --data-dir $(DEMO)/data
+	$(BIN)/dynahate predict --adapter $(DEMO)/run "the Drellans next door brought us soup"
 
 clean:
 	rm -rf $(DEMO) build *.egg-info

@@ -87,3 +87,13 @@ def trained_run(tmp_path_factory, lf_workspace, tiny_model) -> Path:
     lf_train(lf_workspace, tiny_model, out, "max_steps=60", "learning_rate=5e-3", "save_steps=1000",
              "eval_steps=1000", "logging_steps=10")
     return out
+
+
+@pytest.fixture(scope="session")
+def lf_predict_run(tmp_path_factory, lf_workspace, tiny_model, trained_run) -> Path:
+    """``llamafactory-cli train recipes/dynahate_predict.yaml`` on the trained tiny adapter (test split)."""
+    out = tmp_path_factory.mktemp("predict") / "run"
+    run_cli(["llamafactory-cli", "train", str(REPO / "recipes" / "dynahate_predict.yaml"),
+             f"model_name_or_path={tiny_model}", f"adapter_name_or_path={trained_run}", f"output_dir={out}",
+             "bf16=false"], cwd=lf_workspace)
+    return out

@@ -97,11 +97,8 @@ def test_accelerate_fsdp_config_is_valid_for_accelerate(tmp_path):
 
 
 @pytest.mark.integration
-def test_predict_recipe_runs_and_writes_llamafactory_predictions(lf_workspace, tiny_model, trained_run, tmp_path):
-    out = tmp_path / "predict"
-    run_cli(["llamafactory-cli", "train", str(RECIPES / "dynahate_predict.yaml"), f"model_name_or_path={tiny_model}",
-             f"adapter_name_or_path={trained_run}", f"output_dir={out}", "bf16=false"], cwd=lf_workspace)
-    lines = [json.loads(line) for line in (out / "generated_predictions.jsonl").read_text().splitlines()]
+def test_predict_recipe_runs_and_writes_llamafactory_predictions(lf_workspace, lf_predict_run):
+    lines = [json.loads(line) for line in (lf_predict_run / "generated_predictions.jsonl").read_text().splitlines()]
     records = [json.loads(line) for line in (lf_workspace / "data" / "dynahate_test.jsonl").read_text().splitlines()]
     assert len(lines) == len(records)
     for line, record in zip(lines, records):

@@ -1,0 +1,74 @@
+"""PNG pictures of one split: confusion matrix; in score mode ROC, precision-recall and reliability.
+
+Drawn with scikit-learn's display classes on matplotlib's Agg backend, returned as PNG bytes so
+the caller writes them with the rest of the outputs, all or nothing.
+"""
+
+from __future__ import annotations
+
+import io
+
+from dynahate.plugin.labels import HATE, LABELS
+
+from .metrics import ECE_BINS, INVALID
+from .predictions import Prediction
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png", dpi=120)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _figure(title: str):
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    ax.set_title(title, fontsize=10)
+    return fig, ax
+
+
+def split_plots(name: str, predictions: list[Prediction], mode: str) -> dict[str, bytes]:
+    """``{file name: PNG bytes}`` for one split."""
+    from sklearn.metrics import (
+        ConfusionMatrixDisplay,
+        PrecisionRecallDisplay,
+        RocCurveDisplay,
+    )
+
+    y_true = [p.gold for p in predictions]
+    y_pred = [p.pred if p.pred is not None else INVALID for p in predictions]
+    columns = list(LABELS) + ([INVALID] if INVALID in y_pred else [])
+    out = {}
+    fig, ax = _figure(f"{name}: confusion matrix ({mode} mode, {len(predictions)} posts)")
+    ConfusionMatrixDisplay.from_predictions(y_true, y_pred, labels=columns, ax=ax, colorbar=False, cmap="Blues")
+    if INVALID in columns:  # the invalid column has no gold row
+        ax.set_ylim(len(LABELS) - 0.5, -0.5)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("gold")
+    out[f"{name}_confusion_matrix.png"] = _png(fig)
+    if mode != "score" or len(set(y_true)) < 2:
+        return out
+
+    from sklearn.calibration import CalibrationDisplay
+
+    y = y_true  # gold label strings; pos_label names the positive class on the axes
+    p_hate = [p.p_hate for p in predictions]
+    fig, ax = _figure(f"{name}: ROC, positive class 'hate'")
+    RocCurveDisplay.from_predictions(y, p_hate, pos_label=HATE, ax=ax, name="adapter", plot_chance_level=True)
+    out[f"{name}_roc.png"] = _png(fig)
+    fig, ax = _figure(f"{name}: precision-recall, positive class 'hate'")
+    PrecisionRecallDisplay.from_predictions(y, p_hate, pos_label=HATE, ax=ax, name="adapter",
+                                            plot_chance_level=True)
+    out[f"{name}_pr.png"] = _png(fig)
+    fig, ax = _figure(f"{name}: reliability of p_hate ({ECE_BINS} bins)")
+    CalibrationDisplay.from_predictions(y, p_hate, n_bins=ECE_BINS, pos_label=HATE, ax=ax, name="adapter")
+    out[f"{name}_reliability.png"] = _png(fig)
+    return out
