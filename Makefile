@@ -37,6 +37,8 @@ demo: install
 	@echo "== adapter written to $(DEMO)/run (adapter_config.json, adapter_model.safetensors) =="
 	$(BIN)/dynahate eval --adapter $(DEMO)/run --data-dir $(DEMO)/data
 	$(BIN)/dynahate predict --adapter $(DEMO)/run "the Drellans next door brought us soup"
+	$(BIN)/dynahate publish $(DEMO)/run --repo-id your-name/dynahate-demo --data-dir $(DEMO)/data --dry-run
+	@echo "== model card: $(DEMO)/run/hub/README.md (staged, not uploaded) =="
 
 clean:
 	rm -rf $(DEMO) build *.egg-info

@@ -1,0 +1,48 @@
+"""Checks that run before anything is staged or uploaded; each failure says what to do."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dynahate.plugin.errors import DynahateError
+
+from .run_record import RunRecord
+
+
+def check_repo_id(repo_id: str) -> None:
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    try:
+        validate_repo_id(repo_id)
+    except HFValidationError as exc:
+        raise DynahateError(f"--repo-id {repo_id!r} is not a valid Hub repo id: {str(exc).splitlines()[0]}") from None
+    if repo_id.count("/") != 1:
+        raise DynahateError(f"--repo-id {repo_id!r}: expected USER/NAME or ORG/NAME")
+
+
+def check_adapter(run_dir: Path) -> None:
+    """The adapter files exist and peft reads the config as a LoRA config."""
+    from peft import PeftConfig
+
+    weights = run_dir / "adapter_model.safetensors"
+    if not weights.is_file():
+        raise DynahateError(f"{weights}: missing; is {run_dir} a finished LoRA run?")
+    try:
+        config = PeftConfig.from_pretrained(str(run_dir))
+    except (ValueError, OSError, TypeError) as exc:
+        raise DynahateError(f"{run_dir / 'adapter_config.json'}: peft cannot load it: {str(exc).splitlines()[0]}") from None
+    if str(config.peft_type).split(".")[-1].upper() != "LORA":
+        raise DynahateError(f"{run_dir}: adapter type {config.peft_type} is not LoRA")
+
+
+def check_record(record: RunRecord, card_text: str, allow_missing_eval: bool) -> None:
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(card_text)
+    if card.data.base_model != record.base_model:
+        raise DynahateError(f"the card names base model {card.data.base_model!r} but the adapter's is "
+                            f"{record.base_model!r}")
+    if not record.eval_results and not allow_missing_eval:
+        raise DynahateError(f"no eval_results.json from `dynahate eval` in {record.eval_dir}; run "
+                            f"`dynahate eval --adapter {record.run_dir}` first, or pass --allow-missing-eval")
