@@ -1,7 +1,6 @@
 """``dynahate register`` into a user's LLaMA-Factory data directory, and the repo's dataset_info.json."""
 
 import json
-from pathlib import Path
 
 import pytest
 
