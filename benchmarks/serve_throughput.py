@@ -17,10 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -29,11 +26,7 @@ from pathlib import Path
 
 from tiny_run import SAMPLE, train_tiny
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from dynahate.eval.serve_process import start_serve, stop_serve
 
 
 def offline_rate(adapter: Path, posts: list[str], quantize: bool) -> float:
@@ -46,27 +39,6 @@ def offline_rate(adapter: Path, posts: list[str], quantize: bool) -> float:
     start = time.perf_counter()
     engine.score(posts)
     return len(posts) / (time.perf_counter() - start)
-
-
-def start_server(adapter: Path, quantize: bool, log: Path, window_ms: float):
-    import httpx
-
-    port = free_port()
-    cli = Path(sys.executable).with_name("dynahate")
-    command = [str(cli), "serve", "--adapter", str(adapter), "--port", str(port),
-               "--window-ms", str(window_ms)] + ([] if quantize else ["--no-quantize"])
-    proc = subprocess.Popen(command, stdout=log.open("w"), stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(600):
-        if proc.poll() is not None:
-            sys.exit(f"server exited:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.5)
-    proc.kill()
-    sys.exit("server did not start in 300 s")
 
 
 def served_rate(url: str, posts: list[str], clients: int, per_request: int) -> tuple[float, float, float, dict]:
@@ -114,12 +86,12 @@ def main() -> None:
         unique = [json.loads(line)["input"] for line in (work / "prepared" / "dynahate_train.jsonl").read_text().splitlines()]
         posts = (unique * (args.posts // len(unique) + 1))[: args.posts]
         offline = offline_rate(adapter, posts, not args.no_quantize)
-        proc, url = start_server(adapter, not args.no_quantize, work / "server.log", args.window_ms)
+        options = ["--window-ms", str(args.window_ms)] + (["--no-quantize"] if args.no_quantize else [])
+        proc, url = start_serve(adapter, work / "server.log", *options, env={"HF_HUB_OFFLINE": "1"})
         try:
             rows = [(clients, *served_rate(url, posts, clients, args.texts_per_request)) for clients in args.clients]
         finally:
-            proc.terminate()
-            proc.wait(timeout=60)
+            stop_serve(proc)
 
     print(f"posts: {len(posts)}, {args.texts_per_request} per request; CPU cores: {os.cpu_count()}; 4-bit: {not args.no_quantize}; "
           f"batching window {args.window_ms} ms")

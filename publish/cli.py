@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> int:
     record = load_run_record(args.run_dir, recipe=args.recipe, eval_dir=args.eval_dir,
                              prepare_report=args.data_dir / "prepare_report.json")
     files = select_files(args.run_dir, record.eval_dir, args.include_checkpoints)
+    if record.eval_results is None:  # an eval_results.json there is LLaMA-Factory's loss file, not an evaluation
+        files.pop("eval_results.json", None)
     card = render_card(record, args.repo_id, planned_sizes(files), license=args.license,
                        dataset_id=args.dataset_id)
     check_record(record, card, args.allow_missing_eval)

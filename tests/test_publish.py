@@ -178,3 +178,5 @@ def test_checks_before_anything_is_staged(evaluated_run, trained_run, prepared_d
     proc = publish(no_eval, "--repo-id", "someone/x", "--dry-run", "--allow-missing-eval", "--stage-dir", str(stage),
                    data_dir=prepared_data)
     assert "published without evaluation results" in (stage / "README.md").read_text()
+    assert not (stage / "eval_results.json").exists()  # the run's own is LLaMA-Factory's loss file
+    assert (stage / "all_results.json").exists()

@@ -1,57 +1,24 @@
 """``dynahate serve`` over real HTTP on loopback, with the trained tiny adapter."""
 
 import json
-import os
-import socket
-import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
-from conftest import OFFLINE_ENV, cli_path, run_cli
+from conftest import OFFLINE_ENV, run_cli
+from dynahate.eval.serve_process import start_serve, stop_serve
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(run_dir, log, *args, env=None):
-    """``dynahate serve`` in a subprocess on a free loopback port; returns (process, url) once /health answers."""
-    port = free_port()
-    with log.open("w") as out:
-        proc = subprocess.Popen([cli_path("dynahate"), "serve", "--adapter", str(run_dir), "--port", str(port), *args],
-                                stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **OFFLINE_ENV, **(env or {})})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 180
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"server exited {proc.returncode}:\n{log.read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.5)
-    proc.kill()
-    raise AssertionError(f"server did not start:\n{log.read_text()[-3000:]}")
-
-
-def stop(proc):
-    proc.terminate()
-    proc.wait(timeout=30)
 
 
 @pytest.fixture(scope="module")
 def server(trained_run, tmp_path_factory):
     log = tmp_path_factory.mktemp("serve") / "server.log"
-    proc, url = start_server(trained_run, log, "--max-texts", "16")
+    proc, url = start_serve(trained_run, log, "--max-texts", "16", env=OFFLINE_ENV)
     yield url, log
-    stop(proc)
+    stop_serve(proc)
 
 
 @pytest.fixture(scope="module")
@@ -164,7 +131,7 @@ def test_posts_are_not_logged(server, dev_posts):
 
 
 def test_api_key_protects_classify_and_chat(trained_run, tmp_path):
-    proc, url = start_server(trained_run, tmp_path / "log", env={"API_KEY": "sekret-key"})
+    proc, url = start_serve(trained_run, tmp_path / "log", env={**OFFLINE_ENV, "API_KEY": "sekret-key"})
     try:
         assert classify(url, ["a post"]).status_code == 401
         chat = {"model": "dynahate", "messages": [{"role": "user", "content": "a post"}]}
@@ -173,4 +140,4 @@ def test_api_key_protects_classify_and_chat(trained_run, tmp_path):
                                 headers={"Authorization": "Bearer sekret-key"})
         assert authorised.status_code == 200 and authorised.json()[0]["label"] in ("hate", "not hate")
     finally:
-        stop(proc)
+        stop_serve(proc)
