@@ -24,7 +24,7 @@ from typing import Any
 
 from dynahate.plugin.atomic import atomic_files
 from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.jsonl import dumps_line
+from dynahate.plugin.jsonl import dumps_line, read_json
 
 from .plots import split_plots
 from .predictions import Prediction
@@ -68,15 +68,11 @@ def read_results(out_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
     path = out_dir / RESULTS_NAME
     if not path.exists():
         return {}, None
-    text = path.read_text(encoding="utf-8")
-    try:
-        results = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise DynahateError(f"{path}: not valid JSON ({exc.msg}); move it away to start afresh") from None
+    results = read_json(path, "earlier evaluation results")
     if not isinstance(results, dict):
         raise DynahateError(f"{path}: expected an object of splits; move it away to start afresh")
     if is_trainer_results(results):
-        return {}, text
+        return {}, path.read_text(encoding="utf-8")
     if not all(isinstance(value, dict) and "mode" in value for value in results.values()):
         raise DynahateError(f"{path}: neither dynahate's nor LLaMA-Factory's eval results; move it away to start afresh")
     return results, None

@@ -9,13 +9,13 @@ LLaMA-Factory saved in the run directory, else the base model's.
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dynahate.plugin.errors import DynahateError
+from dynahate.plugin.jsonl import read_json
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 
@@ -39,10 +39,7 @@ def read_adapter_config(run_dir: str | Path) -> dict[str, Any]:
     missing = [name for name in ADAPTER_FILES if not (run_dir / name).is_file()]
     if missing:
         raise DynahateError(f"{run_dir}: no {' or '.join(missing)}; is this a finished LoRA training run?")
-    try:
-        config = json.loads((run_dir / "adapter_config.json").read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DynahateError(f"{run_dir / 'adapter_config.json'}: not valid JSON ({exc})") from None
+    config = read_json(run_dir / "adapter_config.json", "the LoRA adapter's config")
     if not isinstance(config, dict) or "base_model_name_or_path" not in config:
         raise DynahateError(f"{run_dir / 'adapter_config.json'}: missing key 'base_model_name_or_path'")
     return config

@@ -1,4 +1,4 @@
-"""The one JSONL reader and writer.
+"""The one JSONL reader and writer (and the one reader of whole JSON files).
 
 Records are serialised like Python's ``json.dumps`` with default settings (ASCII escapes,
 ``", "`` and ``": "`` separators), one per line, ``\\n`` line ends: the format of the original
@@ -62,3 +62,16 @@ def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:
             handle.write(dumps_line(record))
             count += 1
     return count
+
+
+def read_json(path: str | Path, what: str) -> Any:
+    """A whole JSON file; a missing, non-UTF-8 or malformed file is one error naming it and ``what`` it is."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DynahateError(f"{path}: not found ({what})") from None
+    except UnicodeDecodeError as exc:
+        raise DynahateError(f"{path}: not UTF-8 text ({what}): {exc.reason} at byte {exc.start}") from None
+    except json.JSONDecodeError as exc:
+        raise DynahateError(f"{path}: not valid JSON ({what}): {exc.msg} at line {exc.lineno}") from None

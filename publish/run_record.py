@@ -15,13 +15,13 @@ Sources, each named in the card next to what it gave:
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dynahate.plugin.errors import DynahateError
+from dynahate.plugin.jsonl import read_json
 
 TRAINER_CARD = "README.md"
 RECIPE_KEYS = ("quantization_bit", "quantization_method", "template", "cutoff_len", "bf16", "dataset", "eval_dataset")
@@ -32,15 +32,6 @@ CROSS_CHECKED = {
     "gradient_accumulation_steps": "gradient_accumulation_steps",
     "lr_scheduler_type": "lr_scheduler_type",
 }
-
-
-def read_json(path: Path, what: str) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DynahateError(f"{path}: not found ({what})") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DynahateError(f"{path}: not valid JSON ({what}): {exc}") from None
 
 
 def _section(markdown: str, heading: str) -> str:

@@ -207,3 +207,26 @@ def test_default_output_is_the_run_dir_and_the_trainer_results_are_kept(trained_
     run_cli(["dynahate", "eval", "--adapter", str(run), "--data-dir", str(prepared_data), "--split", "dev"])
     assert list(json.loads((run / "eval_results.json").read_text())) == ["test", "dev"]
     assert (run / "trainer_eval_results.json").read_bytes() == trainer_file
+
+
+@pytest.mark.parametrize("name, content, extra, message", [
+    ("posts.txt", "first post\n\nthird post\n", [], "posts.txt:2: empty line"),
+    ("posts.jsonl", '{"input": "a post"}\n{"text": "no input key"}\n', [], "posts.jsonl:2: no non-empty string under key 'input'"),
+    ("posts.csv", "id,body\n1,a post\n", ["--text-column", "text"], "posts.csv: no column 'text' (columns: id, body)"),
+    ("posts.xlsx", "binary", [], "unsupported input type '.xlsx'"),
+])
+def test_predict_bad_input_files_one_line_nothing_written(trained_run, tmp_path, name, content, extra, message):
+    source = tmp_path / name
+    source.write_text(content)
+    out = tmp_path / "out.jsonl"
+    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(source), *extra,
+                    "--output", str(out)], check=False)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_predict_needs_posts_from_one_place(trained_run, tmp_path):
+    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run)], check=False)
+    assert proc.returncode == 2 and "give posts as arguments or with --input FILE" in proc.stderr
+    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), ""], check=False)
+    assert proc.returncode == 2 and "an empty post was given" in proc.stderr
