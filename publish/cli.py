@@ -6,6 +6,8 @@ import argparse
 import os
 from pathlib import Path
 
+from .card import DEFAULT_DATASET, DEFAULT_LICENSE
+
 HELP = "write the model card from the run's files, stage the allowlisted files, and upload them to the Hub"
 DEFAULT_RECIPE = Path("recipes/dynahate_qlora.yaml")
 
@@ -23,8 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"the recipe the run was trained with (default {DEFAULT_RECIPE})")
     parser.add_argument("--data-dir", type=Path, default=Path("data"),
                         help="where `dynahate prepare` wrote prepare_report.json (default data/)")
-    parser.add_argument("--license", default="llama3.1", help="card license (default llama3.1, the base model's)")
-    parser.add_argument("--dataset-id", default="aps/dynahate", help="Hub dataset id for the card")
+    parser.add_argument("--license", default=DEFAULT_LICENSE,
+                        help=f"card license (default {DEFAULT_LICENSE}, the base model's)")
+    parser.add_argument("--dataset-id", default=DEFAULT_DATASET,
+                        help=f"Hub dataset id for the card (default {DEFAULT_DATASET})")
     parser.add_argument("--allow-missing-eval", action="store_true", help="publish without eval results")
     parser.add_argument("--include-checkpoints", action="store_true",
                         help="also upload checkpoint-*/ folders and training_args.bin (pickles)")

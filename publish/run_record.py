@@ -101,7 +101,8 @@ def load_run_record(run_dir: Path, *, recipe: Path, eval_dir: Path | None = None
     adapter = read_json(run_dir / "adapter_config.json", "the LoRA adapter's config")
     trainer_card = run_dir / TRAINER_CARD
     hyper, versions = parse_trainer_card(trainer_card.read_text(encoding="utf-8")) if trainer_card.is_file() else ({}, {})
-    notes = [] if hyper else [f"{TRAINER_CARD} from the Trainer is missing: hyperparameters come from the recipe only"]
+    notes = [] if hyper else [f"the Trainer's {TRAINER_CARD} is missing from the run, so batch size, learning rate, "
+                              "schedule and epochs are not stated"]
     state_path, results_path = run_dir / "trainer_state.json", run_dir / "all_results.json"
     state = read_json(state_path, "the Trainer's state") if state_path.is_file() else {}
     all_results = read_json(results_path, "the Trainer's results") if results_path.is_file() else {}
