@@ -29,16 +29,26 @@ from tiny_run import SAMPLE, train_tiny
 from dynahate.eval.serve_process import start_serve, stop_serve
 
 
-def offline_rate(adapter: Path, posts: list[str], quantize: bool) -> float:
+CALL_SIZES = (1, 16, 64)
+
+
+def offline_rate(adapter: Path, posts: list[str], quantize: bool) -> tuple[float, dict[int, float]]:
+    """Posts/s of one score call over all posts, and the seconds of one call of 1, 16 and 64 posts."""
     from dynahate.eval.model_loading import load_adapter_model
     from dynahate.eval.score_engine import ScoreEngine
 
     loaded = load_adapter_model(adapter, quantize=quantize)
     engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
     engine.score(posts[:16])  # warm-up
+    per_call = {}
+    for size in CALL_SIZES:
+        start = time.perf_counter()
+        for _ in range(5):
+            engine.score(posts[:size])
+        per_call[size] = (time.perf_counter() - start) / 5
     start = time.perf_counter()
     engine.score(posts)
-    return len(posts) / (time.perf_counter() - start)
+    return len(posts) / (time.perf_counter() - start), per_call
 
 
 def served_rate(url: str, posts: list[str], clients: int, per_request: int) -> tuple[float, float, float, dict]:
@@ -85,7 +95,7 @@ def main() -> None:
         prepare(SAMPLE, work / "prepared")
         unique = [json.loads(line)["input"] for line in (work / "prepared" / "dynahate_train.jsonl").read_text().splitlines()]
         posts = (unique * (args.posts // len(unique) + 1))[: args.posts]
-        offline = offline_rate(adapter, posts, not args.no_quantize)
+        offline, per_call = offline_rate(adapter, posts, not args.no_quantize)
         options = ["--window-ms", str(args.window_ms)] + (["--no-quantize"] if args.no_quantize else [])
         proc, url = start_serve(adapter, work / "server.log", *options, env={"HF_HUB_OFFLINE": "1"})
         try:
@@ -96,6 +106,8 @@ def main() -> None:
     print(f"posts: {len(posts)}, {args.texts_per_request} per request; CPU cores: {os.cpu_count()}; 4-bit: {not args.no_quantize}; "
           f"batching window {args.window_ms} ms")
     print(f"offline score mode (one call):            {offline:8.1f} posts/s")
+    print("one score call (fixed cost per batch):    "
+          + ", ".join(f"{size} posts {seconds * 1000:.1f} ms" for size, seconds in per_call.items()))
     for clients, rate, p50, p99, info in rows:
         print(f"served, {clients:3d} concurrent clients:           {rate:8.1f} posts/s  p50 {p50 * 1000:7.1f} ms  "
               f"p99 {p99 * 1000:7.1f} ms  model batches {info['batches']:5d}  served/offline {rate / offline:.2f}")
