@@ -1,7 +1,10 @@
 """Write an evaluation's files into the output directory, all or nothing.
 
 - ``eval_results.json``: one object per split name. Splits already in the file and not
-  evaluated this time are kept; re-evaluated ones are replaced.
+  evaluated this time are kept; re-evaluated ones are replaced. Each split records ``files``
+  (the names of its predictions file and plots, all this module wrote for it) and ``adapter``
+  (``path``, ``sha256`` of ``adapter_model.safetensors``, ``base_model``; ``null`` when a
+  predictions file was scored), which ``dynahate publish`` checks and stages from.
 - ``eval_metrics.txt``: per split, ``Accuracy: 0.xxxx | Macro-F1: 0.xxxx | Time: N.NNs`` and
   scikit-learn's ``classification_report(digits=4)``, for every split in ``eval_results.json``.
 - ``<split>_predictions.jsonl``: one line per post, in input order (id, gold, pred, p_hate/raw).
@@ -85,6 +88,9 @@ def write_eval_outputs(out_dir: str | Path, outcomes: dict[str, SplitOutcome]) -
     if trainer_text is not None and (out_dir / TRAINER_RESULTS_NAME).exists():
         raise DynahateError(f"{out_dir / RESULTS_NAME} is LLaMA-Factory's and {TRAINER_RESULTS_NAME} exists too; "
                             "move one of them away")
+    plots = {name: split_plots(name, outcome.predictions, outcome.results["mode"]) for name, outcome in outcomes.items()}
+    for name, outcome in outcomes.items():  # what publish stages for this split, and nothing else
+        outcome.results["files"] = [predictions_file(out_dir, name).name, *plots[name]]
     merged = {**existing, **{name: outcome.results for name, outcome in outcomes.items()}}
     with atomic_files() as group:
         if trainer_text is not None:
@@ -94,7 +100,7 @@ def write_eval_outputs(out_dir: str | Path, outcomes: dict[str, SplitOutcome]) -
             with_lines = group.open(predictions_file(out_dir, name))
             for prediction in outcome.predictions:
                 with_lines.write(dumps_line(prediction.to_json()))
-            for file_name, png in split_plots(name, outcome.predictions, outcome.results["mode"]).items():
+            for file_name, png in plots[name].items():
                 group.open(out_dir / file_name, "wb").write(png)
         group.open(out_dir / RESULTS_NAME).write(json.dumps(merged, indent=2) + "\n")
         group.open(out_dir / METRICS_NAME).write(metrics_text(merged))

@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
             raise DynahateError("--predictions needs --output-dir DIR")
         outcomes, splits = evaluate_predictions_file(args.predictions, args.name), {}
     else:
-        from .model_loading import load_adapter_model
+        from .model_loading import adapter_provenance, load_adapter_model
 
         splits = {split.name: split for split in _splits(args)}  # all validated before the model loads
         loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force)
@@ -66,6 +66,9 @@ def run(args: argparse.Namespace) -> int:
               f"+ adapter {args.adapter}")
         outcomes = evaluate_splits(list(splits.values()), loaded.model, loaded.tokenizer, args.mode,
                                    batch_size=args.batch_size, token_budget=args.token_budget)
+        provenance = adapter_provenance(args.adapter, loaded.base)
+        for outcome in outcomes.values():
+            outcome.results["adapter"] = provenance
     out_dir = args.output_dir or args.adapter
     write_eval_outputs(out_dir, outcomes)
     for name, outcome in outcomes.items():

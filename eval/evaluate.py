@@ -68,4 +68,5 @@ def evaluate_predictions_file(path: str | Path, name: str) -> dict[str, SplitOut
     predictions = read_generated_predictions(path, name)
     results = evaluate_predictions(predictions, "generate", predict_runtime(path))
     results["source"] = str(path)
+    results["adapter"] = None  # a predictions file does not say which adapter wrote it
     return {name: SplitOutcome(predictions, results)}

@@ -9,6 +9,7 @@ LLaMA-Factory saved in the run directory, else the base model's.
 
 from __future__ import annotations
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,21 @@ def read_adapter_config(run_dir: str | Path) -> dict[str, Any]:
     if not isinstance(config, dict) or "base_model_name_or_path" not in config:
         raise DynahateError(f"{run_dir / 'adapter_config.json'}: missing key 'base_model_name_or_path'")
     return config
+
+
+def adapter_sha256(run_dir: str | Path) -> str:
+    """SHA-256 of the run's ``adapter_model.safetensors``: what identifies an evaluated adapter."""
+    path = Path(run_dir) / "adapter_model.safetensors"
+    try:
+        with path.open("rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+    except OSError as exc:
+        raise DynahateError(f"{path}: cannot read the adapter weights ({exc.strerror})") from None
+
+
+def adapter_provenance(run_dir: str | Path, base: str) -> dict[str, str]:
+    """What ``eval_results.json`` records about the evaluated adapter (publish checks it against the run)."""
+    return {"path": str(Path(run_dir).resolve()), "sha256": adapter_sha256(run_dir), "base_model": base}
 
 
 def resolve_base(adapter_config: dict[str, Any], base: str | None, force: bool) -> str:

@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from typing import Any
 
 
+# Every key a predictions line may have: none of them holds a post's text.
+PREDICTION_KEYS = ("id", "gold", "pred", "p_hate", "raw")
+
+
 @dataclass(frozen=True)
 class Prediction:
     id: str

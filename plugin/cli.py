@@ -3,13 +3,15 @@
 Each subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and
 ``run(args) -> int``, and imports heavy libraries (torch, transformers) only inside ``run`` so
 that ``dynahate --help`` stays fast. A :class:`DynahateError` becomes one ``error:`` line on
-stderr and exit status 2.
+stderr and exit status 2. SIGINT and SIGTERM become exceptions, so temporary files are removed
+and nothing half-written is left (exit 130 and 143).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
 
 from . import __version__
@@ -52,8 +54,17 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that every ``finally`` and temporary-file cleanup runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # like SIGINT's KeyboardInterrupt
     try:
         return int(args._run(args) or 0)
     except DynahateError as exc:
@@ -62,6 +73,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print("error: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":
