@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS
 
-from .run_record import RunRecord
+from .run_record import RunRecord, describe_optimizer
 
 TAGS = ["llama-factory", "qlora", "peft", "lora", "hate-speech-detection", "text-classification"]
 DEFAULT_LICENSE = "llama3.1"
@@ -24,11 +25,14 @@ PLOT_KINDS = (("confusion_matrix", "confusion matrix"), ("roc", "ROC curve"), ("
               ("reliability", "reliability diagram"))
 
 
-def eval_result_entries(record: RunRecord, dataset_id: str) -> list[Any]:
+def eval_result_entries(record: RunRecord, dataset_id: str, unverified: dict[str, str]) -> list[Any]:
+    """The ``model-index`` entries: verified splits only (unverified ones are in the body, marked)."""
     from huggingface_hub import EvalResult
 
     entries = []
     for split, res in (record.eval_results or {}).items():
+        if split in unverified:
+            continue
         metrics = [("accuracy", "Accuracy", res["accuracy"]), ("f1", "Macro-F1", res["macro_f1"])]
         if res.get("roc_auc") is not None:
             metrics.append(("roc_auc", "ROC-AUC", res["roc_auc"]))
@@ -42,10 +46,10 @@ def eval_result_entries(record: RunRecord, dataset_id: str) -> list[Any]:
     return entries
 
 
-def card_data(record: RunRecord, repo_id: str, license: str, dataset_id: str) -> Any:
+def card_data(record: RunRecord, repo_id: str, license: str, dataset_id: str, unverified: dict[str, str]) -> Any:
     from huggingface_hub import ModelCardData
 
-    results = eval_result_entries(record, dataset_id)
+    results = eval_result_entries(record, dataset_id, unverified)
     return ModelCardData(
         library_name="peft", base_model=record.base_model, license=license, tags=TAGS, datasets=[dataset_id],
         language=["en"], pipeline_tag="text-generation", model_name=repo_id.split("/")[-1],
@@ -74,7 +78,7 @@ def _training_rows(record: RunRecord) -> list[tuple[str, str, str]]:
                        ("warmup", "lr_scheduler_warmup_steps"), ("epochs", "num_epochs"),
                        ("steps", "training_steps"), ("optimizer", "optimizer"), ("seed", "seed")):
         if key in h:
-            rows.append((label, h[key], "Trainer (README.md)"))
+            rows.append((label, describe_optimizer(h[key]) if key == "optimizer" else h[key], "Trainer (README.md)"))
     state = record.trainer_state
     if "global_step" in state:
         rows.append(("steps run / epochs run", f"{state['global_step']} / {_fmt(state.get('epoch'))}",
@@ -105,8 +109,7 @@ def _dataset_section(record: RunRecord) -> str:
         for split, counts in report.get("splits", {}).items():
             labels = counts.get("labels", {})
             lines.append(f"| {split} | {counts.get('rows')} | {labels.get('hate', 0)} | {labels.get('not hate', 0)} |")
-        skipped = report.get("skipped") or []
-        lines += ["", f"Rows skipped by prepare: {len(skipped)}.", ""]
+        lines += ["", _skipped_line(report.get("skipped")), ""]
     else:
         lines += ["The prepare report was not available when this card was written, so split sizes are not stated.", ""]
     lines += [
@@ -119,7 +122,23 @@ def _dataset_section(record: RunRecord) -> str:
     return "\n".join(lines)
 
 
-def _eval_section(record: RunRecord, files: set[str]) -> str:
+def _skipped_line(skipped: Any) -> str:
+    """prepare_report.json's ``skipped``: ``rows`` (the count) and ``by_kind`` (kind -> count)."""
+    if not isinstance(skipped, dict) or not isinstance(skipped.get("rows"), int):
+        return "The prepare report does not state how many rows were skipped."
+    kinds = skipped.get("by_kind") or {}
+    detail = f" ({', '.join(f'{kind}: {count}' for kind, count in kinds.items())})" if kinds else ""
+    return f"Rows skipped by prepare: {skipped['rows']}{detail}."
+
+
+def _unverified_lines(unverified: dict[str, str]) -> list[str]:
+    if not unverified:
+        return []
+    return ["**Not verified to be this adapter's results** (published with `--force`; left out of the "
+            "`model-index`):", "", *[f"- {split}: {why}." for split, why in unverified.items()], ""]
+
+
+def _eval_section(record: RunRecord, files: set[str], unverified: dict[str, str]) -> str:
     if not record.eval_results:
         return "## Evaluation\n\nThis adapter was published without evaluation results.\n"
     method = {
@@ -133,10 +152,12 @@ def _eval_section(record: RunRecord, files: set[str]) -> str:
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for split, res in record.eval_results.items():
         p, rc = res["precision"], res["recall"]
-        lines.append(f"| {split} | {res['mode']} | {res['examples']} | {res['invalid']} | {_fmt(res['accuracy'])} | "
+        shown_split = f"{split} (not verified)" if split in unverified else split
+        lines.append(f"| {shown_split} | {res['mode']} | {res['examples']} | {res['invalid']} | {_fmt(res['accuracy'])} | "
                      f"{_fmt(res['macro_f1'])} | {_fmt(res.get('roc_auc'))} | {_fmt(p['hate'])} | {_fmt(rc['hate'])} | "
                      f"{_fmt(p['not hate'])} | {_fmt(rc['not hate'])} |")
     lines.append("")
+    lines += _unverified_lines(unverified)
     for mode in sorted({res["mode"] for res in record.eval_results.values()}):
         lines.append(f"- {method.get(mode, mode)}.")
     lines.append("")
@@ -182,9 +203,10 @@ print(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_to
 
 
 def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, license: str = DEFAULT_LICENSE,
-                dataset_id: str = DEFAULT_DATASET) -> str:
-    """The full README.md text: front matter, then the sections."""
-    data = card_data(record, repo_id, license, dataset_id)
+                dataset_id: str = DEFAULT_DATASET, unverified: dict[str, str] | None = None) -> str:
+    """The full README.md text: front matter, then the sections; ``unverified``: split -> why (``--force``)."""
+    unverified = unverified or {}
+    data = card_data(record, repo_id, license, dataset_id, unverified)
     rows = _training_rows(record)
     versions = dict(record.framework_versions)
     if record.adapter.get("peft_version"):
@@ -204,7 +226,7 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
         *([f"Notes: {'; '.join(record.notes)}.", ""] if record.notes else []),
         "## Framework versions", "",
         *([f"- {name} {version}" for name, version in versions.items()] or ["Not recorded by the run."]), "",
-        _eval_section(record, set(files)),
+        _eval_section(record, set(files), unverified),
         "## Usage", "",
         "Build the prompt exactly as below: the adapter was trained on this prompt and no other (Llama 3.1's own "
         "chat template adds a date block to the system turn, so do not use `apply_chat_template` with it).", "",
@@ -217,8 +239,10 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
         "time periods is unknown and likely lower. Check errors by target group (`breakdowns` in "
         "`eval_results.json`) before deployment.",
         "- Reclaimed slurs, counter-speech and quotations of hate are known hard cases for hate speech classifiers.",
-        "- The training data contains hate speech. This repository holds no posts: the prediction files carry "
-        "`acl.id`, gold and predicted labels only.", "",
+        "- The training data contains hate speech. This repository holds no posts: publish checked that every line "
+        f"of the prediction files has no key but {', '.join(f'`{key}`' for key in PREDICTION_KEYS)} (the post's "
+        "`acl.id`, gold and predicted label, and the probability or the model's answer of at most 4 tokens), and "
+        "that any other JSONL file (LLaMA-Factory's training log) has only LLaMA-Factory's numeric logging keys.", "",
         "## Citations", "",
         "```bibtex",
         "@inproceedings{vidgen2021learning,",

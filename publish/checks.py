@@ -21,13 +21,18 @@ def check_repo_id(repo_id: str) -> None:
         raise DynahateError(f"--repo-id {repo_id!r}: expected USER/NAME or ORG/NAME")
 
 
+def check_adapter_files(run_dir: Path) -> None:
+    """The adapter's weights file exists (cheap; before anything imports peft)."""
+    weights = run_dir / "adapter_model.safetensors"
+    if not weights.exists():
+        raise DynahateError(f"{weights}: missing; is {run_dir} a finished LoRA run?")
+
+
 def check_adapter(run_dir: Path) -> None:
     """The adapter files exist and peft reads the config as a LoRA config."""
     from peft import PeftConfig
 
-    weights = run_dir / "adapter_model.safetensors"
-    if not weights.is_file():
-        raise DynahateError(f"{weights}: missing; is {run_dir} a finished LoRA run?")
+    check_adapter_files(run_dir)
     try:
         config = PeftConfig.from_pretrained(str(run_dir))
     except (ValueError, OSError, TypeError) as exc:

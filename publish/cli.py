@@ -7,31 +7,55 @@ import os
 from pathlib import Path
 
 from .card import DEFAULT_DATASET, DEFAULT_LICENSE
+from .upload import BACKOFF_S as DEFAULT_BACKOFF_S
+from .upload import DEFAULT_COMMIT_MESSAGE
 
 HELP = "write the model card from the run's files, stage the allowlisted files, and upload them to the Hub"
 DEFAULT_RECIPE = Path("recipes/dynahate_qlora.yaml")
+EPILOG = f"""environment:
+  HF_TOKEN                   the Hub token used to upload (never printed or written); if unset, the
+                             cached login of `hf auth login` (the token file under HF_HOME, default
+                             ~/.cache/huggingface) is used
+  HF_ENDPOINT                the Hub to upload to (default https://huggingface.co)
+  DYNAHATE_UPLOAD_BACKOFF_S  first wait before retrying a network error or 5xx answer, doubled on each
+                             of the retries (default {DEFAULT_BACKOFF_S:g})
+  --dry-run reads none of them.
+
+the stage folder is replaced as a whole, so publish uses only a missing or empty folder, or one it
+staged before (it holds .dynahate-publish-stage, which is not uploaded); never the run directory, a
+folder inside it other than RUN_DIR/hub, or the data, eval or current directory or a folder holding one.
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="the LLaMA-Factory LoRA run (its output_dir)")
-    parser.add_argument("--repo-id", required=True, help="USER/NAME or ORG/NAME on the Hub")
-    parser.add_argument("--private", action="store_true", help="create the repo as private")
-    parser.add_argument("--revision", help="branch to commit to (created if missing; default main)")
-    parser.add_argument("--commit-message", help="commit message")
-    parser.add_argument("--dry-run", action="store_true", help="stage and list the files; no network")
-    parser.add_argument("--stage-dir", type=Path, help="where to stage (default RUN_DIR/hub)")
-    parser.add_argument("--eval-dir", type=Path, help="where `dynahate eval` wrote (default RUN_DIR)")
+    parser.add_argument("--repo-id", required=True, help="USER/NAME or ORG/NAME on the Hub (required, no default)")
+    parser.add_argument("--private", action="store_true", help="create the repo as private (default: public; an "
+                        "existing repo keeps its visibility)")
+    parser.add_argument("--revision", help="branch to commit to, created if missing (default: main)")
+    parser.add_argument("--commit-message", default=DEFAULT_COMMIT_MESSAGE,
+                        help=f"commit message (default: {DEFAULT_COMMIT_MESSAGE!r})")
+    parser.add_argument("--dry-run", action="store_true", help="stage and list the files; no network (default: "
+                        "stage and upload)")
+    parser.add_argument("--stage-dir", type=Path, help="where to stage (default: RUN_DIR/hub); see below")
+    parser.add_argument("--eval-dir", type=Path, help="where `dynahate eval` wrote (default: RUN_DIR)")
     parser.add_argument("--recipe", type=Path, default=DEFAULT_RECIPE,
-                        help=f"the recipe the run was trained with (default {DEFAULT_RECIPE})")
+                        help=f"the recipe the run was trained with (default: {DEFAULT_RECIPE})")
     parser.add_argument("--data-dir", type=Path, default=Path("data"),
-                        help="where `dynahate prepare` wrote prepare_report.json (default data/)")
+                        help="where `dynahate prepare` wrote prepare_report.json (default: data/)")
     parser.add_argument("--license", default=DEFAULT_LICENSE,
-                        help=f"card license (default {DEFAULT_LICENSE}, the base model's)")
+                        help=f"card license (default: {DEFAULT_LICENSE}, the base model's)")
     parser.add_argument("--dataset-id", default=DEFAULT_DATASET,
-                        help=f"Hub dataset id for the card (default {DEFAULT_DATASET})")
-    parser.add_argument("--allow-missing-eval", action="store_true", help="publish without eval results")
+                        help=f"Hub dataset id for the card (default: {DEFAULT_DATASET})")
+    parser.add_argument("--allow-missing-eval", action="store_true",
+                        help="publish without eval results (default: refuse)")
+    parser.add_argument("--force", action="store_true",
+                        help="publish eval results not verified to be this adapter's: computed on another adapter "
+                             "or scored from a predictions file (default: refuse); the card names those splits")
     parser.add_argument("--include-checkpoints", action="store_true",
-                        help="also upload checkpoint-*/ folders and training_args.bin (pickles)")
+                        help="also upload checkpoint-*/ folders and training_args.bin, pickles (default: left out)")
 
 
 def _size(n: int) -> str:
@@ -44,29 +68,46 @@ def _size(n: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from .card import render_card
-    from .checks import check_adapter, check_record, check_repo_id
+    from .checks import check_adapter, check_adapter_files, check_record, check_repo_id
+    from .no_posts import check_no_post_text
+    from .provenance import check_provenance
     from .run_record import load_run_record
-    from .staging import CARD, DEFAULT_STAGE, planned_sizes, select_files, stage
+    from .stage_dir import DEFAULT_STAGE, check_stage_dir
+    from .staging import CARD, merge_sources, planned_sizes, prompt_files, select_eval_files, select_run_files, stage
 
     check_repo_id(args.repo_id)
-    check_adapter(args.run_dir)
-    record = load_run_record(args.run_dir, recipe=args.recipe, eval_dir=args.eval_dir,
+    backoff_s = None if args.dry_run else _backoff_s()
+    run_dir = args.run_dir
+    check_adapter_files(run_dir)
+    eval_dir = args.eval_dir or run_dir
+    stage_dir = check_stage_dir(args.stage_dir or run_dir / DEFAULT_STAGE, run_dir=run_dir, protected={
+        "data directory": args.data_dir, "eval directory": eval_dir, "current directory": Path.cwd()})
+    run_files = select_run_files(run_dir, args.include_checkpoints)
+    check_adapter(run_dir)
+    record = load_run_record(run_dir, recipe=args.recipe, eval_dir=eval_dir,
                              prepare_report=args.data_dir / "prepare_report.json")
-    files = select_files(args.run_dir, record.eval_dir, args.include_checkpoints)
-    if record.eval_results is None:  # an eval_results.json there is LLaMA-Factory's loss file, not an evaluation
-        files.pop("eval_results.json", None)
+    eval_files, predictions = select_eval_files(record.eval_dir, record.eval_results) if record.eval_results else ({}, set())
+    files = merge_sources(run_files, eval_files, prompt_files())
+    check_no_post_text(files, predictions)
+    unverified = {}
+    if record.eval_results:
+        from dynahate.eval.model_loading import adapter_sha256
+
+        unverified = check_provenance(record, adapter_sha256(run_dir), args.force)
     card = render_card(record, args.repo_id, planned_sizes(files), license=args.license,
-                       dataset_id=args.dataset_id)
+                       dataset_id=args.dataset_id, unverified=unverified)
     check_record(record, card, args.allow_missing_eval)
-    stage_dir = args.stage_dir or args.run_dir / DEFAULT_STAGE
     staged = stage(files, card, stage_dir)
     total = sum(staged.values())
-    print(f"staged {len(staged)} files ({_size(total)}) in {stage_dir}:")
+    shown = args.stage_dir or run_dir / DEFAULT_STAGE
+    print(f"staged {len(staged)} files ({_size(total)}) in {shown}:")
     for name, size in staged.items():
         print(f"  {size:>12,d}  {name}")
-    print(f"model card: {stage_dir / CARD}")
+    print(f"model card: {shown / CARD}")
     for note in record.notes:
         print(f"note: {note}")
+    for split, why in unverified.items():
+        print(f"note: --force: the {split} results are not verified to be this adapter's: {why}")
     if args.dry_run:
         print("dry run: nothing uploaded")
         return 0
@@ -74,7 +115,20 @@ def run(args: argparse.Namespace) -> int:
 
     result = upload(stage_dir, args.repo_id, private=args.private, revision=args.revision,
                     commit_message=args.commit_message, endpoint=os.environ.get("HF_ENDPOINT"),
-                    backoff_s=float(os.environ.get("DYNAHATE_UPLOAD_BACKOFF_S", "2")))
+                    backoff_s=backoff_s)
     print(f"uploaded to {result.repo_url}")
     print(f"commit: {result.commit_url}")
     return 0
+
+
+def _backoff_s() -> float:
+    from dynahate.plugin.errors import DynahateError
+
+    raw = os.environ.get("DYNAHATE_UPLOAD_BACKOFF_S", str(DEFAULT_BACKOFF_S))
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value >= 0:
+        raise DynahateError(f"DYNAHATE_UPLOAD_BACKOFF_S={raw!r}: expected a number of seconds, 0 or more")
+    return value

@@ -50,6 +50,32 @@ def parse_trainer_card(markdown: str) -> tuple[dict[str, str], dict[str, str]]:
     return hyper, versions
 
 
+OPTIMIZER_TEXT = re.compile(r"Use (?:OptimizerNames\.)?(\w+)(?: with betas=\(([^,]+),([^)]+)\) and epsilon=(\S+)"
+                            r" and optimizer_args=(.*))?(?: and the args are:.*)?")
+NO_OPTIMIZER_ARGS = "No additional optimizer arguments"
+
+
+def describe_optimizer(text: str) -> str:
+    """The Trainer card's optimizer sentence as ``--optim`` spells it, e.g. ``paged_adamw_32bit, betas (0.9, 0.999),
+    epsilon 1e-08`` (names mapped through transformers' ``OptimizerNames``); unrecognised text is kept as is."""
+    from transformers.training_args import OptimizerNames
+
+    match = OPTIMIZER_TEXT.fullmatch(text.strip())
+    if not match:
+        return text
+    name, beta1, beta2, epsilon, extra = match.groups()
+    if name in OptimizerNames.__members__:
+        name = OptimizerNames[name].value
+    elif name not in {member.value for member in OptimizerNames}:
+        return text
+    parts = [name]
+    if beta1 is not None:
+        parts += [f"betas ({beta1}, {beta2})", f"epsilon {epsilon}"]
+        if extra and extra != NO_OPTIMIZER_ARGS:
+            parts.append(f"optimizer_args {extra}")
+    return ", ".join(parts)
+
+
 def read_recipe(path: Path) -> dict[str, Any]:
     import yaml
 

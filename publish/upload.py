@@ -1,7 +1,7 @@
 """Upload a staged folder to the Hub with ``huggingface_hub``: one commit, retried on network errors.
 
 The token comes from ``HF_TOKEN`` or the cached login (``hf auth login``); it is passed to the
-client and never printed, logged or written. 401 and 403 become one line saying how to log in or
+client and never printed, logged or written. The stage folder's marker file is not uploaded. 401 and 403 become one line saying how to log in or
 which permission is missing; connection errors and 5xx answers are retried with backoff.
 """
 
@@ -15,6 +15,7 @@ from dynahate.plugin.errors import DynahateError
 
 RETRIES = 4
 BACKOFF_S = 2.0
+DEFAULT_COMMIT_MESSAGE = "Upload Dynahate QLoRA adapter (dynahate publish)"
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,8 @@ def upload(stage_dir: Path, repo_id: str, *, private: bool = False, revision: st
            commit_message: str | None = None, endpoint: str | None = None, backoff_s: float = BACKOFF_S) -> UploadResult:
     from huggingface_hub import HfApi
 
+    from .stage_dir import MARKER
+
     api = HfApi(endpoint=endpoint, token=_token())
     repo_url = with_retries("creating the repo", lambda: api.create_repo(
         repo_id, repo_type="model", private=private, exist_ok=True), repo_id, backoff_s=backoff_s)
@@ -88,7 +91,7 @@ def upload(stage_dir: Path, repo_id: str, *, private: bool = False, revision: st
         with_retries(f"creating branch {revision}", lambda: api.create_branch(
             repo_id, branch=revision, exist_ok=True), repo_id, backoff_s=backoff_s)
     info = with_retries("uploading", lambda: api.upload_folder(
-        repo_id=repo_id, folder_path=str(stage_dir), revision=revision,
-        commit_message=commit_message or "Upload Dynahate QLoRA adapter (dynahate publish)"), repo_id,
+        repo_id=repo_id, folder_path=str(stage_dir), revision=revision, ignore_patterns=[MARKER],
+        commit_message=commit_message or DEFAULT_COMMIT_MESSAGE), repo_id,
         backoff_s=backoff_s)
     return UploadResult(str(repo_url), str(getattr(info, "commit_url", info)))

@@ -4,8 +4,8 @@ import json
 import shutil
 
 import pytest
-
 from conftest import run_cli
+from dynahate.publish.stage_dir import MARKER
 from hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub
 
 pytestmark = pytest.mark.integration
@@ -71,11 +71,10 @@ def test_dry_run_stages_the_allowlist_and_a_card_that_parses(evaluated_run, prep
 
 def test_card_usage_snippet_builds_the_training_prompt_token_for_token(evaluated_run, prepared_data, tiny_model,
                                                                       tmp_path):
+    from dynahate.publish.card import prompt_code
     from llamafactory.data import get_template_and_fix_tokenizer
     from llamafactory.hparams import DataArguments
     from transformers import AutoTokenizer
-
-    from dynahate.publish.card import prompt_code
 
     publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(tmp_path / "s"),
             data_dir=prepared_data)
@@ -102,6 +101,7 @@ def test_upload_arrives_byte_identical_and_rerun_is_harmless(evaluated_run, prep
         assert repo["private"] is True
         stored = repo["revisions"]["main"]
         staged = {str(p.relative_to(stage)): p.read_bytes() for p in stage.rglob("*") if p.is_file()}
+        assert staged.pop(MARKER) and MARKER not in stored  # publish's mark on its own folder stays local
         assert stored == staged
         assert not [n for n in stored if n.startswith(EXCLUDED)]
         commit_line = next(line for line in proc.stdout.splitlines() if line.startswith("commit: "))
@@ -180,3 +180,312 @@ def test_checks_before_anything_is_staged(evaluated_run, trained_run, prepared_d
     assert "published without evaluation results" in (stage / "README.md").read_text()
     assert not (stage / "eval_results.json").exists()  # the run's own is LLaMA-Factory's loss file
     assert (stage / "all_results.json").exists()
+
+
+# --- safety off the happy path (issue 9) -------------------------------------------------------------------------
+
+def tree(*roots):
+    """Every entry under ``roots`` (links not followed) with its type, size and mtime: what 'untouched' means."""
+    import os
+
+    seen = {}
+    for root in roots:
+        for top, dirs, names in os.walk(root, followlinks=False):
+            for name in [".", *dirs, *names]:
+                path = os.path.join(top, name)
+                st = os.lstat(path)
+                seen[os.path.normpath(path)] = (st.st_mode, st.st_size, st.st_mtime_ns)
+    return seen
+
+
+def one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+@pytest.fixture
+def run_copy(evaluated_run, tmp_path):
+    """A private copy of the evaluated run, to break in one test."""
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run, symlinks=True)
+    shutil.rmtree(run / "hub", ignore_errors=True)
+    return run
+
+
+def test_stage_dir_refuses_folders_it_did_not_make_and_touches_nothing(run_copy, prepared_data, tmp_path):
+    data = tmp_path / "data_copy"
+    shutil.copytree(prepared_data, data)
+    evals = tmp_path / "evals"
+    evals.mkdir()
+    (evals / "notes.txt").write_text("mine\n")
+    (tmp_path / "run_link").symlink_to(run_copy)
+    unrelated = tmp_path / "unrelated"
+    unrelated.mkdir()
+    (unrelated / "thesis.tex").write_text("years of work\n")
+    (tmp_path / "a_file").write_text("x\n")
+    workdir = tmp_path / "workdir"
+    workdir.mkdir()
+    (workdir / "keep.txt").write_text("keep\n")
+    cases = [  # (stage dir, extra args, cwd, what the error says)
+        (run_copy, [], None, "is the run directory"),
+        (tmp_path / "run_link", [], None, "is the run directory"),
+        (tmp_path, [], None, "contains the run directory"),
+        (run_copy / "checkpoint-30", [], None, "is inside the run directory"),
+        (data, [], None, "is the data directory"),
+        (evals, ["--eval-dir", str(evals)], None, "is the eval directory"),
+        (".", [], workdir, "is the current directory"),
+        (unrelated, [], None, "was not staged by dynahate publish"),
+        (tmp_path / "a_file", [], None, "is not a folder"),
+    ]
+    before = tree(tmp_path)
+    for stage, extra, cwd, message in cases:
+        proc = run_cli(["dynahate", "publish", str(run_copy), "--repo-id", "someone/x", "--data-dir", str(data),
+                        "--dry-run", "--stage-dir", str(stage), *extra], cwd=cwd, check=False)
+        one_line_error(proc, message)
+        assert tree(tmp_path) == before, stage
+    # the issue's own case: a copy of the run staged into itself keeps its checkpoint and pickle
+    assert (run_copy / "checkpoint-30" / "optimizer.pt").read_bytes() == b"optimizer state"
+    assert (run_copy / "training_args.bin").exists() and (data / "dynahate_train.jsonl").exists()
+
+
+def test_stage_dir_replaces_only_its_own_folder_and_leaves_no_siblings(run_copy, prepared_data, tmp_path):
+    parent = tmp_path / "out"
+    stage = parent / "stage"
+    stage.mkdir(parents=True)  # empty: publish may use it
+    sibling = parent / ".stage.old"  # an old name publish used for its transient folder: not publish's to delete
+    sibling.mkdir()
+    (sibling / "precious.txt").write_text("not yours\n")
+    args = ["--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage)]
+    publish(run_copy, *args, data_dir=prepared_data)
+    assert (stage / MARKER).is_file() and (stage / "adapter_model.safetensors").is_file()
+    (stage / "stale.txt").write_text("from an earlier publish\n")  # publish's own folder is replaced whole
+    proc = publish(run_copy, *args, data_dir=prepared_data)
+    assert not (stage / "stale.txt").exists() and (stage / MARKER).is_file()
+    assert MARKER not in proc.stdout  # the marker is not listed, on the card or as staged
+    assert MARKER not in (stage / "README.md").read_text()
+    assert sorted(p.name for p in parent.iterdir()) == [".stage.old", "stage"]
+    assert (sibling / "precious.txt").read_text() == "not yours\n"
+
+
+def test_sigterm_while_staging_leaves_the_old_stage_and_no_transient_folder(run_copy, prepared_data, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import time
+
+    from conftest import OFFLINE_ENV, cli_path
+
+    with open(run_copy / "checkpoint-30" / "big.bin", "wb") as handle:  # slow enough to copy to be caught
+        handle.truncate(600 * 1024 * 1024)
+    parent = tmp_path / "out"
+    stage = parent / "stage"
+    stage.mkdir(parents=True)
+    (stage / MARKER).write_text("{}\n")
+    (stage / "previous.txt").write_text("the last good stage\n")
+    before = tree(stage)
+    proc = subprocess.Popen([cli_path("dynahate"), "publish", str(run_copy), "--repo-id", "someone/x", "--dry-run",
+                             "--include-checkpoints", "--stage-dir", str(stage), "--data-dir", str(prepared_data)],
+                            env={**os.environ, **OFFLINE_ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not [p for p in parent.iterdir() if p.name.startswith(".stage.publish-")]:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.002)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143 and err.strip() == "error: terminated", (proc.returncode, err[-2000:])
+    assert tree(stage) == before  # the old stage as it was
+    assert [p.name for p in parent.iterdir()] == ["stage"]  # no build or old folder beside it
+
+
+def test_links_out_of_the_run_or_eval_dir_are_refused(run_copy, prepared_data, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("SECRET-CONTENT\n")
+    outside = tmp_path / "outside_dir"
+    outside.mkdir()
+    (outside / "f").write_text("SECRET-CONTENT\n")
+    stage = tmp_path / "s"
+    cases = [
+        (run_copy / "special_tokens_map.json", secret, [], "a link to a file outside the run directory"),
+        (run_copy / "checkpoint-30" / "rng_state.pth", secret, ["--include-checkpoints"],
+         "a link to a file outside the run directory"),
+        (run_copy / "checkpoint-30" / "sub", outside, ["--include-checkpoints"], "a link to a folder"),
+        (run_copy / "checkpoint-99", outside, ["--include-checkpoints"], "a link to a folder"),
+        (run_copy / "dev_predictions.jsonl", secret, [], "a link to a file outside the eval directory"),
+    ]
+    for link, target, extra, message in cases:
+        kept = link.with_name(link.name + ".kept")
+        if link.exists():
+            link.rename(kept)
+        link.symlink_to(target)
+        proc = publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), *extra,
+                       data_dir=prepared_data, check=False)
+        one_line_error(proc, str(link), message)
+        assert "SECRET-CONTENT" not in proc.stdout + proc.stderr and not stage.exists()
+        link.unlink()
+        if kept.exists():
+            kept.rename(link)
+    # a link whose real path is inside the run is its file: staged as the file's bytes
+    (run_copy / "special_tokens_map.json").symlink_to(run_copy / "tokenizer_config.json")
+    publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
+    assert not (stage / "special_tokens_map.json").is_symlink()
+    assert (stage / "special_tokens_map.json").read_bytes() == (run_copy / "tokenizer_config.json").read_bytes()
+
+
+def test_post_text_is_never_staged(run_copy, prepared_data, tmp_path):
+    post = "POSTMARKER-7f3a this post must not leave the machine"
+    run_cli(["dynahate", "predict", "--adapter", str(run_copy), "--show-examples",
+             "--output", str(run_copy / "new_predictions.jsonl"), post])
+    assert "POSTMARKER-7f3a" in (run_copy / "new_predictions.jsonl").read_text()  # the hazard is real
+    stage = tmp_path / "s"
+    args = ["--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage)]
+    proc = publish(run_copy, *args, data_dir=prepared_data)
+    assert "new_predictions.jsonl" not in proc.stdout and not (stage / "new_predictions.jsonl").exists()
+    assert not [p for p in stage.rglob("*") if p.is_file() and b"POSTMARKER-7f3a" in p.read_bytes()]
+    assert "holds no posts" in (stage / "README.md").read_text()
+
+    results_path = run_copy / "eval_results.json"
+    pristine = results_path.read_text()
+    results = json.loads(pristine)
+    results["dev"]["files"].append("new_predictions.jsonl")  # eval's record claims the post file
+    results_path.write_text(json.dumps(results))
+    line = one_line_error(publish(run_copy, *args, data_dir=prepared_data, check=False),
+                          f"{run_copy / 'new_predictions.jsonl'}:1: keys ", "'text'")
+    assert "POSTMARKER" not in line
+
+    for split in results.values():
+        del split["files"]  # an eval_results.json from before eval recorded its files
+    results_path.write_text(json.dumps(results))
+    one_line_error(publish(run_copy, *args, data_dir=prepared_data, check=False),
+                   "does not record the files", "re-run `dynahate eval`")
+    results_path.write_text(pristine)
+
+    log = run_copy / "trainer_log.jsonl"
+    count = len(log.read_text().splitlines())
+    for bad in ({"current_steps": 61, "text": post}, {"current_steps": 61, "loss": post},
+                {"current_steps": 61, "elapsed_time": post}):
+        log.write_text(log.read_text() + json.dumps(bad) + "\n")
+        key = next(k for k in bad if k != "current_steps")
+        line = one_line_error(publish(run_copy, *args, data_dir=prepared_data, check=False),
+                              f"{log}:{count + 1}: ", f"key '{key}'")
+        assert "POSTMARKER" not in line
+        log.write_text("".join(log.read_text().splitlines(keepends=True)[:count]))
+    assert not stage.exists() or not [p for p in stage.rglob("*") if p.is_file() and b"POSTMARKER" in p.read_bytes()]
+
+
+def test_results_of_another_adapter_are_refused_unless_forced(run_copy, prepared_data, tmp_path):
+    from huggingface_hub import ModelCard
+    from safetensors.torch import load_file, save_file
+
+    other = tmp_path / "other_adapter"
+    shutil.copytree(run_copy, other, ignore=shutil.ignore_patterns("checkpoint-*", "*_predictions.jsonl", "*.png",
+                                                                     "eval_*"))
+    weights = load_file(other / "adapter_model.safetensors")
+    first = min(weights)
+    weights[first] = weights[first] + 0.01  # another adapter: same shapes, other weights
+    save_file(weights, other / "adapter_model.safetensors", metadata={"format": "pt"})
+    other_eval = tmp_path / "other_eval"
+    run_cli(["dynahate", "eval", "--adapter", str(other), "--split", "test", "--data-dir", str(prepared_data),
+             "--output-dir", str(other_eval)])
+    stage = tmp_path / "s"
+    args = ["--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--eval-dir", str(other_eval)]
+    one_line_error(publish(run_copy, *args, data_dir=prepared_data, check=False),
+                   "not verified to be this run's adapter", "test: computed on another adapter", "--force")
+    assert not stage.exists()
+
+    proc = publish(run_copy, *args, "--force", data_dir=prepared_data)
+    assert "note: --force: the test results are not verified" in proc.stdout
+    card = ModelCard.load(stage / "README.md")
+    assert "| test (not verified) |" in card.text and "- test: computed on another adapter" in card.text
+    assert not card.data.eval_results  # unverified numbers stay out of the model-index
+
+    lf_file = tmp_path / "generated_predictions.jsonl"  # LLaMA-Factory's format, scored by `dynahate eval`
+    lf_file.write_text("".join(json.dumps({"prompt": "p", "predict": label, "label": label}) + "\n"
+                               for label in ("hate", "not hate", "hate", "not hate")))
+    scored = tmp_path / "scored_eval"
+    run_cli(["dynahate", "eval", "--predictions", str(lf_file), "--name", "lf_test", "--output-dir", str(scored)])
+    one_line_error(publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(tmp_path / "s2"),
+                           "--eval-dir", str(scored), data_dir=prepared_data, check=False),
+                   "lf_test: scored from a predictions file")
+
+
+def test_every_number_on_the_card_equals_its_source(evaluated_run, trained_run, prepared_data, tmp_path):
+    import torch
+
+    stage = tmp_path / "s"
+    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
+    text = (stage / "README.md").read_text()
+
+    def table(first_header):
+        lines = text[text.index(f"| {first_header} |"):].splitlines()
+        rows = []
+        for line in lines[2:]:
+            if not line.startswith("|"):
+                break
+            rows.append([cell.strip() for cell in line.strip("|").split("|")])
+        return rows
+
+    def fmt(value):
+        return "n/a" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+
+    report = json.loads((prepared_data / "prepare_report.json").read_text())
+    assert {row[0]: row[1:] for row in table("split | posts")} == {
+        split: [str(c["rows"]), str(c["labels"].get("hate", 0)), str(c["labels"].get("not hate", 0))]
+        for split, c in report["splits"].items()}
+    assert f"Rows skipped by prepare: {report['skipped']['rows']}." in text
+
+    adapter = json.loads((evaluated_run / "adapter_config.json").read_text())
+    state = json.loads((evaluated_run / "trainer_state.json").read_text())
+    all_results = json.loads((evaluated_run / "all_results.json").read_text())
+    expected = {
+        "LoRA rank / alpha / dropout": f"{adapter['r']} / {adapter['lora_alpha']} / {adapter['lora_dropout']}",
+        "LoRA target modules": ", ".join(sorted(adapter["target_modules"])),
+        "steps run / epochs run": f"{state['global_step']} / {fmt(state['epoch'])}",
+        "train runtime (s)": fmt(all_results["train_runtime"]),
+        "train samples/s": fmt(all_results["train_samples_per_second"]),
+        "final train loss": fmt(all_results["train_loss"]),
+        "final eval loss": fmt(all_results["eval_loss"]),
+    }
+    training = table("setting | value")
+    from_files = {row[0]: row[1] for row in training if row[2].endswith(".json")}
+    assert from_files == expected  # every row sourced from a JSON file, each equal to it
+
+    args = torch.load(trained_run / "training_args.bin", weights_only=False)  # the Trainer's own arguments
+    trainer = {row[0]: row[1] for row in training if row[2] == "Trainer (README.md)"}
+    assert trainer["optimizer"] == (f"{args.optim.value}, betas ({args.adam_beta1}, {args.adam_beta2}), "
+                                    f"epsilon {args.adam_epsilon}")
+    assert args.optim.value == "paged_adamw_32bit"
+    assert float(trainer["learning rate"]) == args.learning_rate and int(trainer["seed"]) == args.seed
+    assert int(trainer["micro-batch per device"]) == args.per_device_train_batch_size
+    assert int(trainer["gradient accumulation"]) == args.gradient_accumulation_steps
+    assert int(trainer["steps"]) == args.max_steps
+
+    results = json.loads((evaluated_run / "eval_results.json").read_text())
+    rows = {row[0]: row[1:] for row in table("split | method")}
+    assert rows == {split: [r["mode"], str(r["examples"]), str(r["invalid"]), fmt(r["accuracy"]), fmt(r["macro_f1"]),
+                            fmt(r.get("roc_auc")), fmt(r["precision"]["hate"]), fmt(r["recall"]["hate"]),
+                            fmt(r["precision"]["not hate"]), fmt(r["recall"]["not hate"])]
+                    for split, r in results.items()}
+    sizes = {row[0].strip("`"): row[1] for row in table("file | bytes")}
+    assert sizes.pop("README.md") == "this card"
+    assert sizes == {p.name: f"{p.stat().st_size}" for p in stage.iterdir() if p.name not in ("README.md", MARKER)}
+
+
+def test_publish_help_states_defaults_and_environment():
+    proc = run_cli(["dynahate", "publish", "--help"])
+    text = " ".join(proc.stdout.split())
+    for name in ("HF_TOKEN", "HF_ENDPOINT", "DYNAHATE_UPLOAD_BACKOFF_S", "hf auth login", "HF_HOME"):
+        assert name in text, name
+    import argparse
+
+    from dynahate.publish import cli
+
+    parser = argparse.ArgumentParser()
+    cli.add_arguments(parser)
+    options = [action for action in parser._actions if action.option_strings and action.dest != "help"]
+    for action in options:
+        assert "default" in action.help, action.option_strings
+        assert action.option_strings[0] in text
