@@ -2,7 +2,8 @@
 
 Front matter through ``huggingface_hub``'s ``ModelCardData`` and ``EvalResult`` (so the Hub and
 ``ModelCard.load`` read the ``model-index``); the body states only what the run's files say, each
-number with its source. The usage snippet builds the training prompt from the plugin's prompt
+number with its source; evaluation splits that ``--force`` let through unverified are marked as such
+and left out of the ``model-index``. The usage snippet builds the training prompt from the plugin's prompt
 strings; a test runs it against LLaMA-Factory's template, token for token.
 """
 

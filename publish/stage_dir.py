@@ -64,7 +64,7 @@ def check_stage_dir(stage_dir: Path, *, run_dir: Path, protected: dict[str, Path
             raise DynahateError(f"{refuse}: {real} exists and is not a folder")
         if any(real.iterdir()) and not _is_marked(real):
             raise DynahateError(f"{refuse}: {real} is not empty and was not staged by dynahate publish (no {MARKER} "
-                                "in it), so publish will not replace it. Pick a new or empty folder")
+                                "in it), so publish will not replace it. Pick a new or empty folder (or empty this one yourself)")
     return real
 
 
