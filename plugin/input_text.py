@@ -46,10 +46,9 @@ def describe_names(names: Iterable[str]) -> str:
     names = list(names)
     visible = [name for name in names if shown(name)]
     hidden = len(names) - len(visible)
-    text = ", ".join(visible) if visible else ""
     if hidden:
-        text += f"{' and ' if visible else ''}{hidden} not shown as they may be posts"
-    return text or "none"
+        visible.append(f"{hidden} {'more ' if visible else ''}not shown (not a short name: it may be a post)")
+    return ", ".join(visible) or "none"
 
 
 def duplicated(names: Iterable[str]) -> list[str]:
