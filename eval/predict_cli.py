@@ -12,7 +12,8 @@ HELP = "label new posts (hate / not hate, with p_hate) from arguments or a .txt,
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--adapter", type=Path, required=True, metavar="RUN_DIR", help="a LLaMA-Factory LoRA run")
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="posts to classify")
-    parser.add_argument("--input", type=Path, help="posts from a file: .txt (one per line), .csv, .jsonl")
+    parser.add_argument("--input", type=Path, help="posts from a UTF-8 file: .txt (one per line), .csv, .jsonl; "
+                        "- reads standard input, one post per line like .txt")
     parser.add_argument("--text-column", help="the column (.csv, required) or key (.jsonl, default 'input') of the post")
     parser.add_argument("--output", type=Path, help="write JSONL here (default: print to stdout)")
     parser.add_argument("--base", help="base model (default: the adapter's base_model_name_or_path)")

@@ -2,14 +2,18 @@
 
 ``atomic_files`` extends this to a group of files: every file is written to a temporary name
 first and the renames happen only when the whole group was written, so a failure midway
-leaves every target untouched.
+leaves every target untouched. Any exception, ``KeyboardInterrupt`` (SIGINT) and the CLI's
+SIGTERM exception included, removes every temporary file. While the group's renames run, SIGINT
+and SIGTERM are held and delivered right after, so a signal never leaves half the group renamed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import tempfile
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
@@ -21,13 +25,28 @@ def _default_mode() -> int:
     return 0o666 & ~umask
 
 
-def _temp_beside(target: Path, mode: str) -> tuple[IO, Path]:
+def _temp_beside(target: Path) -> tuple[int, Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.chmod(name, target.stat().st_mode & 0o777 if target.exists() else _default_mode())
-    encoding = None if "b" in mode else "utf-8"
-    newline = None if "b" in mode else "\n"
-    return os.fdopen(fd, mode, encoding=encoding, newline=newline), Path(name)
+    return fd, Path(name)
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the block (main thread only) and deliver them after it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {signum: signal.signal(signum, lambda signum, frame: received.append(signum)) for signum in held}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_DFL if handler is None else handler)
+        for signum in dict.fromkeys(received):
+            signal.raise_signal(signum)
 
 
 @contextlib.contextmanager
@@ -54,8 +73,13 @@ class _FileGroup:
         self._pending: list[tuple[IO, Path, Path]] = []
 
     def open(self, target: str | Path, mode: str = "w") -> IO:
-        handle, temp = _temp_beside(Path(target), mode)
-        self._pending.append((handle, temp, Path(target)))
+        target = Path(target)
+        encoding, newline = (None, None) if "b" in mode else ("utf-8", "\n")
+        with _signals_held():  # no signal between creating the temporary file and recording it
+            fd, temp = _temp_beside(target)
+            handle = os.fdopen(fd, mode, encoding=encoding, newline=newline)
+            self._pending.append((handle, temp, target))
+        os.chmod(temp, target.stat().st_mode & 0o777 if target.exists() else _default_mode())
         return handle
 
     def _close_all(self) -> None:
@@ -65,12 +89,15 @@ class _FileGroup:
 
     def commit(self) -> None:
         self._close_all()
-        for _, temp, target in self._pending:
-            os.replace(temp, target)
-        self._pending.clear()
+        with _signals_held():
+            for _, temp, target in self._pending:
+                os.replace(temp, target)
+            self._pending.clear()
 
     def abort(self) -> None:
-        self._close_all()
+        for handle, _, _ in self._pending:
+            with contextlib.suppress(OSError):  # a failed flush must not keep the files from going
+                handle.close()
         for _, temp, _ in self._pending:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
@@ -86,7 +113,7 @@ def atomic_files() -> Iterator[_FileGroup]:
     group = _FileGroup()
     try:
         yield group
+        group.commit()  # closing flushes: a full disk shows up here, and must also clean up
     except BaseException:
         group.abort()
         raise
-    group.commit()

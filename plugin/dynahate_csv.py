@@ -3,17 +3,19 @@
 The file is R's ``write.csv`` output: a leading unnamed row-number column, quoted strings,
 ``NA`` for missing values. Only ``acl.id.matched`` uses ``NA`` as missing; in ``text`` the
 string ``NA`` (or ``null``, ``None``, ``nan``) is a post like any other and is kept verbatim.
-Every problem is reported with the file, the line the record starts on and its ``acl.id``.
+Every problem is reported with the file, the line the record starts on and its ``acl.id``,
+never with the post: a field value is quoted only when it is a short token
+(:func:`dynahate.plugin.input_text.shown`), so a swapped column or a file without its header row
+does not print posts. A header must name ``text``, ``label`` and ``split``, each column once.
 """
 
 from __future__ import annotations
 
-import csv
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import DynahateError
+from .input_text import csv_records, describe_value, duplicated, shown
 from .labels import CSV_LABELS
 
 REQUIRED_COLUMNS = ("text", "label", "split")
@@ -56,37 +58,31 @@ class CsvContents:
 
 
 def _where(path: Path, line: int, acl_id: str | None) -> str:
-    suffix = f" (acl.id {acl_id})" if acl_id else ""
+    suffix = f" (acl.id {acl_id})" if shown(acl_id) else ""
     return f"{path}: line {line}{suffix}"
 
 
+def _bad_value(column: str, value: str | None, allowed: tuple[str, ...]) -> str:
+    choices = ", ".join(map(repr, allowed))
+    if value == "":
+        return f"{column} is empty; it must be one of {choices}"
+    if shown(value):
+        return f"{column} {shown(value)} is not one of {choices}"
+    return f"{column} is not one of {choices} (got {describe_value(value)})"
+
+
 def _row_problem(record: dict[str, str | None], n_fields: int, n_header: int) -> tuple[str, str] | None:
-    """(kind, message) for a bad row, None for a good one."""
+    """(kind, message) for a bad row, None for a good one; the message never holds the post."""
     if n_fields != n_header:
         return "wrong field count", f"has {n_fields} fields, the header has {n_header}"
     label, split, text = record["label"], record["split"], record["text"]
     if label not in CSV_LABELS:
-        return "unknown label", f"label {label!r} is not one of {', '.join(map(repr, CSV_LABELS))}"
+        return "unknown label", _bad_value("label", label, tuple(CSV_LABELS))
     if split not in SPLITS:
-        return "unknown split", f"split {split!r} is not one of {', '.join(map(repr, SPLITS))}"
+        return "unknown split", _bad_value("split", split, SPLITS)
     if text == "":
         return "empty text", "text is empty"
     return None
-
-
-def _records(path: Path) -> Iterator[tuple[int, list[str]]]:
-    """Yield (first line of the record, fields), header included as the first item."""
-    try:
-        with path.open(encoding="utf-8", newline="") as handle:
-            reader = csv.reader(handle, strict=True)
-            start = 1
-            for fields in reader:
-                yield start, fields
-                start = reader.line_num + 1
-    except UnicodeDecodeError as exc:
-        raise DynahateError(f"{path}: not a UTF-8 CSV file ({exc.reason} at byte {exc.start})") from None
-    except csv.Error as exc:
-        raise DynahateError(f"{path}: not a readable CSV file ({exc})") from None
 
 
 def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvContents:
@@ -96,18 +92,26 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
     bad header is always an error.
     """
     path = Path(path)
+    if path.is_dir():
+        raise DynahateError(f"{path}: is a directory; pass the Dynahate CSV file")
     if not path.is_file():
         raise DynahateError(f"{path}: file not found (pass the official Dynahate CSV, or use --download)")
-    records = _records(path)
+    records = csv_records(path)
     try:
         _, header = next(records)
     except StopIteration:
         raise DynahateError(f"{path}: empty file, expected the Dynahate CSV header") from None
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
-    if missing:
+    if missing:  # the header is not quoted: in a file without its header row it is the first post
         raise DynahateError(
-            f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))}; "
-            f"is this the Dynahate CSV? (header starts {header[:5]!r})"
+            f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))} in the header "
+            f"({len(header)} fields); is this the Dynahate CSV, with its header row?"
+        )
+    repeated = duplicated(header)
+    if repeated:
+        raise DynahateError(
+            f"{path}: line 1: column name(s) {', '.join(map(repr, repeated))} occur more than once in the header; "
+            "each column must be named once"
         )
     index = {name: position for position, name in enumerate(header) if name}
     wanted = [c for c in (*REQUIRED_COLUMNS, *METADATA_COLUMNS) if c in index]
@@ -125,7 +129,7 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
             kind, message = problem
             if not skip_invalid:
                 raise DynahateError(f"{_where(path, line, acl_id)}: {message} (use --skip-invalid to leave such rows out)")
-            skipped.append(SkippedRow(line, acl_id, kind, message))
+            skipped.append(SkippedRow(line, acl_id if shown(acl_id) else None, kind, message))
             continue
         meta = {
             c: (None if c in NULLABLE_COLUMNS and record.get(c) == MISSING else record.get(c))

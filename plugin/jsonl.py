@@ -2,7 +2,8 @@
 
 Records are serialised like Python's ``json.dumps`` with default settings (ASCII escapes,
 ``", "`` and ``": "`` separators), one per line, ``\\n`` line ends: the format of the original
-adapter's training files. Reading reports the file and line number of any malformed line.
+adapter's training files. Reading reports the file and line number of any malformed line or
+byte that is not UTF-8; a byte-order mark before the first line is ignored.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from .atomic import atomic_open
 from .errors import DynahateError
+from .input_text import not_utf8, read_text
 
 
 def dumps_line(record: Any) -> str:
@@ -24,10 +26,12 @@ def dumps_line(record: Any) -> str:
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, object)`` for each non-blank line; each must be a JSON object."""
     path = Path(path)
+    if path.is_dir():
+        raise DynahateError(f"{path}: is a directory, expected a JSONL file")
     if not path.is_file():
         raise DynahateError(f"{path}: file not found")
     try:
-        with path.open(encoding="utf-8") as handle:
+        with path.open(encoding="utf-8-sig") as handle:
             for number, line in enumerate(handle, start=1):
                 if not line.strip():
                     continue
@@ -38,8 +42,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 if not isinstance(obj, dict):
                     raise DynahateError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
                 yield number, obj
-    except UnicodeDecodeError as exc:
-        raise DynahateError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except UnicodeDecodeError:
+        raise not_utf8(path, "JSONL file", where=lambda line: f"{path}:{line}") from None
 
 
 def read_jsonl(path: str | Path, required_keys: Iterable[str] = ()) -> list[dict[str, Any]]:
@@ -65,13 +69,11 @@ def write_jsonl(path: str | Path, records: Iterable[Any]) -> int:
 
 
 def read_json(path: str | Path, what: str) -> Any:
-    """A whole JSON file; a missing, non-UTF-8 or malformed file is one error naming it and ``what`` it is."""
+    """A whole JSON file; a missing, non-UTF-8 or malformed file (or a directory) is one error naming
+    it, the line, and ``what`` it is."""
     path = Path(path)
+    text = read_text(path, what)
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DynahateError(f"{path}: not found ({what})") from None
-    except UnicodeDecodeError as exc:
-        raise DynahateError(f"{path}: not UTF-8 text ({what}): {exc.reason} at byte {exc.start}") from None
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DynahateError(f"{path}: not valid JSON ({what}): {exc.msg} at line {exc.lineno}") from None

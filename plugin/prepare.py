@@ -7,14 +7,19 @@ For each split ``S`` in train/dev/test it writes, all or nothing:
 - ``dynahate_S.meta.jsonl``: one line per record, same order: the CSV line, the metadata
   columns and ``input_sha1`` (SHA-1 of the post) so that the eval module can join them safely;
 
-and ``prepare_report.json`` with counts per split, label and round, every skipped row and why,
-and the leakage audit.
+and ``prepare_report.json`` with counts per split, label and round, every skipped row and why
+(by line and ``acl.id``, never by text), and the leakage audit.
+
+The output paths are checked before the CSV is read: ``out_dir`` must be (or become) a directory
+that can be written, and no output may be the CSV itself. A write that fails later (disk full, a
+signal) removes every temporary file and changes no output.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass
@@ -26,7 +31,8 @@ from tqdm import tqdm
 from . import audit
 from .atomic import atomic_files
 from .download import git_blob_sha1, known_version
-from .dynahate_csv import SPLITS, CsvRow, read_dynahate_csv
+from .dynahate_csv import SPLITS, CsvContents, CsvRow, read_dynahate_csv
+from .errors import DynahateError
 from .jsonl import dumps_line
 from .labels import label_from_csv
 from .prompts import make_record
@@ -74,21 +80,57 @@ def _split_counts(rows: list[CsvRow]) -> dict[str, Any]:
     return out
 
 
+def output_paths(out_dir: Path) -> dict[str, Path]:
+    """Every file ``prepare`` writes into ``out_dir``, keyed like :attr:`PrepareResult.files`."""
+    files: dict[str, Path] = {}
+    for split in SPLITS:
+        files[split] = data_file(out_dir, split)
+        files[f"{split}.meta"] = meta_file(files[split])
+    files["report"] = out_dir / REPORT_NAME
+    return files
+
+
+def check_outputs(csv_path: Path, out_dir: Path) -> None:
+    """Refuse, before anything is read, an ``out_dir`` that cannot hold the outputs or would overwrite the CSV."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DynahateError(f"--out {out_dir}: exists and is not a directory; pass a directory for the JSONL files")
+    existing = out_dir
+    while not existing.exists():  # the nearest existing folder is where the new ones would be made
+        if existing.parent == existing:
+            break
+        existing = existing.parent
+    if existing.exists() and not existing.is_dir():
+        raise DynahateError(f"--out {out_dir}: cannot be created, {existing} is a file, not a directory")
+    if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
+        raise DynahateError(f"--out {out_dir}: {existing} is not writable")
+    for target in output_paths(out_dir).values():
+        if target.exists() and csv_path.exists() and os.path.samefile(target, csv_path):
+            raise DynahateError(f"--out {out_dir}: would overwrite the input CSV {csv_path} with {target.name}")
+        if target.exists() and not target.is_file():
+            raise DynahateError(f"{target}: exists and is not a regular file; move it or choose another --out")
+
+
 def prepare(csv_path: str | Path, out_dir: str | Path, *, skip_invalid: bool = False,
             normalize: bool = False) -> PrepareResult:
     """Read, validate and write every output; nothing is written if anything fails."""
     csv_path, out_dir = Path(csv_path), Path(out_dir)
+    check_outputs(csv_path, out_dir)
     contents = read_dynahate_csv(csv_path, skip_invalid=skip_invalid)
-    rows = contents.rows
     blob = git_blob_sha1(csv_path)
-    files: dict[str, Path] = {}
+    files = output_paths(out_dir)
+    try:
+        return _write(csv_path, files, contents, blob, normalize)
+    except OSError as exc:  # disk full, permissions, a folder that vanished: nothing was replaced
+        where = exc.filename or out_dir
+        raise DynahateError(f"{where}: cannot write the prepared files ({exc.strerror or exc}); nothing was changed"
+                            ) from None
+
+
+def _write(csv_path: Path, files: dict[str, Path], contents: CsvContents, blob: str, normalize: bool) -> PrepareResult:
+    rows = contents.rows
     normalised_changed = 0
     with atomic_files() as group:
-        handles = {}
-        for split in SPLITS:
-            files[split] = data_file(out_dir, split)
-            files[f"{split}.meta"] = meta_file(files[split])
-            handles[split] = (group.open(files[split]), group.open(files[f"{split}.meta"]))
+        handles = {split: (group.open(files[split]), group.open(files[f"{split}.meta"])) for split in SPLITS}
         for row in tqdm(rows, desc="prepare", unit="rows", mininterval=0.5, leave=False):
             text = normalise_text(row.text) if normalize else row.text
             if text != row.text:
@@ -117,6 +159,5 @@ def prepare(csv_path: str | Path, out_dir: str | Path, *, skip_invalid: bool = F
                 "matched_pairs_across_splits": audit.matched_pairs_across_splits(rows),
             },
         }
-        files["report"] = out_dir / REPORT_NAME
         group.open(files["report"]).write(json.dumps(report, indent=2) + "\n")
     return PrepareResult(report, files)

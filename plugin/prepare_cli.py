@@ -8,15 +8,28 @@ from pathlib import Path
 HELP = "convert the official Dynahate CSV into data/dynahate_{train,dev,test}.jsonl plus metadata and a report"
 
 
+EPILOG = ("Errors name the file, line and acl.id, never a post. Environment: TQDM_* variables set the progress "
+          "bar (TQDM_DISABLE=1 hides it); with --download, the standard proxy variables (https_proxy, no_proxy) "
+          "are honoured. Nothing else is read.")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--csv", type=Path, help="the Dynahate CSV (v0.2.3 or v0.2.2); with --download, where to save it")
-    parser.add_argument("--out", type=Path, default=Path("data"), help="output directory (default: data/)")
+    from .download import DEFAULT_DOWNLOAD_PATH
+
+    parser.epilog = EPILOG
+    parser.add_argument("--csv", type=Path,
+                        help="the Dynahate CSV (v0.2.3 or v0.2.2, UTF-8); required without --download; "
+                             f"with --download, where to save it (default: {DEFAULT_DOWNLOAD_PATH})")
+    parser.add_argument("--out", type=Path, default=Path("data"),
+                        help="output directory, created if missing; must not be a file (default: data/)")
     parser.add_argument("--download", action="store_true",
-                        help="fetch v0.2.3 from its GitHub location and verify its git blob id before use")
+                        help="fetch v0.2.3 from its GitHub location and verify its git blob id before use "
+                             "(default: off, read --csv)")
     parser.add_argument("--skip-invalid", action="store_true",
-                        help="leave bad rows out (listed in the report) instead of stopping at the first")
+                        help="leave bad rows out (listed in the report by line and acl.id) "
+                             "(default: off, stop with an error at the first bad row)")
     parser.add_argument("--normalize-text", action="store_true",
-                        help="opt-in: Unicode NFC and strip surrounding whitespace (default: texts verbatim)")
+                        help="opt-in: Unicode NFC and strip surrounding whitespace (default: off, texts verbatim)")
 
 
 def _summary(report: dict) -> str:

@@ -3,7 +3,9 @@
 Copies the prepared JSONL files (and their metadata sidecars) into the directory and adds the
 three entries to its ``dataset_info.json``, keeping every other entry and the file's layout.
 Re-running is a no-op; an existing *different* entry or file is refused unless ``force``, and
-whatever is replaced is backed up first. Everything is written all-or-nothing.
+whatever is replaced is backed up first. Everything is written all-or-nothing, backups included:
+an error (a ``dataset_info.json`` that is a directory or not UTF-8, a full disk, a signal) is
+one line and leaves the directory as it was.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from .atomic import atomic_files
 from .dataset_info import dataset_entries
 from .dynahate_csv import SPLITS
 from .errors import DynahateError
+from .input_text import read_text
 from .json_members import JsonShapeError, parse_members, set_members
 from .prepare import data_file, meta_file
 
@@ -55,7 +58,7 @@ def register(dataset_dir: str | Path, data_dir: str | Path = "data", *, force: b
             raise DynahateError(f"{source}: not found; run `dynahate prepare --csv ... --out {data_dir}` first")
 
     info_path = dataset_dir / INFO_NAME
-    text = info_path.read_text(encoding="utf-8") if info_path.exists() else "{}\n"
+    text = read_text(info_path, "LLaMA-Factory's dataset list") if info_path.exists() else "{}\n"
     try:
         existing = {m.key: m.value for m in parse_members(text)[0]}
     except JsonShapeError as exc:
@@ -82,17 +85,30 @@ def register(dataset_dir: str | Path, data_dir: str | Path = "data", *, force: b
     copies = []
     for source in sources:
         target = dataset_dir / source.name
+        if target.exists() and not target.is_file():
+            raise DynahateError(f"{target}: exists and is not a regular file; move it, then re-run")
         if target.exists() and _same_file(source, target):
             continue
         if target.exists() and not force:
             raise DynahateError(f"{target}: exists and differs from {source}; re-run with --force to replace it")
         copies.append((source, target))
 
+    try:
+        _write(info_path, text, existing, updates, copies, result)
+    except OSError as exc:  # every temporary file is gone and nothing was replaced
+        where = exc.filename or dataset_dir
+        raise DynahateError(f"{where}: cannot write ({exc.strerror or exc}); nothing was changed") from None
+    return result
+
+
+def _write(info_path: Path, text: str, existing: dict, updates: dict, copies: list[tuple[Path, Path]],
+           result: RegisterResult) -> None:
     with atomic_files() as group:
         for source, target in copies:
             if target.exists():
                 backup = _backup_name(target)
-                shutil.copy2(target, backup)
+                with target.open("rb") as old:  # through the group: no stray backup if anything fails
+                    shutil.copyfileobj(old, group.open(backup, "wb"))
                 result.backups.append(backup)
             with source.open("rb") as src:
                 shutil.copyfileobj(src, group.open(target, "wb"))
@@ -106,4 +122,3 @@ def register(dataset_dir: str | Path, data_dir: str | Path = "data", *, force: b
             if json.loads(new_text) != {**existing, **updates}:  # the splice must change nothing else
                 raise RuntimeError(f"internal error: editing {info_path} would alter other entries")
             group.open(info_path).write(new_text)
-    return result

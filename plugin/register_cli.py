@@ -9,11 +9,14 @@ HELP = "add dynahate_{train,dev,test} (and their JSONL files) to DIR/dataset_inf
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--dataset-dir", type=Path, required=True, help="your LLaMA-Factory dataset_dir")
+    parser.epilog = "No environment variable is read."
+    parser.add_argument("--dataset-dir", type=Path, required=True,
+                        help="your LLaMA-Factory dataset_dir, an existing directory (required, no default)")
     parser.add_argument("--data", type=Path, default=Path("data"),
                         help="where `dynahate prepare` wrote the JSONL files (default: data/)")
     parser.add_argument("--force", action="store_true",
-                        help="replace existing entries or files that differ (old versions are backed up)")
+                        help="replace existing entries or files that differ, backing the old ones up as "
+                             "NAME.YYYYmmdd-HHMMSS.bak (default: off, refuse)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -138,7 +138,8 @@ def test_bad_header_and_files(tmp_path):
         prepare(no_label, tmp_path / "out")
     binary = tmp_path / "model.bin"
     binary.write_bytes(bytes(range(256)) * 4)
-    with pytest.raises(DynahateError, match="model.bin: not a"):
+    bad_byte = r"model.bin: line 2: not a UTF-8 CSV file \(invalid start byte at byte 118 of the line\)"
+    with pytest.raises(DynahateError, match=bad_byte):
         prepare(binary, tmp_path / "out")
     empty = tmp_path / "empty.csv"
     empty.write_text("")
