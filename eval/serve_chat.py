@@ -23,17 +23,30 @@ passed is not run.
 
 from __future__ import annotations
 
+import contextvars
 import json
+import logging
 from typing import Any
 
 from .serve_guard import RequestGuard, ServeError, current_guard
 from .serve_posts import PostChecks
 
 
+_prechecking = contextvars.ContextVar("dynahate_chat_precheck", default=False)
+
+
+class _NotFromPrecheck(logging.Filter):
+    """With --show-examples, LLaMA-Factory logs each request once: in its route, not in the pre-check too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not _prechecking.get()
+
+
 class ChatPrecheck:
     def __init__(self, chat_model: Any, checks: PostChecks):
         self.engine = chat_model.engine
         self.checks = checks
+        logging.getLogger("llamafactory.api.chat").addFilter(_NotFromPrecheck())
 
     async def __call__(self, body: bytes) -> None:
         from fastapi import HTTPException
@@ -52,10 +65,13 @@ class ChatPrecheck:
                         raise ServeError(422, f"messages[{i}].content[{j}] is {part.type}: the dynahate model "
                                               "reads text only")
         offset = 1 if request.messages and request.messages[0].role == Role.SYSTEM else 0
+        token = _prechecking.set(True)
         try:
             messages, system, tools, *_ = _process_request(request)  # text only: fetches nothing
         except HTTPException:
             return
+        finally:
+            _prechecking.reset(token)
         if system is not None:
             self.checks.check_text("messages[0]", system, post=False)
         user_indices = []
