@@ -3,8 +3,14 @@
 One model in memory: LLaMA-Factory's ``ChatModel`` loads the base (4-bit by default, as training
 did) with the adapter and the ``dynahate`` template, so ``/v1/chat/completions`` takes the post
 alone as the user message. ``/v1/classify`` scores posts with the eval module's score engine on
-that same model, micro-batched across concurrent requests. ``/health`` says what is loaded.
-Bad input is a 4xx with a one-line ``error``; the server keeps serving.
+that same model, micro-batched across concurrent requests (:mod:`.classify_batcher`). ``/health``
+says what is loaded, the queue, and the requests dropped.
+
+In front of every route, :mod:`.serve_middleware` checks the API key, the body size, the chat
+request's posts (:mod:`.serve_chat`), and watches for clients that leave and for the deadline.
+Posts are checked by one rule on both routes (:mod:`.serve_posts`), tokenized and scored off the
+event loop. Bad input is a 4xx with a one-line ``error`` that never quotes a post; the server
+keeps serving.
 """
 
 from __future__ import annotations
@@ -18,10 +24,14 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel
 
-from dynahate.plugin import __version__, prompts
+from dynahate.plugin import __version__
 from dynahate.plugin.labels import LABELS
+from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
 from .model_loading import read_adapter_config, resolve_base
+
+API_KEY_ENV = "API_KEY"  # the same variable LLaMA-Factory's chat API checks
+CHAT_PATH = "/v1/chat/completions"
 
 
 # FastAPI reads the endpoints' annotations by name: ClassifyRequest and Request must be module-level.
@@ -35,8 +45,12 @@ class ServeConfig:
     base: str | None = None
     quantize: bool = True
     force: bool = False
-    cutoff_len: int = 1024
+    cutoff_len: int = DEFAULT_CUTOFF_LEN
     max_texts: int = 64
+    max_text_chars: int | None = None  # None: serve_posts.default_max_text_chars(cutoff_len)
+    max_body_bytes: int = 1 << 20
+    max_queue: int = 256
+    request_timeout_s: float = 60.0
     window_s: float = 0.005
     max_batch_posts: int = 256
     token_budget: int = 8192
@@ -62,12 +76,17 @@ def create_serve_app(config: ServeConfig):
     from fastapi.responses import JSONResponse
     from llamafactory.api.app import create_app
     from llamafactory.chat import ChatModel
+    from starlette.middleware import Middleware
 
     from dynahate.plugin.lf_template import register_dynahate_template
 
-    from .classify_batcher import ClassifyBatcher
+    from .classify_batcher import ClassifyBatcher, QueueFull
     from .model_loading import default_device
     from .score_engine import ScoreEngine
+    from .serve_chat import ChatPrecheck, guard_generation
+    from .serve_guard import DropCounts, ServeError, current_guard
+    from .serve_middleware import ServeMiddleware
+    from .serve_posts import PostChecks, default_max_text_chars
 
     base = resolve_base(read_adapter_config(config.adapter), config.base, config.force)
     device = default_device()
@@ -75,19 +94,33 @@ def create_serve_app(config: ServeConfig):
     chat_model = ChatModel(chat_model_args(config, base, device))
     model, tokenizer = chat_model.engine.model, chat_model.engine.tokenizer
     engine = ScoreEngine(model, tokenizer, token_budget=config.token_budget, progress=False)
-    batcher = ClassifyBatcher(engine, window_s=config.window_s, max_batch_posts=config.max_batch_posts)
+    batcher = ClassifyBatcher(engine, window_s=config.window_s, max_batch_posts=config.max_batch_posts,
+                              max_queue=config.max_queue, chunk_tokens=4 * config.token_budget)
+    max_text_chars = config.max_text_chars or default_max_text_chars(config.cutoff_len)
+    checks = PostChecks(tokenizer, config.cutoff_len, max_text_chars)
+    drops = DropCounts()
+    guard_generation(chat_model.engine)
     app = create_app(chat_model)
     if not config.show_examples:  # LLaMA-Factory logs each chat request, posts included
         logging.getLogger("llamafactory.api.chat").setLevel(logging.WARNING)
+    # innermost of the user middleware: inside LLaMA-Factory's CORS, so error answers carry its headers
+    app.user_middleware.append(Middleware(
+        ServeMiddleware, api_key=os.environ.get(API_KEY_ENV), max_body_bytes=config.max_body_bytes,
+        request_timeout_s=config.request_timeout_s, drops=drops,
+        prechecks={CHAT_PATH: ChatPrecheck(chat_model, checks)}, in_progress_limits={CHAT_PATH: config.max_queue}))
 
-    def error(status: int, message: str) -> JSONResponse:
-        return JSONResponse(status_code=status, content={"error": message})
+    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+        return JSONResponse(status_code=status, content={"error": message}, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         return error(422, f"invalid request body at {where or 'body'}: {first.get('msg', 'malformed')}")
+
+    @app.exception_handler(ServeError)
+    async def serve_error(request: Request, exc: ServeError):
+        return error(exc.status, exc.message, exc.headers)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -96,28 +129,31 @@ def create_serve_app(config: ServeConfig):
             "status": "ok", "model_loaded": True, "adapter": str(config.adapter), "base_model": base,
             "quantized": config.quantize, "device": device, "template": "dynahate", "labels": list(LABELS),
             "version": __version__, "max_texts": config.max_texts, "cutoff_len": config.cutoff_len,
+            "limits": {"max_texts": config.max_texts, "max_text_chars": max_text_chars,
+                       "max_body_bytes": config.max_body_bytes, "max_queue": config.max_queue,
+                       "request_timeout_s": config.request_timeout_s, "cutoff_len": config.cutoff_len},
+            "queue": {"requests": batcher.queued_requests, "posts": batcher.queued_posts,
+                      "scoring_posts": batcher.scoring_posts},
+            "dropped": drops.as_dict(),
             "served": {"requests": stats.requests, "posts": stats.posts, "batches": stats.batches,
                        "largest_batch": stats.largest_batch},
         }
 
-    api_key = os.environ.get("API_KEY")  # the same variable LLaMA-Factory's chat API checks
-
     @app.post("/v1/classify")
-    async def classify(body: ClassifyRequest, request: Request):
-        if api_key and request.headers.get("authorization") != f"Bearer {api_key}":
-            return error(401, "missing or wrong API key: send 'Authorization: Bearer <API_KEY>'")
+    async def classify(body: ClassifyRequest):
         texts = body.texts
         if not texts:
             return error(422, "'texts' is empty: send at least one post")
         if len(texts) > config.max_texts:
             return error(413, f"{len(texts)} texts in one request; the limit is {config.max_texts} (--max-texts)")
-        for index, text in enumerate(texts):
-            if not text.strip():
-                return error(422, f"texts[{index}] is empty")
-            length = len(prompts.encode_prompt(tokenizer, text))
-            if length > config.cutoff_len:
-                return error(413, f"texts[{index}] makes a {length}-token prompt; the limit is {config.cutoff_len}")
-        results = await batcher.classify(texts)
+        guard = current_guard.get()
+        lengths = await checks.check_posts(texts, guard)  # not tokenized if the client has gone meanwhile
+        try:
+            results = await batcher.classify(texts, lengths, guard)
+        except QueueFull as full:
+            drops.rejected += 1
+            return error(429, f"the queue holds {config.max_queue} requests, the limit (--max-queue); "
+                              f"retry after {full.retry_after_s} s", {"Retry-After": str(full.retry_after_s)})
         return [{"label": r.pred, "p_hate": r.p_hate} for r in results]
 
     return app

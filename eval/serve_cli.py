@@ -1,39 +1,126 @@
-"""``dynahate serve``: classify posts over HTTP and chat with the adapter (OpenAI-compatible)."""
+"""``dynahate serve``: classify posts over HTTP and chat with the adapter (OpenAI-compatible).
+
+Arguments are checked and the port is bound before the model loads, so a bad value or a port in
+use is one ``error:`` line (exit 2) within a second; uvicorn then serves on that bound socket.
+"""
 
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 from pathlib import Path
+
+from dynahate.plugin.errors import DynahateError
+from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
 HELP = "serve /v1/classify (micro-batched score mode), OpenAI chat completions and /health over HTTP"
 
+EPILOG = """\
+environment variables read:
+  API_KEY    if set, every /v1/... request (classify, chat, models) needs
+             'Authorization: Bearer <API_KEY>' (scheme in any case), else 401; /health stays open
+  LLaMA-Factory's API also reads MAX_CONCURRENT (chat generations at once, default 1),
+  API_MODEL_NAME (the id /v1/models lists) and FASTAPI_ROOT_PATH; HF_HUB_OFFLINE as usual.
+
+status codes: 401 no or wrong key; 408 body not received in time; 413 body, text or prompt too
+long, or too many texts; 422 bad JSON or a bad post (empty, blank, not text, a lone surrogate);
+429 queue full (with Retry-After); 503 --request-timeout passed (the request is not scored).
+"""
+
+
+def _positive(kind):
+    def parse(value: str):
+        try:
+            number = kind(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+        if number <= 0:
+            raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
+        return number
+
+    parse.__name__ = kind.__name__
+    return parse
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from .serve_posts import CHARS_PER_TOKEN_LIMIT
+
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
     parser.add_argument("--adapter", type=Path, required=True, metavar="RUN_DIR", help="a LLaMA-Factory LoRA run")
     parser.add_argument("--base", help="base model (default: the adapter's base_model_name_or_path)")
-    parser.add_argument("--force", action="store_true", help="use a --base the adapter was not trained on")
+    parser.add_argument("--force", action="store_true",
+                        help="use a --base the adapter was not trained on (default off)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--no-quantize", action="store_true", help="load the base unquantized")
-    parser.add_argument("--max-texts", type=int, default=64, help="most posts per /v1/classify request (default 64)")
-    parser.add_argument("--cutoff-len", type=int, default=1024, help="longest prompt in tokens (default 1024)")
-    parser.add_argument("--window-ms", type=float, default=5.0,
+    parser.add_argument("--no-quantize", action="store_true",
+                        help="load the base unquantized (default: 4-bit NF4, as in training)")
+    parser.add_argument("--max-texts", type=_positive(int), default=64,
+                        help="most posts per /v1/classify request (default 64)")
+    parser.add_argument("--cutoff-len", type=_positive(int), default=DEFAULT_CUTOFF_LEN,
+                        help="longest prompt in tokens, on /v1/classify and chat; longer is refused with 413, "
+                             f"never truncated (default {DEFAULT_CUTOFF_LEN}, the recipe's cutoff_len)")
+    parser.add_argument("--max-text-chars", type=_positive(int), default=None,
+                        help="longest text in characters, refused with 413 before it is tokenized (default "
+                             f"{CHARS_PER_TOKEN_LIMIT} x --cutoff-len = {CHARS_PER_TOKEN_LIMIT * DEFAULT_CUTOFF_LEN}: "
+                             f"a text fitting the cutoff averages over {CHARS_PER_TOKEN_LIMIT} characters per token "
+                             "only if it is filler; English averages about 4)")
+    parser.add_argument("--max-body-bytes", type=_positive(int), default=1 << 20,
+                        help="largest request body, refused with 413 from Content-Length before it is read "
+                             "(default 1048576 = 1 MiB)")
+    parser.add_argument("--max-queue", type=_positive(int), default=256,
+                        help="most /v1/classify requests waiting, and most chat requests in progress; beyond "
+                             "it 429 with Retry-After (default 256)")
+    parser.add_argument("--request-timeout", type=_positive(float), default=60.0, metavar="SECONDS",
+                        help="answer 503 and drop the request if it is not answered by then (default 60)")
+    parser.add_argument("--window-ms", type=_positive(float), default=5.0,
                         help="how long an idle server waits to batch requests arriving together (default 5)")
-    parser.add_argument("--token-budget", type=int, default=8192, help="padded tokens per scoring batch")
+    parser.add_argument("--token-budget", type=_positive(int), default=8192,
+                        help="padded tokens per scoring batch (default 8192)")
     parser.add_argument("--show-examples", action="store_true",
                         help="let LLaMA-Factory log chat requests (off by default: they contain the posts)")
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready socket on ``host:port``, or one clear error (port in use, bad address)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, OverflowError, UnicodeError) as exc:
+        raise DynahateError(f"--host {host} --port {port}: not an address to listen on ({exc})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: TIME_WAIT is no conflict
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        reason = "the port is already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+        raise DynahateError(f"cannot listen on {host}:{port}: {reason}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
 def run(args: argparse.Namespace) -> int:
+    from .model_loading import read_adapter_config
+
+    read_adapter_config(args.adapter)  # a missing or broken run dir: one line, before anything loads
+    if not 0 <= args.port <= 65535:
+        raise DynahateError(f"--port {args.port}: not a port number (0 to 65535)")
+    sock = bind(args.host, args.port)
+
     import uvicorn
 
     from .serve_app import ServeConfig, create_serve_app
 
     config = ServeConfig(adapter=args.adapter, base=args.base, quantize=not args.no_quantize, force=args.force,
-                         cutoff_len=args.cutoff_len, max_texts=args.max_texts, window_s=args.window_ms / 1000,
+                         cutoff_len=args.cutoff_len, max_texts=args.max_texts, max_text_chars=args.max_text_chars,
+                         max_body_bytes=args.max_body_bytes, max_queue=args.max_queue,
+                         request_timeout_s=args.request_timeout, window_s=args.window_ms / 1000,
                          token_budget=args.token_budget, show_examples=args.show_examples)
-    app = create_serve_app(config)
-    print(f"serving {args.adapter} on http://{args.host}:{args.port} "
-          "(POST /v1/classify, POST /v1/chat/completions, GET /health)", flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    with sock:
+        app = create_serve_app(config)
+        print(f"serving {args.adapter} on http://{args.host}:{sock.getsockname()[1]} "
+              "(POST /v1/classify, POST /v1/chat/completions, GET /health)", flush=True)
+        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0

@@ -1,0 +1,207 @@
+"""The ASGI middleware in front of every route of ``dynahate serve`` (ours and LLaMA-Factory's).
+
+For each HTTP request, before any route code runs:
+
+1. ``API_KEY`` set: a ``/v1/...`` request without ``Authorization: Bearer <API_KEY>`` (the
+   scheme in any case) gets 401, before its body is read or validated.
+2. POST: a ``Content-Length`` over ``--max-body-bytes`` gets 413 at once, without reading the
+   body; a chunked body is counted while it is read and refused as soon as it passes the limit.
+   (The server's HTTP layer discards the rest of a refused body without keeping it.)
+3. A per-route bound on requests in progress (chat completions: 429 with ``Retry-After``).
+4. The route's pre-check on the body (chat completions: the post rules, see :mod:`.serve_chat`),
+   then the route, run with a :class:`~.serve_guard.RequestGuard` in ``current_guard``. A task
+   awaits ``http.disconnect`` from the server meanwhile: when the client goes, the guard is
+   dropped (queued work is discarded, counted as abandoned). When ``--request-timeout`` passes
+   before the answer starts, the client gets 503 and the guard is dropped (the work is not done,
+   counted as timed out); the route's own late answer is discarded.
+
+Errors are ``{"error": "<one line>"}``; no post text is ever quoted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from .serve_guard import (ABANDONED, TIMED_OUT, DropCounts, RequestDropped, RequestGuard, ServeError,
+                          current_guard)
+
+Scope = dict[str, Any]
+Receive = Callable[[], Awaitable[dict[str, Any]]]
+Send = Callable[[dict[str, Any]], Awaitable[None]]
+Precheck = Callable[[bytes], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+async def send_error(send: Send, error: ServeError) -> None:
+    body = json.dumps({"error": error.message}, separators=(",", ":")).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(key.lower().encode("latin-1"), value.encode("latin-1")) for key, value in error.headers.items()]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+class _BodyTimeout(Exception):
+    pass
+
+
+class ServeMiddleware:
+    def __init__(self, app: Callable, *, api_key: str | None, max_body_bytes: int, request_timeout_s: float,
+                 drops: DropCounts, prechecks: dict[str, Precheck] | None = None,
+                 in_progress_limits: dict[str, int] | None = None):
+        self.app = app
+        self.api_key = api_key or None
+        self.max_body_bytes = max_body_bytes
+        self.request_timeout_s = request_timeout_s
+        self.drops = drops
+        self.prechecks = prechecks or {}
+        self.in_progress_limits = in_progress_limits or {}
+        self.in_progress: Counter[str] = Counter()
+
+    # -- checks on the headers -------------------------------------------------------------
+    def _authorised(self, scope: Scope) -> bool:
+        scheme, _, credentials = (_header(scope, b"authorization") or "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(credentials.encode(), self.api_key.encode())
+
+    def _too_large(self, size: int, exact: bool) -> ServeError:
+        amount = f"{size} bytes" if exact else f"more than {self.max_body_bytes} bytes"
+        return ServeError(413, f"request body of {amount} is over the limit of {self.max_body_bytes} bytes "
+                               "(--max-body-bytes)")
+
+    async def _read_body(self, receive: Receive, deadline: float) -> bytes | None:
+        """The whole body, or None if the client went away; 413 past the limit, :class:`_BodyTimeout` late."""
+        chunks, size = [], 0
+        while True:
+            try:
+                message = await asyncio.wait_for(receive(), max(0.0, deadline - time.monotonic()))
+            except TimeoutError:
+                raise _BodyTimeout() from None
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise self._too_large(size, exact=False)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
+    # -- the request -------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        path, method = scope["path"], scope["method"]
+        if self.api_key and path.startswith("/v1/") and method != "OPTIONS" and not self._authorised(scope):
+            return await send_error(send, ServeError(401, "missing or wrong API key: send 'Authorization: Bearer "
+                                                          "<API_KEY>'", {"WWW-Authenticate": "Bearer"}))
+        if method != "POST":
+            return await self.app(scope, receive, send)
+        length = _header(scope, b"content-length")
+        if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
+            return await send_error(send, self._too_large(int(length), exact=True))
+
+        deadline = time.monotonic() + self.request_timeout_s
+        try:
+            body = await self._read_body(receive, deadline)
+            if body is None:
+                self.drops.abandoned += 1
+                return
+            limit = self.in_progress_limits.get(path)
+            if limit is not None and self.in_progress[path] >= limit:
+                self.drops.rejected += 1
+                raise ServeError(429, f"{self.in_progress[path]} requests to {path} are in progress, the limit "
+                                      "(--max-queue); retry later", {"Retry-After": "1"})
+        except ServeError as error:
+            return await send_error(send, error)
+        except _BodyTimeout:
+            self.drops.timed_out += 1
+            return await send_error(send, ServeError(
+                408, f"the request body did not arrive within {self.request_timeout_s:g} s (--request-timeout)"))
+        self.in_progress[path] += 1
+        try:
+            await self._guarded(scope, receive, send, body, RequestGuard(deadline))
+        finally:
+            self.in_progress[path] -= 1
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, body: bytes, guard: RequestGuard) -> None:
+        gone = asyncio.Event()
+        state = {"replayed": False, "started": False, "done": False, "answered": False}
+
+        async def app_receive() -> dict[str, Any]:
+            if not state["replayed"]:
+                state["replayed"] = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            await gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def app_send(message: dict[str, Any]) -> None:
+            if state["answered"] or gone.is_set():
+                return  # the client has its 503, or has gone
+            if message["type"] == "http.response.start":
+                state["started"] = True
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                state["done"] = True
+            await send(message)
+
+        async def watch_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+            if not state["done"] and not state["answered"] and guard.drop(ABANDONED):
+                self.drops.abandoned += 1
+
+        precheck = self.prechecks.get(scope["path"])
+
+        async def checked_app() -> None:
+            if precheck is not None:
+                try:
+                    await precheck(body)
+                except ServeError as error:
+                    return await send_error(app_send, error)
+            await self.app(scope, app_receive, app_send)
+
+        token = current_guard.set(guard)
+        try:
+            app_task = asyncio.create_task(checked_app())  # the task's context holds the guard
+        finally:
+            current_guard.reset(token)
+        watcher = asyncio.create_task(watch_disconnect())
+
+        async def time_out() -> None:
+            if not state["started"] and not gone.is_set() and guard.drop(TIMED_OUT):
+                self.drops.timed_out += 1
+                state["answered"] = True
+                await send_error(send, ServeError(
+                    503, f"no answer within {self.request_timeout_s:g} s (--request-timeout): the request was dropped "
+                         "unscored; retry later", {"Retry-After": "1"}))
+
+        try:
+            done, _ = await asyncio.wait({app_task}, timeout=guard.remaining())
+            if not done:
+                await time_out()
+            try:
+                await app_task  # quick once dropped: queued work is discarded
+            except RequestDropped:
+                await time_out()  # the route saw the deadline pass just before the timer did
+            except Exception:
+                if not (state["answered"] or gone.is_set()):
+                    raise
+                log.debug("a dropped request ended with an error", exc_info=True)
+        finally:
+            watcher.cancel()
+            if not app_task.done():
+                app_task.cancel()
