@@ -32,8 +32,12 @@ def _temp_beside(target: Path) -> tuple[int, Path]:
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM for the block (main thread only) and deliver them after it."""
+def signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM for the block (main thread only) and deliver them after it.
+
+    The handlers are swapped rather than the signals masked: a mask covers one thread only, and a
+    process-directed signal would reach a thread that does not block it (torch's, tqdm's).
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -75,7 +79,7 @@ class _FileGroup:
     def open(self, target: str | Path, mode: str = "w") -> IO:
         target = Path(target)
         encoding, newline = (None, None) if "b" in mode else ("utf-8", "\n")
-        with _signals_held():  # no signal between creating the temporary file and recording it
+        with signals_held():  # no signal between creating the temporary file and recording it
             fd, temp = _temp_beside(target)
             handle = os.fdopen(fd, mode, encoding=encoding, newline=newline)
             self._pending.append((handle, temp, target))
@@ -89,7 +93,7 @@ class _FileGroup:
 
     def commit(self) -> None:
         self._close_all()
-        with _signals_held():
+        with signals_held():
             for _, temp, target in self._pending:
                 os.replace(temp, target)
             self._pending.clear()

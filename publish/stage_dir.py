@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import shutil
-import signal
 import stat
 import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 
+from dynahate.plugin.atomic import signals_held
 from dynahate.plugin.errors import DynahateError
 
 MARKER = ".dynahate-publish-stage"
@@ -73,14 +72,14 @@ def replace_folder(target: Path, fill: Callable[[Path], None]) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     work = None
     try:
-        with _signals_held():  # a signal is taken only once ``work`` is known, so the finally removes it
+        with signals_held():  # a signal is taken only once ``work`` is known, so the finally removes it
             work = Path(tempfile.mkdtemp(prefix=f".{target.name}.publish-", dir=target.parent))
         new, old = work / "new", work / "old"
         new.mkdir()
         fill(new)
         (new / MARKER).write_text(json.dumps({"staged_by": "dynahate publish", "note": "this folder is replaced "
                                               "as a whole by the next publish"}) + "\n", encoding="utf-8")
-        with _signals_held():  # the swap is not cut in half by Ctrl-C or SIGTERM
+        with signals_held():  # the swap is not cut in half by Ctrl-C or SIGTERM
             moved_aside = target.exists()
             if moved_aside:
                 target.rename(old)
@@ -92,16 +91,5 @@ def replace_folder(target: Path, fill: Callable[[Path], None]) -> None:
                 raise
     finally:
         if work is not None:
-            with _signals_held():
+            with signals_held():
                 shutil.rmtree(work, ignore_errors=True)
-
-
-@contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold SIGINT and SIGTERM until the block ends, so that a cleanup is not cut short."""
-    held = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, held)
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
