@@ -12,6 +12,13 @@
 
 No file holds a post's text.
 
+Several evaluations may write into one directory at once (``--split dev`` and ``--split test``
+in parallel): the read-merge-write of ``eval_results.json`` and ``eval_metrics.txt``, and the
+renames of every file of the evaluation, happen under an exclusive ``fcntl.flock`` on
+``.eval_results.lock`` in that directory, so no split is lost. The lock file is removed when the
+lock is released (and a waiter that locked a removed file tries again), so none is left behind.
+:func:`check_eval_output_dir` checks all of this before a model loads.
+
 LLaMA-Factory's trainer also writes an ``eval_results.json`` into the run directory (a flat
 object: ``eval_loss``, ``eval_runtime``, ...; the same numbers are in its ``all_results.json``).
 When evaluating into the run directory, that file is kept, byte for byte, as
@@ -20,7 +27,11 @@ When evaluating into the run directory, that file is kept, byte for byte, as
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +40,15 @@ from dynahate.plugin.atomic import atomic_files
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.jsonl import dumps_line, read_json
 
+from .output_paths import check_output_dir
 from .plots import split_plots
 from .predictions import Prediction
 
 RESULTS_NAME = "eval_results.json"
 METRICS_NAME = "eval_metrics.txt"
 TRAINER_RESULTS_NAME = "trainer_eval_results.json"
+LOCK_NAME = ".eval_results.lock"
+PLOT_KINDS = ("confusion_matrix", "roc", "pr", "reliability")
 
 
 @dataclass
@@ -81,27 +95,98 @@ def read_results(out_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
     return results, None
 
 
-def write_eval_outputs(out_dir: str | Path, outcomes: dict[str, SplitOutcome]) -> dict[str, dict[str, Any]]:
-    """Write everything for ``outcomes``; return the merged contents of ``eval_results.json``."""
-    out_dir = Path(out_dir)
+def _read_results_for_update(out_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
     existing, trainer_text = read_results(out_dir)
     if trainer_text is not None and (out_dir / TRAINER_RESULTS_NAME).exists():
         raise DynahateError(f"{out_dir / RESULTS_NAME} is LLaMA-Factory's and {TRAINER_RESULTS_NAME} exists too; "
                             "move one of them away")
+    return existing, trainer_text
+
+
+def check_eval_output_dir(out_dir: str | Path, split_names: list[str], option: str = "--output-dir") -> None:
+    """Everything :func:`write_eval_outputs` will need, checked before the work: a writable (or creatable)
+    directory, no output name taken by a directory, and an ``eval_results.json`` it can merge with."""
+    out_dir = Path(out_dir)
+    check_output_dir(out_dir, option)
+    if not out_dir.is_dir():
+        return
+    names = [RESULTS_NAME, METRICS_NAME, TRAINER_RESULTS_NAME, LOCK_NAME]
+    for name in split_names:
+        names += [predictions_file(out_dir, name).name, *(f"{name}_{kind}.png" for kind in PLOT_KINDS)]
+    for name in names:
+        if (out_dir / name).is_dir():
+            raise DynahateError(f"{out_dir / name}: is a directory, where dynahate eval writes a file; move it away")
+    _read_results_for_update(out_dir)
+
+
+@contextlib.contextmanager
+def results_lock(out_dir: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``out_dir/.eval_results.lock``; the file is removed on release."""
+    path = out_dir / LOCK_NAME
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # a signal (SIGTERM, SIGINT) raises out of the wait
+            try:
+                current = os.stat(path)
+            except FileNotFoundError:
+                current = None
+        except BaseException:
+            os.close(fd)
+            raise
+        if current is not None and os.path.samestat(os.fstat(fd), current):
+            break
+        os.close(fd)  # the holder before us removed the file we waited on: lock the new one
+    try:
+        yield
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+        os.close(fd)
+
+
+def _missing_dirs(path: Path) -> list[Path]:
+    """``path`` and its ancestors that do not exist yet, deepest first."""
+    missing = []
+    while not path.exists() and path != path.parent:
+        missing.append(path)
+        path = path.parent
+    return missing
+
+
+def write_eval_outputs(out_dir: str | Path, outcomes: dict[str, SplitOutcome]) -> dict[str, dict[str, Any]]:
+    """Write everything for ``outcomes``; return the merged contents of ``eval_results.json``.
+
+    Predictions and plots go to temporary files first; then, under the directory's lock, the
+    results are read, merged and written, and every file is renamed into place.
+    """
+    out_dir = Path(out_dir)
     plots = {name: split_plots(name, outcome.predictions, outcome.results["mode"]) for name, outcome in outcomes.items()}
     for name, outcome in outcomes.items():  # what publish stages for this split, and nothing else
         outcome.results["files"] = [predictions_file(out_dir, name).name, *plots[name]]
-    merged = {**existing, **{name: outcome.results for name, outcome in outcomes.items()}}
-    with atomic_files() as group:
-        if trainer_text is not None:
-            group.open(out_dir / TRAINER_RESULTS_NAME).write(trainer_text)
-            print(f"kept LLaMA-Factory's trainer {RESULTS_NAME} (eval_loss, ...) as {out_dir / TRAINER_RESULTS_NAME}")
-        for name, outcome in outcomes.items():
-            with_lines = group.open(predictions_file(out_dir, name))
-            for prediction in outcome.predictions:
-                with_lines.write(dumps_line(prediction.to_json()))
-            for file_name, png in plots[name].items():
-                group.open(out_dir / file_name, "wb").write(png)
-        group.open(out_dir / RESULTS_NAME).write(json.dumps(merged, indent=2) + "\n")
-        group.open(out_dir / METRICS_NAME).write(metrics_text(merged))
+    created = _missing_dirs(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with atomic_files() as group:
+            for name, outcome in outcomes.items():
+                with_lines = group.open(predictions_file(out_dir, name))
+                for prediction in outcome.predictions:
+                    with_lines.write(dumps_line(prediction.to_json()))
+                for file_name, png in plots[name].items():
+                    group.open(out_dir / file_name, "wb").write(png)
+            with results_lock(out_dir):
+                existing, trainer_text = _read_results_for_update(out_dir)
+                merged = {**existing, **{name: outcome.results for name, outcome in outcomes.items()}}
+                if trainer_text is not None:
+                    group.open(out_dir / TRAINER_RESULTS_NAME).write(trainer_text)
+                group.open(out_dir / RESULTS_NAME).write(json.dumps(merged, indent=2) + "\n")
+                group.open(out_dir / METRICS_NAME).write(metrics_text(merged))
+                group.commit()  # every rename inside the lock: the next writer reads what we wrote
+    except BaseException:
+        for directory in created:  # a directory made for this run goes again if nothing was written
+            with contextlib.suppress(OSError):
+                directory.rmdir()
+        raise
+    if trainer_text is not None:
+        print(f"kept LLaMA-Factory's trainer {RESULTS_NAME} (eval_loss, ...) as {out_dir / TRAINER_RESULTS_NAME}")
     return merged

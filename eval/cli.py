@@ -1,11 +1,27 @@
-"""``dynahate eval``: evaluate an adapter on Dynahate splits, or score a LLaMA-Factory predictions file."""
+"""``dynahate eval``: evaluate an adapter on Dynahate splits, or score a LLaMA-Factory predictions file.
+
+Everything that can be checked is checked before the model loads: the numbers (argparse), the
+output directory, the adapter files, every split's records, and every prompt's length (with the
+tokenizer alone).
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from .cli_args import add_model_arguments, non_negative_int, positive_int, set_epilog
+
 HELP = "evaluate an adapter (score or generate mode) or a LLaMA-Factory generated_predictions.jsonl"
+DEFAULT_SPLITS = ("dev", "test")
+DEFAULT_BATCH_SIZE = 8
+
+
+def split_name(text: str) -> str:
+    """argparse type for ``--name``: it becomes a file name prefix, so no path separators."""
+    if not text or text.startswith(".") or "/" in text or "\\" in text:
+        raise argparse.ArgumentTypeError(f"must be a plain name (no '/', not starting with '.'), got {text!r}")
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,31 +29,55 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--adapter", type=Path, metavar="RUN_DIR", help="a LLaMA-Factory LoRA training run")
     source.add_argument("--predictions", type=Path, metavar="FILE",
                         help="score LLaMA-Factory's generated_predictions.jsonl (do_predict or vllm_infer.py)")
-    parser.add_argument("--name", default="predictions", help="with --predictions: the split name (default: predictions)")
+    parser.add_argument("--name", type=split_name, default="predictions",
+                        help="with --predictions: the split name (default: predictions)")
     data = parser.add_mutually_exclusive_group()
     data.add_argument("--split", nargs="+", choices=("train", "dev", "test"), metavar="SPLIT",
-                      help="prepared splits to evaluate, read from --data-dir (default: dev test)")
+                      help=f"prepared splits to evaluate, read from --data-dir (default: {' '.join(DEFAULT_SPLITS)})")
     data.add_argument("--data", nargs="+", type=Path, metavar="FILE.jsonl",
-                      help="JSONL files with input/output (keyed by file stem; NAME.meta.jsonl joined if present)")
-    parser.add_argument("--data-dir", type=Path, default=Path("data"), help="where `dynahate prepare` wrote (default: data/)")
-    parser.add_argument("--base", help="base model (default: the adapter's base_model_name_or_path)")
+                      help="JSONL files with input/output, each split named by its file stem (two files with one "
+                           "stem are refused); NAME.meta.jsonl beside one is joined")
+    parser.add_argument("--data-dir", type=Path, default=Path("data"),
+                        help="where `dynahate prepare` wrote dynahate_<split>.jsonl (default: data/)")
     parser.add_argument("--mode", choices=("score", "generate"), default="score",
                         help="score: label likelihoods, p_hate (default); generate: the original greedy method")
-    parser.add_argument("--no-quantize", action="store_true", help="load the base unquantized (bf16 GPU / fp32 CPU)")
-    parser.add_argument("--force", action="store_true", help="evaluate on a --base the adapter was not trained on")
-    parser.add_argument("--batch-size", type=int, default=8, help="generate mode batch size (default 8, as originally)")
-    parser.add_argument("--token-budget", type=int, default=8192, help="score mode: padded tokens per batch")
-    parser.add_argument("--output-dir", type=Path, help="where to write (default: the adapter's run directory)")
-    parser.add_argument("--show-examples", type=int, default=0, metavar="N",
-                        help="print up to N misclassified posts per split (off by default: posts are hate speech)")
+    add_model_arguments(parser, using="evaluate on")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help=f"generate mode: posts per batch (default {DEFAULT_BATCH_SIZE}, as originally)")
+    parser.add_argument("--output-dir", type=Path,
+                        help="where to write; created if missing (default: the adapter's run directory)")
+    parser.add_argument("--show-examples", type=non_negative_int, default=0, metavar="N",
+                        help="print up to N misclassified posts per split (default 0: posts are hate speech)")
+    set_epilog(parser)
 
 
 def _splits(args: argparse.Namespace):
-    from .eval_data import load_split
+    from .eval_data import load_split, load_splits
 
     if args.data:
-        return [load_split(path) for path in args.data]
-    return [load_split(args.data_dir / f"dynahate_{split}.jsonl", name=split) for split in (args.split or ["dev", "test"])]
+        return load_splits(args.data)
+    return [load_split(args.data_dir / f"dynahate_{split}.jsonl", name=split)
+            for split in dict.fromkeys(args.split or DEFAULT_SPLITS)]
+
+
+def _split_names(args: argparse.Namespace) -> list[str]:
+    if args.predictions:
+        return [args.name]
+    if args.data:
+        return [path.stem for path in args.data]
+    return list(args.split or DEFAULT_SPLITS)
+
+
+def _check_prompts(args: argparse.Namespace, splits, base: str):
+    """Load the tokenizer (no weights) and refuse any prompt over --cutoff-len; return the tokenizer."""
+    from .model_loading import load_tokenizer
+    from .post_checks import refuse_overlong_posts
+
+    tokenizer = load_tokenizer(args.adapter, base)
+    located = [(split, example) for split in splits for example in split.examples]
+    refuse_overlong_posts(tokenizer, [example.post for _, example in located], args.cutoff_len,
+                          lambda index: located[index][1].where(located[index][0].path))
+    return tokenizer
 
 
 def _print_examples(split, outcome, limit: int) -> None:
@@ -50,26 +90,34 @@ def _print_examples(split, outcome, limit: int) -> None:
 def run(args: argparse.Namespace) -> int:
     from dynahate.plugin.errors import DynahateError
 
-    from .artifacts import summary_line, write_eval_outputs
-    from .evaluate import evaluate_predictions_file, evaluate_splits
+    from .artifacts import check_eval_output_dir, summary_line, write_eval_outputs
 
+    if args.predictions and args.output_dir is None:
+        raise DynahateError("--predictions needs --output-dir DIR")
+    out_dir = args.output_dir or args.adapter
     if args.predictions:
-        if args.output_dir is None:
-            raise DynahateError("--predictions needs --output-dir DIR")
+        from .evaluate import evaluate_predictions_file
+
+        check_eval_output_dir(out_dir, _split_names(args))
         outcomes, splits = evaluate_predictions_file(args.predictions, args.name), {}
     else:
-        from .model_loading import adapter_provenance, load_adapter_model
+        from .evaluate import evaluate_splits
+        from .model_loading import adapter_provenance, load_adapter_model, resolve_adapter
 
+        base = resolve_adapter(args.adapter, args.base, args.force)
+        check_eval_output_dir(out_dir, _split_names(args), "--output-dir" if args.output_dir else "--adapter")
         splits = {split.name: split for split in _splits(args)}  # all validated before the model loads
-        loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force)
+        tokenizer = _check_prompts(args, list(splits.values()), base)
+        loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force,
+                                    tokenizer=tokenizer)
         print(f"loaded {loaded.base} ({'4-bit NF4' if loaded.quantized else 'unquantized'}, {loaded.device}) "
               f"+ adapter {args.adapter}")
         outcomes = evaluate_splits(list(splits.values()), loaded.model, loaded.tokenizer, args.mode,
-                                   batch_size=args.batch_size, token_budget=args.token_budget)
+                                   batch_size=args.batch_size, token_budget=args.token_budget,
+                                   cutoff_len=args.cutoff_len)
         provenance = adapter_provenance(args.adapter, loaded.base)
         for outcome in outcomes.values():
             outcome.results["adapter"] = provenance
-    out_dir = args.output_dir or args.adapter
     write_eval_outputs(out_dir, outcomes)
     for name, outcome in outcomes.items():
         results = outcome.results

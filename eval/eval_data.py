@@ -4,6 +4,9 @@ A split is a prepared file (``data/dynahate_dev.jsonl``) or any JSONL with ``inp
 ``output``; it is named by its file stem. When ``NAME.meta.jsonl`` sits beside it (written by
 ``dynahate prepare``), each metadata line is joined to the record on the same line after
 checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch.
+Posts follow :func:`dynahate.plugin.post_rules.post_problem` (a whitespace-only ``input`` is
+refused, naming file and line). Several files are loaded with :func:`load_splits`, which refuses
+two files with the same stem (their outputs would overwrite each other).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from dynahate.plugin import prompts
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.jsonl import iter_jsonl
 from dynahate.plugin.labels import LABELS, normalise_gold
+from dynahate.plugin.post_rules import post_problem
 from dynahate.plugin.prepare import meta_file, text_sha1
 
 
@@ -25,6 +29,12 @@ class EvalExample:
     post: str
     gold: str  # "hate" or "not hate"
     meta: dict[str, Any] | None = None
+    line: int = 0  # its line in the split's file
+
+    def where(self, path: Path) -> str:
+        """``file:line``, with the ``acl.id`` when metadata names it (never the post)."""
+        acl_id = self.meta.get("acl.id") if self.meta else None
+        return f"{path}:{self.line}" + (f" (acl.id {acl_id})" if acl_id else "")
 
 
 @dataclass(frozen=True)
@@ -57,8 +67,9 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
             if key not in record:
                 raise DynahateError(f"{path}:{line}: missing key {key!r}")
         post, gold = record["input"], normalise_gold(record["output"])
-        if not isinstance(post, str) or not post:
-            raise DynahateError(f"{path}:{line}: 'input' must be a non-empty string")
+        problem = post_problem(post)
+        if problem:
+            raise DynahateError(f"{path}:{line}: 'input' {problem}")
         if gold is None:
             raise DynahateError(
                 f"{path}:{line}: gold label {record['output']!r} is not one of {', '.join(map(repr, LABELS))}"
@@ -74,10 +85,22 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
             post=post,
             gold=gold,
             meta=meta,
+            line=line,
         )
         for (line, post, gold), meta in zip(rows, metas)
     ]
     return EvalSplit(name, path, examples)
+
+
+def load_splits(paths: list[Path]) -> list[EvalSplit]:
+    """Several files, each named by its stem; two files with one stem are refused before any is read."""
+    seen: dict[str, Path] = {}
+    for path in paths:
+        if path.stem in seen:
+            raise DynahateError(f"--data {seen[path.stem]} and {path} are both named {path.stem!r} (a split is named "
+                                "by its file stem, and their outputs would overwrite each other); rename one")
+        seen[path.stem] = path
+    return [load_split(path) for path in paths]
 
 
 def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, Any] | None]:

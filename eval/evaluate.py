@@ -11,6 +11,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
+
 from .artifacts import SplitOutcome
 from .eval_data import EvalSplit
 from .generated_predictions import read_generated_predictions
@@ -38,11 +40,13 @@ def predict_split(split: EvalSplit, engine: ScoreEngine | GenerateEngine) -> tup
 
 
 def evaluate_splits(splits: list[EvalSplit], model: Any, tokenizer: Any, mode: str = "score", *,
-                    batch_size: int = 8, token_budget: int = 8192) -> dict[str, SplitOutcome]:
+                    batch_size: int = 8, token_budget: int = 8192,
+                    cutoff_len: int = DEFAULT_CUTOFF_LEN) -> dict[str, SplitOutcome]:
+    """``cutoff_len`` is generate mode's prompt cut; ``dynahate eval`` refuses longer prompts before this runs."""
     if mode == "score":
         engine: ScoreEngine | GenerateEngine = ScoreEngine(model, tokenizer, token_budget=token_budget)
     elif mode == "generate":
-        engine = GenerateEngine(model, tokenizer, batch_size=batch_size)
+        engine = GenerateEngine(model, tokenizer, batch_size=batch_size, cutoff_len=cutoff_len)
     else:
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     outcomes = {}

@@ -3,7 +3,8 @@
 Greedy decoding of at most 4 new tokens per post, in batches of 8 in input order (left
 padding), prompts cut to 1 024 tokens as LLaMA-Factory's ``cutoff_len`` cuts them (the end of
 an over-long prompt is dropped), and the original normalisation of the text: ``not hate`` before
-``hate``, anything else *invalid*.
+``hate``, anything else *invalid*. ``dynahate eval`` never lets the cut happen: it refuses a
+prompt over ``--cutoff-len`` before the model loads and passes the same limit here.
 """
 
 from __future__ import annotations

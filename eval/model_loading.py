@@ -5,6 +5,11 @@ LLaMA-Factory uses for ``quantization_bit: 4`` (double quantization, NF4, storag
 the compute dtype), so evaluation sees the weights the adapter was trained against.
 ``quantize=False`` loads it unquantized (bf16 on a GPU, fp32 on CPU). The tokenizer is the one
 LLaMA-Factory saved in the run directory, else the base model's.
+
+:func:`resolve_adapter` checks a run directory without loading any model (its config, and that
+``adapter_model.safetensors`` is a readable safetensors file with tensors), so commands fail in
+seconds on a broken run; every loading failure is one :class:`DynahateError` naming the file
+or model.
 """
 
 from __future__ import annotations
@@ -73,6 +78,33 @@ def resolve_base(adapter_config: dict[str, Any], base: str | None, force: bool) 
     return base
 
 
+def check_adapter_weights(run_dir: str | Path) -> None:
+    """``adapter_model.safetensors`` has a valid safetensors header listing at least one tensor."""
+    from safetensors import SafetensorError, safe_open
+
+    path = Path(run_dir) / "adapter_model.safetensors"
+    try:
+        with safe_open(str(path), framework="pt") as weights:
+            names = list(weights.keys())
+    except (SafetensorError, OSError) as exc:
+        raise DynahateError(f"{path}: not a readable safetensors file ({_first_line(exc)}); "
+                            "is the training run complete?") from None
+    if not names:
+        raise DynahateError(f"{path}: holds no tensors; is the training run complete?")
+
+
+def resolve_adapter(run_dir: str | Path, base: str | None = None, force: bool = False) -> str:
+    """Check the run directory (config and weights) and return the base model to load; loads no model."""
+    config = read_adapter_config(run_dir)
+    check_adapter_weights(run_dir)
+    return resolve_base(config, base, force)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def default_device() -> str:
     import torch
 
@@ -92,22 +124,31 @@ def bnb_4bit_config(compute_dtype):
     )
 
 
-def load_tokenizer(run_dir: Path, base: str):
+def load_tokenizer(run_dir: str | Path, base: str):
+    """The tokenizer LLaMA-Factory saved in the run directory, else the base model's (cheap: no weights)."""
     from transformers import AutoTokenizer
 
+    run_dir = Path(run_dir)
     source = run_dir if (run_dir / "tokenizer_config.json").is_file() else base
-    return AutoTokenizer.from_pretrained(source)
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as exc:
+        raise DynahateError(f"cannot load the tokenizer from {str(source)!r}: {_first_line(exc)}") from None
 
 
 def load_adapter_model(run_dir: str | Path, base: str | None = None, *, quantize: bool = True,
-                       force: bool = False, device: str | None = None) -> LoadedModel:
-    """Base model (4-bit by default) + the run's LoRA adapter, in eval mode."""
+                       force: bool = False, device: str | None = None, tokenizer: Any = None) -> LoadedModel:
+    """Base model (4-bit by default) + the run's LoRA adapter, in eval mode.
+
+    ``tokenizer``: one already loaded with :func:`load_tokenizer` (else it is loaded here).
+    """
     import torch
     from peft import PeftModel
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM
 
     run_dir = Path(run_dir)
-    base_name = resolve_base(read_adapter_config(run_dir), base, force)
+    base_name = resolve_adapter(run_dir, base, force)
     device = device or default_device()
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     kwargs: dict[str, Any] = {"dtype": dtype, "device_map": {"": device}}
@@ -115,9 +156,14 @@ def load_adapter_model(run_dir: str | Path, base: str | None = None, *, quantize
         kwargs["quantization_config"] = bnb_4bit_config(dtype)
     try:
         model = AutoModelForCausalLM.from_pretrained(base_name, **kwargs)
-    except OSError as exc:
-        raise DynahateError(f"cannot load base model {base_name!r}: {str(exc).splitlines()[0]}") from None
-    model = PeftModel.from_pretrained(model, run_dir)
+    except (OSError, ValueError) as exc:
+        raise DynahateError(f"cannot load base model {base_name!r}: {_first_line(exc)}") from None
+    try:
+        model = PeftModel.from_pretrained(model, run_dir)
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError) as exc:  # e.g. shapes of another base
+        raise DynahateError(f"{run_dir / 'adapter_model.safetensors'}: cannot attach the LoRA adapter to "
+                            f"{base_name!r}: {_first_line(exc)}") from None
     model.eval()
-    tokenizer = load_tokenizer(run_dir, base_name)
+    if tokenizer is None:
+        tokenizer = load_tokenizer(run_dir, base_name)
     return LoadedModel(model, tokenizer, base_name, run_dir, quantize, device, dtype)

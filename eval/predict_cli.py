@@ -1,10 +1,17 @@
-"""``dynahate predict``: label new posts with an adapter (score mode: label and p_hate per post)."""
+"""``dynahate predict``: label new posts with an adapter (score mode: label and p_hate per post).
+
+Before the model loads: the numbers (argparse), the ``--output`` path, the adapter files, every
+post (the one post rule: text, and a prompt within ``--cutoff-len`` tokens, checked with the
+tokenizer alone). Errors name the post by its argument or input record, never by its text.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from pathlib import Path
+
+from .cli_args import add_model_arguments, set_epilog
 
 HELP = "label new posts (hate / not hate, with p_hate) from arguments or a .txt, .csv or .jsonl file"
 
@@ -14,13 +21,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="posts to classify")
     parser.add_argument("--input", type=Path, help="posts from a UTF-8 file: .txt (one per line), .csv, .jsonl; "
                         "- reads standard input, one post per line like .txt")
-    parser.add_argument("--text-column", help="the column (.csv, required) or key (.jsonl, default 'input') of the post")
-    parser.add_argument("--output", type=Path, help="write JSONL here (default: print to stdout)")
-    parser.add_argument("--base", help="base model (default: the adapter's base_model_name_or_path)")
-    parser.add_argument("--no-quantize", action="store_true", help="load the base unquantized")
-    parser.add_argument("--force", action="store_true", help="use a --base the adapter was not trained on")
-    parser.add_argument("--token-budget", type=int, default=8192, help="padded tokens per batch")
-    parser.add_argument("--show-examples", action="store_true", help="include each post's text in the output")
+    parser.add_argument("--text-column",
+                        help="the column (.csv, required; no default) or key (.jsonl, default 'input') of the post")
+    parser.add_argument("--output", type=Path,
+                        help="write JSONL here, replaced atomically (default: print to stdout)")
+    add_model_arguments(parser, using="use")
+    parser.add_argument("--show-examples", action="store_true",
+                        help="include each post's text in the output (default: off, posts are hate speech)")
+    set_epilog(parser)
+
+
+def _where(args: argparse.Namespace):
+    """Names post ``index`` by where it came from: its TEXT argument, or its record in --input."""
+    if args.texts:
+        return lambda index: f"TEXT argument {index + 1} (index {index})"
+    return lambda index: f"{args.input}: post {index + 1} (index {index})"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -28,16 +43,24 @@ def run(args: argparse.Namespace) -> int:
     from dynahate.plugin.errors import DynahateError
     from dynahate.plugin.jsonl import dumps_line
 
-    from .model_loading import load_adapter_model
+    from .model_loading import load_adapter_model, load_tokenizer, resolve_adapter
+    from .output_paths import check_output_file
+    from .post_checks import refuse_invalid_posts, refuse_overlong_posts
     from .post_input import read_posts
     from .score_engine import ScoreEngine
 
     if bool(args.texts) == bool(args.input):
         raise DynahateError("give posts as arguments or with --input FILE (one of the two)")
+    if args.output:
+        check_output_file(args.output, "--output")
+    base = resolve_adapter(args.adapter, args.base, args.force)
     posts = args.texts if args.texts else read_posts(args.input, args.text_column)
-    if any(not post for post in posts):
-        raise DynahateError("an empty post was given; every post must have text")
-    loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force)
+    where = _where(args)
+    refuse_invalid_posts(posts, where)
+    tokenizer = load_tokenizer(args.adapter, base)
+    refuse_overlong_posts(tokenizer, posts, args.cutoff_len, where)
+    loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force,
+                                tokenizer=tokenizer)
     results = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=args.token_budget).score(posts)
     lines = []
     for index, (post, result) in enumerate(zip(posts, results)):

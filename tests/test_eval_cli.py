@@ -147,7 +147,7 @@ def test_bad_adapter_and_data_errors(trained_run, prepared_data, tmp_path):
     data.write_text('{"input": "a post", "output": "hate"}\n{"input": "", "output": "hate"}\n')
     proc = run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data", str(data),
                     "--output-dir", str(tmp_path / "o")], check=False)
-    assert proc.returncode == 2 and "custom.jsonl:2: 'input' must be a non-empty string" in proc.stderr
+    assert proc.returncode == 2 and "custom.jsonl:2: 'input' is empty" in proc.stderr
     assert not (tmp_path / "o").exists()
     proc = run_cli(["dynahate", "eval", "--predictions", str(data)], check=False)
     assert proc.returncode == 2 and "--output-dir" in proc.stderr
@@ -229,4 +229,4 @@ def test_predict_needs_posts_from_one_place(trained_run, tmp_path):
     proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run)], check=False)
     assert proc.returncode == 2 and "give posts as arguments or with --input FILE" in proc.stderr
     proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), ""], check=False)
-    assert proc.returncode == 2 and "an empty post was given" in proc.stderr
+    assert proc.returncode == 2 and "TEXT argument 1 (index 0): the post is empty" in proc.stderr

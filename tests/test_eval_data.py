@@ -5,7 +5,7 @@ import shutil
 
 import pytest
 
-from dynahate.eval.eval_data import load_split
+from dynahate.eval.eval_data import load_split, load_splits
 from dynahate.plugin.errors import DynahateError
 
 
@@ -31,7 +31,10 @@ def test_plain_file_without_metadata(tmp_path):
      "mine.jsonl:2: gold label 'offensive' is not one of 'hate', 'not hate'"),
     ('{"input": "a", "output": "hate"}\n{"input": "b"\n', "mine.jsonl:2: not valid JSON"),
     ('{"output": "hate"}\n', "mine.jsonl:1: missing key 'input'"),
-    ('{"input": "", "output": "hate"}\n', "mine.jsonl:1: 'input' must be a non-empty string"),
+    ('{"input": "", "output": "hate"}\n', "mine.jsonl:1: 'input' is empty"),
+    ('{"input": "a", "output": "hate"}\n{"input": " \\t\\n", "output": "hate"}\n',
+     "mine.jsonl:2: 'input' is empty or whitespace only"),
+    ('{"input": 5, "output": "hate"}\n', "mine.jsonl:1: 'input' is not a string (got int)"),
     ('{"input": "a", "output": "hate", "instruction": "Classify:"}\n', "mine.jsonl:1: 'instruction' differs"),
 ])
 def test_bad_files(tmp_path, content, message):
@@ -51,3 +54,19 @@ def test_stale_metadata_is_an_error(prepared_data, tmp_path):
     (tmp_path / "dynahate_dev.meta.jsonl").write_text("\n".join(lines) + "\n")
     with pytest.raises(DynahateError, match=r"dynahate_dev.meta.jsonl:1: does not belong to dynahate_dev.jsonl line 1"):
         load_split(tmp_path / "dynahate_dev.jsonl")
+
+
+def test_examples_know_their_line_and_acl_id(prepared_data):
+    split = load_split(prepared_data / "dynahate_dev.jsonl")
+    third = split.examples[2]
+    assert third.line == 3 and third.where(split.path) == f"{split.path}:3 (acl.id {third.id})"
+
+
+def test_two_files_with_one_stem_are_refused(prepared_data, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):
+        shutil.copy(prepared_data / "dynahate_dev.jsonl", tmp_path / folder / "dev.jsonl")
+    with pytest.raises(DynahateError, match="a/dev.jsonl and .*b/dev.jsonl are both named 'dev'"):
+        load_splits([tmp_path / "a" / "dev.jsonl", tmp_path / "b" / "dev.jsonl"])
+    assert [s.name for s in load_splits([tmp_path / "a" / "dev.jsonl"])] == ["dev"]

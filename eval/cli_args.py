@@ -1,0 +1,70 @@
+"""Arguments shared by ``dynahate eval`` and ``dynahate predict``: checked types, model options, help epilog.
+
+Numbers are checked by argparse itself (``--batch-size 0`` is a usage error before anything
+loads), and the options both commands share are defined once here, with their defaults.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
+
+DEFAULT_TOKEN_BUDGET = 8192
+
+ENVIRONMENT = """\
+posts:
+  every post needs at least one non-whitespace character, and its prompt may be at most
+  --cutoff-len tokens (default %(cutoff)d, the recipe's cutoff_len, the longest prompt training
+  saw whole). A longer prompt is refused, never truncated: all posts are checked with the
+  tokenizer before the model loads, and the first one over the limit is named (where it came
+  from, never its text) with how many exceed it.
+
+environment:
+  dynahate reads no environment variable here. transformers and huggingface_hub, which load
+  the base model, read HF_TOKEN (a gated base such as meta-llama/Llama-3.1-8B-Instruct; else
+  the cached `hf auth login` token), HF_HOME / HF_HUB_CACHE (where downloaded models are
+  cached) and HF_HUB_OFFLINE=1 (use the cache only); CUDA_VISIBLE_DEVICES picks the GPU.
+""" % {"cutoff": DEFAULT_CUTOFF_LEN}
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def non_negative_int(text: str) -> int:
+    """argparse type: an integer >= 0."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {text!r}")
+    return value
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, using: str) -> None:
+    """``--base``, ``--force``, ``--no-quantize``, ``--token-budget`` and ``--cutoff-len``; ``using`` fills the help."""
+    parser.add_argument("--base", help="base model: a local directory or Hub id "
+                                       "(default: the adapter's base_model_name_or_path)")
+    parser.add_argument("--force", action="store_true", help=f"{using} a --base the adapter was not trained on")
+    parser.add_argument("--no-quantize", action="store_true",
+                        help="load the base unquantized, bf16 on GPU / fp32 on CPU (default: 4-bit NF4, as trained)")
+    parser.add_argument("--token-budget", type=positive_int, default=DEFAULT_TOKEN_BUDGET, metavar="N",
+                        help=f"score mode: padded tokens per batch (default {DEFAULT_TOKEN_BUDGET})")
+    parser.add_argument("--cutoff-len", type=positive_int, default=DEFAULT_CUTOFF_LEN, metavar="N",
+                        help=f"longest prompt in tokens; longer posts are refused, never truncated "
+                             f"(default {DEFAULT_CUTOFF_LEN}, the recipe's cutoff_len)")
+
+
+def set_epilog(parser: argparse.ArgumentParser) -> None:
+    """The posts rule and the environment variables, shown verbatim under ``--help``."""
+    parser.epilog = ENVIRONMENT
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter

@@ -1,0 +1,230 @@
+"""``dynahate eval`` / ``predict`` refuse bad arguments, paths, adapters and posts in one line, before any model loads.
+
+Most cases run against a copy of the trained run whose adapter config names a base model that
+does not exist: a command that got as far as loading the model would fail with "cannot load base
+model", so the expected error proves the check came first.
+"""
+
+import json
+import shutil
+
+import pytest
+
+from conftest import run_cli
+from dynahate.plugin.prepare import text_sha1
+
+pytestmark = pytest.mark.integration
+
+MARKER = "Zqxmarker"  # a word of a refused post; it must never be echoed
+
+
+@pytest.fixture(scope="module")
+def unloadable_run(trained_run, tmp_path_factory):
+    """The trained run (tokenizer and adapter intact) pointing at a base model that cannot be loaded."""
+    run = tmp_path_factory.mktemp("unloadable") / "run"
+    shutil.copytree(trained_run, run)
+    config = json.loads((run / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(run.parent / "no-such-base-model")
+    (run / "adapter_config.json").write_text(json.dumps(config))
+    return run
+
+
+def assert_one_line_error(proc, *fragments):
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and "cannot load base model" not in proc.stderr
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def assert_usage_error(proc, fragment):
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith(fragment), proc.stderr
+
+
+def long_post(words: int) -> str:
+    return " ".join(f"{MARKER}{i} lorem ipsum dolor" for i in range(words))
+
+
+def prompt_tokens(run, post):
+    from transformers import AutoTokenizer
+
+    from dynahate.plugin.prompts import build_prompt
+
+    return len(AutoTokenizer.from_pretrained(run).encode(build_prompt(post), add_special_tokens=False))
+
+
+# -- numbers: argparse refuses them before anything runs ---------------------------------------------------------
+
+@pytest.mark.parametrize("command, option, value", [
+    ("eval", "--batch-size", "0"), ("eval", "--token-budget", "0"), ("eval", "--token-budget", "-5"),
+    ("eval", "--cutoff-len", "0"), ("eval", "--batch-size", "eight"),
+    ("predict", "--token-budget", "0"), ("predict", "--cutoff-len", "-1"),
+])
+def test_non_positive_numbers_are_usage_errors(unloadable_run, prepared_data, command, option, value):
+    args = ["dynahate", command, "--adapter", str(unloadable_run), option, value]
+    args += ["--data-dir", str(prepared_data)] if command == "eval" else ["a post"]
+    proc = run_cli(args, check=False)
+    assert_usage_error(proc, f"argument {option}: must be a positive integer, got '{value}'")
+
+
+def test_negative_show_examples_and_a_path_as_split_name_are_usage_errors(unloadable_run, tmp_path):
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--show-examples", "-1"], check=False)
+    assert_usage_error(proc, "argument --show-examples: must be a whole number >= 0, got '-1'")
+    proc = run_cli(["dynahate", "eval", "--predictions", str(tmp_path / "p.jsonl"), "--name", "../escape",
+                    "--output-dir", str(tmp_path)], check=False)
+    assert_usage_error(proc, "argument --name: must be a plain name (no '/', not starting with '.'), got '../escape'")
+
+
+# -- output paths ---------------------------------------------------------------------------------------------------
+
+def test_eval_output_dir_that_is_a_file_fails_before_the_work(unloadable_run, prepared_data, tmp_path):
+    target = tmp_path / "results.txt"
+    target.write_text("mine\n")
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+                    "--output-dir", str(target)], check=False)
+    assert_one_line_error(proc, f"--output-dir {target}: is a file, not a directory")
+    assert target.read_text() == "mine\n"
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+                    "--output-dir", str(target / "sub")], check=False)
+    assert_one_line_error(proc, f"--output-dir {target / 'sub'}: cannot create it, {target} is a file")
+
+
+def test_eval_output_name_taken_by_a_directory_or_broken_results_fail_before_the_work(unloadable_run, prepared_data,
+                                                                                      tmp_path):
+    out = tmp_path / "out"
+    (out / "dev_predictions.jsonl").mkdir(parents=True)
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+                    "--split", "dev", "--output-dir", str(out)], check=False)
+    assert_one_line_error(proc, f"{out / 'dev_predictions.jsonl'}: is a directory")
+    (out / "dev_predictions.jsonl").rmdir()
+    (out / "eval_results.json").write_text("{broken")
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+                    "--split", "dev", "--output-dir", str(out)], check=False)
+    assert_one_line_error(proc, f"{out / 'eval_results.json'}", "not valid JSON")
+    assert sorted(p.name for p in out.iterdir()) == ["eval_results.json"]
+
+
+def test_predict_output_that_is_a_directory_fails_before_the_work(unloadable_run, tmp_path):
+    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "--output", str(tmp_path), "a post"],
+                   check=False)
+    assert_one_line_error(proc, f"--output {tmp_path}: is a directory; give a file name")
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "--output", str(blocker / "p.jsonl"),
+                    "a post"], check=False)
+    assert_one_line_error(proc, f"cannot write it, {blocker} is a file, not a directory")
+
+
+# -- broken adapter weights ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_truncated_adapter_weights_one_line_naming_the_file(trained_run, prepared_data, tmp_path, command):
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    (run / "adapter_model.safetensors").write_bytes(b"12345")
+    args = ["--data-dir", str(prepared_data), "--output-dir", str(tmp_path / "out")] if command == "eval" else ["post"]
+    proc = run_cli(["dynahate", command, "--adapter", str(run), *args], check=False)
+    assert_one_line_error(proc, f"{run / 'adapter_model.safetensors'}: not a readable safetensors file")
+    assert not (tmp_path / "out").exists()
+
+
+# -- posts: the one rule, before the model loads --------------------------------------------------------------------
+
+def test_eval_refuses_overlong_prompts_naming_file_line_and_acl_id(unloadable_run, prepared_data, tmp_path):
+    data = tmp_path / "data"
+    data.mkdir()
+    records = [json.loads(line) for line in (prepared_data / "dynahate_dev.jsonl").read_text().splitlines()]
+    metas = [json.loads(line) for line in (prepared_data / "dynahate_dev.meta.jsonl").read_text().splitlines()]
+    for index in (2, 5):  # lines 3 and 6 become a ~40,000-character post; the sidecar is kept in step
+        records[index]["input"] = long_post(2000)
+        metas[index]["input_sha1"] = text_sha1(records[index]["input"])
+    (data / "dynahate_dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (data / "dynahate_dev.meta.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metas))
+    shutil.copy(prepared_data / "dynahate_test.jsonl", data)
+    total = len(records) + len((prepared_data / "dynahate_test.jsonl").read_text().splitlines())
+    tokens = prompt_tokens(unloadable_run, records[2]["input"])
+    assert tokens > 1024
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(data),
+                    "--output-dir", str(tmp_path / "out")], check=False)
+    line = assert_one_line_error(
+        proc, f"{data / 'dynahate_dev.jsonl'}:3 (acl.id {metas[2]['acl.id']}): the post makes a {tokens}-token "
+              "prompt, over the cutoff of 1024 tokens", "raise --cutoff-len", f"; 2 of {total} posts exceed it")
+    assert MARKER not in proc.stdout + line and not (tmp_path / "out").exists()
+
+
+def test_eval_scores_a_long_post_in_full_when_the_cutoff_is_raised(trained_run, tmp_path):
+    post = long_post(50)
+    tokens = prompt_tokens(trained_run, post)
+    assert 1024 < tokens < 2048, tokens  # the tiny model has 2048 positions
+    data = tmp_path / "long.jsonl"
+    data.write_text(json.dumps({"input": "a short post", "output": "hate"}) + "\n"
+                    + json.dumps({"input": post, "output": "not hate"}) + "\n")
+    proc = run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data", str(data),
+                    "--output-dir", str(tmp_path / "out")], check=False)
+    assert_one_line_error(proc, f"{data}:2: the post makes a {tokens}-token prompt", "1 of 2 posts exceed it")
+    run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data", str(data), "--cutoff-len", "2048",
+             "--output-dir", str(tmp_path / "out")])
+    assert json.loads((tmp_path / "out" / "eval_results.json").read_text())["long"]["examples"] == 2
+
+
+def test_predict_refuses_overlong_prompts_naming_the_argument_or_record(unloadable_run, tmp_path):
+    post = long_post(2000)
+    tokens = prompt_tokens(unloadable_run, post)
+    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "short one", post, "short two", post],
+                   check=False)
+    line = assert_one_line_error(proc, f"TEXT argument 2 (index 1): the post makes a {tokens}-token prompt",
+                                 "; 2 of 4 posts exceed it")
+    assert MARKER not in line + proc.stdout
+    source = tmp_path / "posts.txt"
+    source.write_text(f"short one\n{post}\n")
+    out = tmp_path / "pred.jsonl"
+    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "--input", str(source),
+                    "--output", str(out)], check=False)
+    line = assert_one_line_error(proc, f"{source}: post 2 (index 1): the post makes a {tokens}-token prompt",
+                                 "1 of 2 posts exceed it")
+    assert MARKER not in line + proc.stdout and not out.exists()
+
+
+def test_whitespace_only_posts_are_refused_naming_where(unloadable_run, tmp_path):
+    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "a post", " \t "], check=False)
+    assert_one_line_error(proc, "TEXT argument 2 (index 1): the post is empty or whitespace only")
+    data = tmp_path / "mine.jsonl"
+    data.write_text(json.dumps({"input": "a post", "output": "hate"}) + "\n"
+                    + json.dumps({"input": "  \n ", "output": "hate"}) + "\n")
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data", str(data),
+                    "--output-dir", str(tmp_path / "out")], check=False)
+    assert_one_line_error(proc, f"{data}:2: 'input' is empty or whitespace only")
+    table = tmp_path / "posts.csv"
+    table.write_text("id,body\n1,a post\n2,   \n")
+    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "--input", str(table),
+                    "--text-column", "body"], check=False)
+    assert_one_line_error(proc, str(table), "is empty or whitespace only")
+
+
+def test_two_data_files_with_one_stem_are_refused(unloadable_run, prepared_data, tmp_path):
+    first, second = tmp_path / "a" / "dev.jsonl", tmp_path / "b" / "dev.jsonl"
+    for path in (first, second):
+        path.parent.mkdir()
+        shutil.copy(prepared_data / "dynahate_dev.jsonl", path)
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data", str(first), str(second),
+                    "--output-dir", str(tmp_path / "out")], check=False)
+    assert_one_line_error(proc, f"{first} and {second} are both named 'dev'")
+    assert not (tmp_path / "out").exists()
+
+
+# -- help -----------------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("command, defaults", [
+    ("eval", ["default 8192", "default 1024", "default 8,", "default: data/", "default: dev test",
+              "default: the adapter's run directory", "default 0", "default: predictions", "(default)"]),
+    ("predict", ["default 8192", "default 1024", "default: print to stdout", "default 'input'",
+                 "default: 4-bit NF4"]),
+])
+def test_help_states_defaults_the_long_post_rule_and_the_environment(command, defaults):
+    text = " ".join(run_cli(["dynahate", command, "--help"]).stdout.split())
+    for fragment in [*defaults, "refused, never truncated", "HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE",
+                     "reads no environment variable"]:
+        assert fragment in text, fragment
