@@ -14,6 +14,8 @@ from pathlib import Path
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
+from .cli_args import positive_float, positive_int
+
 HELP = "serve /v1/classify (micro-batched score mode), OpenAI chat completions and /health over HTTP"
 
 EPILOG = """\
@@ -29,20 +31,6 @@ long, or too many texts; 422 bad JSON or a bad post (empty, blank, not text, a l
 """
 
 
-def _positive(kind):
-    def parse(value: str):
-        try:
-            number = kind(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-        if number <= 0:
-            raise argparse.ArgumentTypeError(f"must be greater than 0, got {value}")
-        return number
-
-    parse.__name__ = kind.__name__
-    return parse
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from .serve_posts import CHARS_PER_TOKEN_LIMIT
 
@@ -56,27 +44,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     parser.add_argument("--no-quantize", action="store_true",
                         help="load the base unquantized (default: 4-bit NF4, as in training)")
-    parser.add_argument("--max-texts", type=_positive(int), default=64,
+    parser.add_argument("--max-texts", type=positive_int, default=64,
                         help="most posts per /v1/classify request (default 64)")
-    parser.add_argument("--cutoff-len", type=_positive(int), default=DEFAULT_CUTOFF_LEN,
+    parser.add_argument("--cutoff-len", type=positive_int, default=DEFAULT_CUTOFF_LEN,
                         help="longest prompt in tokens, on /v1/classify and chat; longer is refused with 413, "
                              f"never truncated (default {DEFAULT_CUTOFF_LEN}, the recipe's cutoff_len)")
-    parser.add_argument("--max-text-chars", type=_positive(int), default=None,
+    parser.add_argument("--max-text-chars", type=positive_int, default=None,
                         help="longest text in characters, refused with 413 before it is tokenized (default "
                              f"{CHARS_PER_TOKEN_LIMIT} x --cutoff-len = {CHARS_PER_TOKEN_LIMIT * DEFAULT_CUTOFF_LEN}: "
                              f"a text fitting the cutoff averages over {CHARS_PER_TOKEN_LIMIT} characters per token "
                              "only if it is filler; English averages about 4)")
-    parser.add_argument("--max-body-bytes", type=_positive(int), default=1 << 20,
+    parser.add_argument("--max-body-bytes", type=positive_int, default=1 << 20,
                         help="largest request body, refused with 413 from Content-Length before it is read "
                              "(default 1048576 = 1 MiB)")
-    parser.add_argument("--max-queue", type=_positive(int), default=256,
+    parser.add_argument("--max-queue", type=positive_int, default=256,
                         help="most /v1/classify requests waiting, and most chat requests in progress; beyond "
                              "it 429 with Retry-After (default 256)")
-    parser.add_argument("--request-timeout", type=_positive(float), default=60.0, metavar="SECONDS",
+    parser.add_argument("--request-timeout", type=positive_float, default=60.0, metavar="SECONDS",
                         help="answer 503 and drop the request if it is not answered by then (default 60)")
-    parser.add_argument("--window-ms", type=_positive(float), default=5.0,
+    parser.add_argument("--window-ms", type=positive_float, default=5.0,
                         help="how long an idle server waits to batch requests arriving together (default 5)")
-    parser.add_argument("--token-budget", type=_positive(int), default=8192,
+    parser.add_argument("--token-budget", type=positive_int, default=8192,
                         help="padded tokens per scoring batch (default 8192)")
     parser.add_argument("--show-examples", action="store_true",
                         help="let LLaMA-Factory log chat requests (off by default: they contain the posts)")

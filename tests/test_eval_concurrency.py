@@ -1,13 +1,11 @@
 """Concurrent ``dynahate eval`` runs into one directory lose no split; a signal mid-write leaves nothing behind.
 
-The tests hold the output directory's lock themselves (the protocol of
+The tests hold the output directory's lock themselves (with eval's own
 ``dynahate.eval.artifacts.results_lock``), so that real eval processes are caught at the point
 where they have written their temporary files and wait to merge: the overlap is certain, not
 left to timing. Whether a process waits is read from the kernel's ``/proc/locks``.
 """
 
-import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -19,23 +17,9 @@ import pytest
 
 from conftest import OFFLINE_ENV, cli_path, run_cli
 
+from dynahate.eval.artifacts import results_lock
+
 pytestmark = pytest.mark.integration
-
-LOCK_NAME = ".eval_results.lock"
-
-
-@contextlib.contextmanager
-def holding_lock(out_dir):
-    """Hold the lock ``dynahate eval`` takes to merge results; remove the file on release, as eval does."""
-    path = out_dir / LOCK_NAME
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    fcntl.flock(fd, fcntl.LOCK_EX)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-        os.close(fd)
 
 
 def start_eval(*args):
@@ -81,7 +65,7 @@ def evaluated(trained_run, prepared_data, tmp_path_factory):
 def test_two_concurrent_evals_of_different_splits_both_land(trained_run, prepared_data, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    with holding_lock(out):
+    with results_lock(out):  # the lock eval itself takes, held by the test
         procs = [start_eval("--adapter", str(trained_run), "--data-dir", str(prepared_data), "--split", split,
                             "--output-dir", str(out)) for split in ("dev", "test")]
         try:
@@ -115,7 +99,7 @@ def test_signal_while_writing_leaves_no_temporary_file_and_old_outputs_untouched
     out = tmp_path / "out"
     shutil.copytree(evaluated, out)
     before = snapshot(out)
-    with holding_lock(out):
+    with results_lock(out):  # the lock eval itself takes, held by the test
         proc = start_eval("--adapter", str(trained_run), "--data-dir", str(prepared_data), "--split", "dev",
                           "--mode", "generate", "--output-dir", str(out))
         try:
