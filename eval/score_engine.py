@@ -19,13 +19,17 @@ from __future__ import annotations
 
 import copy
 import math
+import sys
 from dataclasses import dataclass
 from typing import Any
 
 from tqdm import tqdm
 
 from dynahate.plugin import prompts
+from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.labels import HATE, LABELS
+
+from .token_budget import AUTO, resolve_token_budget
 
 
 @dataclass(frozen=True)
@@ -59,9 +63,16 @@ def causal_lm_of(model: Any) -> Any:
 
 
 class ScoreEngine:
-    """Label log-likelihoods for many posts, with the shared prompt prefix cached once."""
+    """Label log-likelihoods for many posts, with the shared prompt prefix cached once.
 
-    def __init__(self, model: Any, tokenizer: Any, labels: tuple[str, ...] = LABELS, token_budget: int = 8192,
+    ``token_budget`` is a number (used exactly) or ``auto`` (resolved once the model is loaded,
+    see :mod:`dynahate.eval.token_budget`). A batch that runs out of memory is split in two and
+    retried, down to one post; the budget is then lowered to the larger half's padded size for
+    the rest of the run (:attr:`budget_lowered` says so). One post that does not fit on its own
+    is a :class:`DynahateError` naming its index, never its text.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, labels: tuple[str, ...] = LABELS, token_budget: int | str = AUTO,
                  progress: bool | None = None):
         if len(set(labels)) != len(labels) or len(labels) < 2:
             raise ValueError(f"labels must be at least two distinct strings, got {labels!r}")
@@ -69,7 +80,6 @@ class ScoreEngine:
         self.lm = causal_lm_of(model)
         self.tokenizer = tokenizer
         self.labels = tuple(labels)
-        self.token_budget = token_budget
         self.progress = progress
         self.label_ids = [prompts.encode_label(tokenizer, label) for label in self.labels]
         self.prefix_ids = tokenizer.encode(prompts.shared_prefix(), add_special_tokens=False)
@@ -77,6 +87,14 @@ class ScoreEngine:
         self.device = next(model.parameters()).device
         self._prefix_cache = None
         self.fallbacks = 0  # posts scored without the cache in the last call
+        self.batch_count = 0  # batches scored in the last call (retried halves of a split batch included)
+        # vocabulary rows (label positions) per padded token of the shortest possible row: the auto budget's
+        # estimate of the label log-probs' memory
+        rows = sum(len(ids) for ids in self.label_ids) / (self._extra(True) + 1)
+        resolved = resolve_token_budget(token_budget, self.lm, self.device, label_rows_per_token=rows)
+        self.token_budget = resolved.tokens  # lowered for the rest of the run after an out-of-memory batch
+        self.initial_token_budget = resolved.tokens
+        self.token_budget_source = resolved.how
 
     # -- preparation -------------------------------------------------------------------------
     def _items(self, posts: list[str]) -> list[_Item]:
@@ -88,12 +106,27 @@ class ScoreEngine:
         self.fallbacks = sum(not item.cached for item in items)
         return items
 
+    def _extra(self, cached: bool) -> int:
+        """Padded tokens a row carries besides its prompt: the cached prefix (if cached) and the labels' tokens.
+
+        Every label's tokens are counted: what a row holds when all labels ride in one pass, and
+        an upper bound when they run as continuations (the longest label at a time).
+        """
+        return (len(self.prefix_ids) if cached else 0) + sum(len(ids) for ids in self.label_ids)
+
+    def _padded_tokens(self, batch: list[_Item]) -> int:
+        """A batch's padded size as the budget counts it."""
+        return len(batch) * (max(len(it.tokens) for it in batch) + self._extra(batch[0].cached))
+
     def _batches(self, items: list[_Item]) -> list[list[_Item]]:
-        """Length-sorted batches whose padded size (cached prefix and labels included) fits the budget."""
-        batches, longest_label = [], max(len(ids) for ids in self.label_ids)
+        """Length-sorted batches whose padded size (cached prefix and labels included) fits the budget.
+
+        A post longer than the budget on its own is a batch of one.
+        """
+        batches = []
         for cached in (True, False):
             group = sorted((it for it in items if it.cached == cached), key=lambda it: len(it.tokens))
-            extra = (len(self.prefix_ids) if cached else 0) + longest_label
+            extra = self._extra(cached)
             batch: list[_Item] = []
             for item in group:
                 if batch and (len(batch) + 1) * (len(item.tokens) + extra) > self.token_budget:
@@ -171,16 +204,63 @@ class ScoreEngine:
                 sums[:, j] += step_logprobs[:, torch.arange(steps, device=dev), targets].sum(dim=1).double()
         return sums.tolist()
 
+    @property
+    def budget_lowered(self) -> str | None:
+        """The line to report at the end of a run if an out-of-memory batch lowered the budget, else None."""
+        if self.token_budget >= self.initial_token_budget:
+            return None
+        return (f"token budget lowered from {self.initial_token_budget} to {self.token_budget} "
+                "after an out-of-memory batch")
+
+    def _try_batch(self, batch: list[_Item]) -> list[list[float]] | None:
+        """:meth:`_score_batch`, or None if it ran out of memory (its tensors are freed before this returns)."""
+        import torch
+
+        try:
+            return self._score_batch(batch)
+        except torch.OutOfMemoryError:
+            pass  # leaving the except block drops the traceback, and with it the batch's tensors
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        return None
+
+    def _split_after_oom(self, batch: list[_Item], pending: list[list[_Item]]) -> list[list[_Item]]:
+        """The failed batch's two halves, then the other pending posts re-batched under the lowered budget."""
+        if len(batch) == 1:
+            raise DynahateError(
+                f"post {batch[0].post} (index in the input, from 0) does not fit in {self.device} memory on its own "
+                f"({self._padded_tokens(batch)} padded tokens with the cached prefix and labels); free memory on "
+                "the device, or refuse posts this long with a lower --cutoff-len")
+        half = (len(batch) + 1) // 2
+        halves = [batch[:half], batch[half:]]
+        lowered = max(self._padded_tokens(part) for part in halves)
+        tqdm.write(f"score: out of memory on a batch of {len(batch)} posts ({self._padded_tokens(batch)} padded "
+                   f"tokens): split in two; token budget lowered from {self.token_budget} to {lowered} for the rest "
+                   "of the run", file=sys.stderr)
+        self.token_budget = min(self.token_budget, lowered)
+        return halves + self._batches([item for rest in pending for item in rest])
+
     def score(self, posts: list[str]) -> list[ScoreResult]:
         """One :class:`ScoreResult` per post, in input order."""
+        self.batch_count = 0
         if not posts:
             return []
         totals: list[list[float]] = [[] for _ in posts]
+        pending = self._batches(self._items(posts))
+        if self.progress is not False:
+            print(f"score: {len(posts)} posts in {len(pending)} batches, token budget {self.token_budget} "
+                  f"({self.token_budget_source})", file=sys.stderr, flush=True)
         with tqdm(total=len(posts), desc="score", unit="post", disable=self.progress is False,
                   leave=False, mininterval=1.0) as bar:
-            for batch in self._batches(self._items(posts)):
-                for item, sums in zip(batch, self._score_batch(batch)):
+            while pending:
+                batch = pending.pop(0)
+                batch_sums = self._try_batch(batch)
+                if batch_sums is None:
+                    pending = self._split_after_oom(batch, pending)
+                    continue
+                for item, sums in zip(batch, batch_sums):
                     totals[item.post] = sums
+                self.batch_count += 1
                 bar.update(len(batch))
         results = []
         for sums in totals:
