@@ -10,7 +10,12 @@ import argparse
 
 from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
-DEFAULT_TOKEN_BUDGET = 8192
+from .token_budget import AUTO, CPU_TOKEN_BUDGET, token_budget_arg
+
+DEFAULT_TOKEN_BUDGET = AUTO
+TOKEN_BUDGET_HELP = (f"score mode: padded tokens per batch, or auto (default {DEFAULT_TOKEN_BUDGET}: on a GPU from "
+                     f"the memory free after the model loads, on CPU {CPU_TOKEN_BUDGET}); a number is used exactly; "
+                     "a batch that runs out of memory is split and the budget lowered for the rest of the run")
 
 ENVIRONMENT = """\
 posts:
@@ -55,8 +60,8 @@ def add_model_arguments(parser: argparse.ArgumentParser, using: str) -> None:
     parser.add_argument("--force", action="store_true", help=f"{using} a --base the adapter was not trained on")
     parser.add_argument("--no-quantize", action="store_true",
                         help="load the base unquantized, bf16 on GPU / fp32 on CPU (default: 4-bit NF4, as trained)")
-    parser.add_argument("--token-budget", type=positive_int, default=DEFAULT_TOKEN_BUDGET, metavar="N",
-                        help=f"score mode: padded tokens per batch (default {DEFAULT_TOKEN_BUDGET})")
+    parser.add_argument("--token-budget", type=token_budget_arg, default=DEFAULT_TOKEN_BUDGET, metavar="N|auto",
+                        help=TOKEN_BUDGET_HELP)
     parser.add_argument("--cutoff-len", type=positive_int, default=DEFAULT_CUTOFF_LEN, metavar="N",
                         help=f"longest prompt in tokens; longer posts are refused, never truncated "
                              f"(default {DEFAULT_CUTOFF_LEN}, the recipe's cutoff_len)")

@@ -53,7 +53,7 @@ class ServeConfig:
     request_timeout_s: float = 60.0
     window_s: float = 0.005
     max_batch_posts: int = 256
-    token_budget: int = 8192
+    token_budget: int | str = "auto"  # resolved by the score engine once the model is loaded
     show_examples: bool = False  # let LLaMA-Factory log chat requests (they contain the posts)
 
 
@@ -95,7 +95,7 @@ def create_serve_app(config: ServeConfig):
     model, tokenizer = chat_model.engine.model, chat_model.engine.tokenizer
     engine = ScoreEngine(model, tokenizer, token_budget=config.token_budget, progress=False)
     batcher = ClassifyBatcher(engine, window_s=config.window_s, max_batch_posts=config.max_batch_posts,
-                              max_queue=config.max_queue, chunk_tokens=4 * config.token_budget)
+                              max_queue=config.max_queue, chunk_tokens=4 * engine.token_budget)
     max_text_chars = config.max_text_chars or default_max_text_chars(config.cutoff_len)
     checks = PostChecks(tokenizer, config.cutoff_len, max_text_chars)
     drops = DropCounts()

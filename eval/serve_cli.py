@@ -14,7 +14,8 @@ from pathlib import Path
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
-from .cli_args import positive_float, positive_int
+from .cli_args import DEFAULT_TOKEN_BUDGET, TOKEN_BUDGET_HELP, positive_float, positive_int
+from .token_budget import token_budget_arg
 
 HELP = "serve /v1/classify (micro-batched score mode), OpenAI chat completions and /health over HTTP"
 
@@ -64,8 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="answer 503 and drop the request if it is not answered by then (default 60)")
     parser.add_argument("--window-ms", type=positive_float, default=5.0,
                         help="how long an idle server waits to batch requests arriving together (default 5)")
-    parser.add_argument("--token-budget", type=positive_int, default=8192,
-                        help="padded tokens per scoring batch (default 8192)")
+    parser.add_argument("--token-budget", type=token_budget_arg, default=DEFAULT_TOKEN_BUDGET, metavar="N|auto",
+                        help=TOKEN_BUDGET_HELP)
     parser.add_argument("--show-examples", action="store_true",
                         help="let LLaMA-Factory log chat requests (off by default: they contain the posts)")
 

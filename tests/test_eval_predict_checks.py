@@ -67,7 +67,8 @@ def test_non_positive_numbers_are_usage_errors(unloadable_run, prepared_data, co
     args = ["dynahate", command, "--adapter", str(unloadable_run), option, value]
     args += ["--data-dir", str(prepared_data)] if command == "eval" else ["a post"]
     proc = run_cli(args, check=False)
-    assert_usage_error(proc, f"argument {option}: must be a positive integer, got '{value}'")
+    expected = "'auto' or a positive integer" if option == "--token-budget" else "a positive integer"
+    assert_usage_error(proc, f"argument {option}: must be {expected}, got '{value}'")
 
 
 def test_negative_show_examples_and_a_path_as_split_name_are_usage_errors(unloadable_run, tmp_path):
