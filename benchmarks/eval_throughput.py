@@ -121,7 +121,7 @@ def profile(score, posts) -> None:
     print(averages.table(sort_by="self_cpu_time_total", row_limit=15))
     if torch.cuda.is_available():
         print("top 15 operators by self CUDA time")
-        print(averages.table(sort_by="self_cuda_time_total", row_limit=15))
+        print(averages.table(sort_by="self_device_time_total", row_limit=15))
 
 
 def main() -> None:
