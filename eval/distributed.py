@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -75,6 +76,8 @@ class Ranks:
             return value
         if self.rank == failed[0]:
             raise error  # type: ignore[misc]
+        # Leaving quietly: torchrun's SIGTERM, when the failing rank ends first, must not add an error line.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         raise SystemExit(statuses[failed[0]])
 
 
@@ -118,7 +121,8 @@ def device_for(ranks: Ranks) -> str | None:
 def process_group(ranks: Ranks) -> Iterator[str | None]:
     """Join the process group (nccl on GPU, gloo on CPU) for the block; yield the backend (``None``: one process).
 
-    Ranks other than 0 print nothing on stdout inside the block (errors still reach stderr).
+    Ranks other than 0 print nothing on stdout inside the block, and no transformers progress bar or
+    warning (errors still reach stderr).
     """
     if not ranks.distributed:
         yield None
@@ -131,6 +135,11 @@ def process_group(ranks: Ranks) -> Iterator[str | None]:
     if backend == "nccl":
         torch.cuda.set_device(ranks.local_rank)
     dist.init_process_group(backend)
+    if not ranks.is_main:  # one set of progress bars and warnings: rank 0's
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
     try:
         with open(os.devnull, "w", encoding="utf-8") as devnull, \
                 (contextlib.nullcontext() if ranks.is_main else contextlib.redirect_stdout(devnull)):
