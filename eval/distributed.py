@@ -9,9 +9,10 @@ rank 0 gathers the shards in rank order, so the predictions are in input order, 
 writes them.
 
 Errors: :meth:`Ranks.agree` runs a step on every rank and exchanges whether it failed. If any
-rank failed, the lowest failing rank raises its own exception (one ``error:`` line, or the
-traceback of an unexpected error, exactly as one process would) and every other rank exits
-with the same status silently, so no rank waits forever for a collective its peers left.
+rank failed, the lowest failing rank reports its error (one ``error:`` line, or the traceback of
+an unexpected error, as one process would), then every rank exits with that status (2 or 1),
+the others silently, so no rank waits forever for a collective its peers left and an error
+that every rank hit (a bad file) is reported once.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
+import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -66,7 +69,7 @@ class Ranks:
         error: BaseException | None = None
         try:
             value = step()
-        except Exception as exc:  # noqa: BLE001 - re-raised below, on this rank
+        except Exception as exc:  # noqa: BLE001 - reported below, once
             error = exc
         status = None if error is None else (2 if isinstance(error, DynahateError) else 1)
         statuses: list[Any] = [None] * self.world_size
@@ -74,12 +77,17 @@ class Ranks:
         failed = [rank for rank, code in enumerate(statuses) if code is not None]
         if not failed:
             return value
-        if self.rank == failed[0]:
-            raise error  # type: ignore[misc]
-        # Leaving quietly: torchrun's SIGTERM, when the failing rank ends first, must not add an error line.
+        # Every rank leaves now. torchrun SIGTERMs the others as soon as one exits, so the lowest failing
+        # rank reports before anyone leaves (the barrier), and no rank turns that SIGTERM into a second line.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        if self.rank == failed[0]:
+            if isinstance(error, DynahateError):
+                print(f"error: {error}", file=sys.stderr, flush=True)  # as dynahate.plugin.cli prints it
+            else:
+                traceback.print_exception(error, file=sys.stderr)
+            sys.stderr.flush()
+        dist.barrier()
         raise SystemExit(statuses[failed[0]])
-
 
 def _env_int(name: str) -> int | None:
     text = os.environ.get(name)
