@@ -111,7 +111,7 @@ def _evaluate_adapter(args: argparse.Namespace, out_dir: Path, ranks):
         splits = {split.name: split for split in _splits(args)}  # all validated before the model loads
         return base, splits, _check_prompts(args, list(splits.values()), base)
 
-    base, splits, tokenizer = ranks.agree(validate)
+    _, splits, tokenizer = ranks.agree(validate)
     loaded = ranks.agree(lambda: load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize,
                                                     force=args.force, tokenizer=tokenizer, device=device_for(ranks)))
     processes = f", {ranks.world_size} processes" if ranks.distributed else ""

@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from dynahate.plugin.errors import DynahateError
     from dynahate.plugin.jsonl import dumps_line
 
+    from .engines import EngineOptions, build_engine
     from .model_loading import load_adapter_model, load_tokenizer, resolve_adapter
     from .output_paths import check_output_file
     from .post_checks import refuse_invalid_posts, refuse_overlong_posts
     from .post_input import read_posts
-    from .engines import EngineOptions, build_engine
 
     if bool(args.texts) == bool(args.input):
         raise DynahateError("give posts as arguments or with --input FILE (one of the two)")
