@@ -11,10 +11,20 @@ import argparse
 from pathlib import Path
 
 from .cli_args import add_model_arguments, non_negative_int, positive_int, set_epilog
+from .engines import DEFAULT_MODE, ENGINES, modes_help
 
 HELP = "evaluate an adapter (score or generate mode) or a LLaMA-Factory generated_predictions.jsonl"
 DEFAULT_SPLITS = ("dev", "test")
 DEFAULT_BATCH_SIZE = 8
+DISTRIBUTED_EPILOG = """
+several GPUs or nodes:
+  torchrun --nproc-per-node N --no-python dynahate eval ... (with --nnodes/--node-rank and a
+  rendezvous for several machines). dynahate eval reads torchrun's RANK, WORLD_SIZE and
+  LOCAL_RANK (its only environment variables; unset: one process): every rank checks everything, loads the model on
+  cuda:LOCAL_RANK (CPU without a GPU; backend nccl or gloo) and scores a contiguous shard of
+  each split; rank 0 gathers and writes the same files one process writes, with the time of the
+  slowest rank. The other ranks write and print nothing but errors.
+"""
 
 
 def split_name(text: str) -> str:
@@ -39,8 +49,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "stem are refused); NAME.meta.jsonl beside one is joined")
     parser.add_argument("--data-dir", type=Path, default=Path("data"),
                         help="where `dynahate prepare` wrote dynahate_<split>.jsonl (default: data/)")
-    parser.add_argument("--mode", choices=("score", "generate"), default="score",
-                        help="score: label likelihoods, p_hate (default); generate: the original greedy method")
+    parser.add_argument("--mode", choices=tuple(ENGINES), default=DEFAULT_MODE, help=modes_help())
     add_model_arguments(parser, using="evaluate on")
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
                         help=f"generate mode: posts per batch (default {DEFAULT_BATCH_SIZE}, as originally)")
@@ -49,6 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--show-examples", type=non_negative_int, default=0, metavar="N",
                         help="print up to N misclassified posts per split (default 0: posts are hate speech)")
     set_epilog(parser)
+    parser.epilog += DISTRIBUTED_EPILOG
 
 
 def _splits(args: argparse.Namespace):
@@ -87,37 +97,62 @@ def _print_examples(split, outcome, limit: int) -> None:
         print(f"  [{example.id}] gold={example.gold} pred={prediction.pred} {detail}: {example.post!r}")
 
 
+def _evaluate_adapter(args: argparse.Namespace, out_dir: Path, ranks):
+    """Validate (every rank), load the model on this rank's device, evaluate; rank 0 gets the outcomes."""
+    from .artifacts import check_eval_output_dir
+    from .distributed import device_for
+    from .engines import EngineOptions, build_engine
+    from .evaluate import evaluate_splits
+    from .model_loading import adapter_provenance, load_adapter_model, resolve_adapter
+
+    def validate():
+        base = resolve_adapter(args.adapter, args.base, args.force)
+        check_eval_output_dir(out_dir, _split_names(args), "--output-dir" if args.output_dir else "--adapter")
+        splits = {split.name: split for split in _splits(args)}  # all validated before the model loads
+        return base, splits, _check_prompts(args, list(splits.values()), base)
+
+    _, splits, tokenizer = ranks.agree(validate)
+    loaded = ranks.agree(lambda: load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize,
+                                                    force=args.force, tokenizer=tokenizer, device=device_for(ranks)))
+    processes = f", {ranks.world_size} processes" if ranks.distributed else ""
+    print(f"loaded {loaded.base} ({'4-bit NF4' if loaded.quantized else 'unquantized'}, {loaded.device}{processes}) "
+          f"+ adapter {args.adapter}")
+    options = EngineOptions(token_budget=args.token_budget, batch_size=args.batch_size, cutoff_len=args.cutoff_len,
+                            progress=None if ranks.is_main else False)
+    engine = ranks.agree(lambda: build_engine(args.mode, loaded.model, loaded.tokenizer, options))
+    outcomes = evaluate_splits(list(splits.values()), engine, args.mode, ranks)
+    if outcomes:
+        provenance = adapter_provenance(args.adapter, loaded.base)
+        for outcome in outcomes.values():
+            outcome.results["adapter"] = provenance
+    return outcomes, splits
+
+
 def run(args: argparse.Namespace) -> int:
     from dynahate.plugin.errors import DynahateError
 
-    from .artifacts import check_eval_output_dir, summary_line, write_eval_outputs
+    from .distributed import from_environment, process_group
 
     if args.predictions and args.output_dir is None:
         raise DynahateError("--predictions needs --output-dir DIR")
+    ranks = from_environment()
+    with process_group(ranks):
+        return _run(args, ranks)
+
+
+def _run(args: argparse.Namespace, ranks) -> int:
+    from .artifacts import check_eval_output_dir, summary_line, write_eval_outputs
+
     out_dir = args.output_dir or args.adapter
     if args.predictions:
         from .evaluate import evaluate_predictions_file
 
-        check_eval_output_dir(out_dir, _split_names(args))
-        outcomes, splits = evaluate_predictions_file(args.predictions, args.name), {}
+        ranks.agree(lambda: check_eval_output_dir(out_dir, _split_names(args)))
+        outcomes, splits = ranks.agree(lambda: evaluate_predictions_file(args.predictions, args.name)), {}
     else:
-        from .evaluate import evaluate_splits
-        from .model_loading import adapter_provenance, load_adapter_model, resolve_adapter
-
-        base = resolve_adapter(args.adapter, args.base, args.force)
-        check_eval_output_dir(out_dir, _split_names(args), "--output-dir" if args.output_dir else "--adapter")
-        splits = {split.name: split for split in _splits(args)}  # all validated before the model loads
-        tokenizer = _check_prompts(args, list(splits.values()), base)
-        loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force,
-                                    tokenizer=tokenizer)
-        print(f"loaded {loaded.base} ({'4-bit NF4' if loaded.quantized else 'unquantized'}, {loaded.device}) "
-              f"+ adapter {args.adapter}")
-        outcomes = evaluate_splits(list(splits.values()), loaded.model, loaded.tokenizer, args.mode,
-                                   batch_size=args.batch_size, token_budget=args.token_budget,
-                                   cutoff_len=args.cutoff_len)
-        provenance = adapter_provenance(args.adapter, loaded.base)
-        for outcome in outcomes.values():
-            outcome.results["adapter"] = provenance
+        outcomes, splits = _evaluate_adapter(args, out_dir, ranks)
+    if not ranks.is_main:
+        return 0  # rank 0 writes the files, and prints
     write_eval_outputs(out_dir, outcomes)
     for name, outcome in outcomes.items():
         results = outcome.results

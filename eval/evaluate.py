@@ -1,7 +1,10 @@
-"""Evaluate splits with an adapter (score or generate mode), or score a predictions file.
+"""Evaluate splits with an engine (any mode of :mod:`dynahate.eval.engines`), or score a predictions file.
 
 The library entry points behind ``dynahate eval``: each returns ``{split name: SplitOutcome}``
-ready for :func:`dynahate.eval.artifacts.write_eval_outputs`.
+ready for :func:`dynahate.eval.artifacts.write_eval_outputs`. Every engine has one method,
+``predict(posts)``; the split's examples are zipped with its outputs into the per-post
+:class:`~dynahate.eval.predictions.Prediction` records. Under torch.distributed
+(:mod:`dynahate.eval.distributed`) each rank predicts its shard and rank 0 gathers.
 """
 
 from __future__ import annotations
@@ -9,49 +12,52 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any
-
-from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
 from .artifacts import SplitOutcome
+from .distributed import Ranks
+from .engines import Engine, EnginePrediction
 from .eval_data import EvalSplit
 from .generated_predictions import read_generated_predictions
-from .generate_engine import GenerateEngine
 from .metrics import evaluate_predictions
 from .predictions import Prediction
-from .score_engine import ScoreEngine
 
-MODES = ("score", "generate")
+ONE_PROCESS = Ranks()
 
 
-def predict_split(split: EvalSplit, engine: ScoreEngine | GenerateEngine) -> tuple[list[Prediction], float]:
-    """Run one engine over a split; return predictions in input order and the seconds it took."""
-    posts = [example.post for example in split.examples]
+def _timed_predict(engine: Engine, posts: list[str]) -> tuple[list[EnginePrediction], float]:
     start = time.perf_counter()
-    if isinstance(engine, ScoreEngine):
-        results = engine.score(posts)
-        seconds = time.perf_counter() - start
-        predictions = [Prediction(e.id, e.gold, r.pred, p_hate=r.p_hate) for e, r in zip(split.examples, results)]
-    else:
-        results = engine.generate(posts)
-        seconds = time.perf_counter() - start
-        predictions = [Prediction(e.id, e.gold, r.pred, raw=r.raw) for e, r in zip(split.examples, results)]
+    outputs = engine.predict(posts)
+    return outputs, time.perf_counter() - start
+
+
+def predict_split(split: EvalSplit, engine: Engine,
+                  ranks: Ranks = ONE_PROCESS) -> tuple[list[Prediction], float] | None:
+    """Run the engine over this rank's shard of a split; on rank 0, all predictions in input order and the
+    seconds the slowest rank took (``None`` on the other ranks)."""
+    posts = [split.examples[index].post for index in ranks.shard(len(split.examples))]
+    gathered = ranks.gather(ranks.agree(lambda: _timed_predict(engine, posts)))
+    if gathered is None:
+        return None
+    outputs = [output for shard, _ in gathered for output in shard]
+    seconds = max(seconds for _, seconds in gathered)
+    predictions = [Prediction(example.id, example.gold, output.pred, p_hate=output.p_hate, raw=output.raw)
+                   for example, output in zip(split.examples, outputs, strict=True)]
     return predictions, seconds
 
 
-def evaluate_splits(splits: list[EvalSplit], model: Any, tokenizer: Any, mode: str = "score", *,
-                    batch_size: int = 8, token_budget: int = 8192,
-                    cutoff_len: int = DEFAULT_CUTOFF_LEN) -> dict[str, SplitOutcome]:
-    """``cutoff_len`` is generate mode's prompt cut; ``dynahate eval`` refuses longer prompts before this runs."""
-    if mode == "score":
-        engine: ScoreEngine | GenerateEngine = ScoreEngine(model, tokenizer, token_budget=token_budget)
-    elif mode == "generate":
-        engine = GenerateEngine(model, tokenizer, batch_size=batch_size, cutoff_len=cutoff_len)
-    else:
-        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+def evaluate_splits(splits: list[EvalSplit], engine: Engine, mode: str,
+                    ranks: Ranks = ONE_PROCESS) -> dict[str, SplitOutcome]:
+    """Every split through ``engine`` (built for ``mode`` from :data:`dynahate.eval.engines.ENGINES`).
+
+    Under torch.distributed every rank calls this with the same splits; rank 0 returns the outcomes,
+    the other ranks an empty dict (they write nothing).
+    """
+    predicted = {split.name: predict_split(split, engine, ranks) for split in splits}
+    if not ranks.is_main:
+        return {}
     outcomes = {}
     for split in splits:
-        predictions, seconds = predict_split(split, engine)
+        predictions, seconds = predicted[split.name]
         metas = [example.meta for example in split.examples] if split.has_meta else None
         outcomes[split.name] = SplitOutcome(predictions, evaluate_predictions(predictions, mode, seconds, metas))
     return outcomes

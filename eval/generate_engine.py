@@ -17,6 +17,8 @@ from tqdm import tqdm
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import normalise_generation
 
+from .engines import EnginePrediction
+
 STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
 
 
@@ -66,3 +68,7 @@ class GenerateEngine:
                     results.append(GenerateResult(raw, normalise_generation(raw)))
                 bar.update(min(self.batch_size, len(encoded) - start))
         return results
+
+    def predict(self, posts: list[str]) -> list[EnginePrediction]:
+        """The engine interface (:mod:`dynahate.eval.engines`): label (``None``: invalid) and raw text per post."""
+        return [EnginePrediction(result.pred, raw=result.raw) for result in self.generate(posts)]

@@ -43,11 +43,11 @@ def run(args: argparse.Namespace) -> int:
     from dynahate.plugin.errors import DynahateError
     from dynahate.plugin.jsonl import dumps_line
 
+    from .engines import EngineOptions, build_engine
     from .model_loading import load_adapter_model, load_tokenizer, resolve_adapter
     from .output_paths import check_output_file
     from .post_checks import refuse_invalid_posts, refuse_overlong_posts
     from .post_input import read_posts
-    from .score_engine import ScoreEngine
 
     if bool(args.texts) == bool(args.input):
         raise DynahateError("give posts as arguments or with --input FILE (one of the two)")
@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     refuse_overlong_posts(tokenizer, posts, args.cutoff_len, where)
     loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force,
                                 tokenizer=tokenizer)
-    results = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=args.token_budget).score(posts)
+    results = build_engine("score", loaded.model, loaded.tokenizer,
+                           EngineOptions(token_budget=args.token_budget)).predict(posts)
     lines = []
     for index, (post, result) in enumerate(zip(posts, results)):
         record = {"index": index, "label": result.pred, "p_hate": result.p_hate}

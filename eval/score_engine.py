@@ -268,3 +268,9 @@ class ScoreEngine:
             probabilities = softmax_over_labels(logprobs)
             results.append(ScoreResult(logprobs, probabilities, max(probabilities, key=probabilities.get)))
         return results
+
+    def predict(self, posts: list[str]) -> list:
+        """The engine interface (:mod:`dynahate.eval.engines`): an ``EnginePrediction`` (label, p_hate) per post."""
+        from .engines import EnginePrediction
+
+        return [EnginePrediction(result.pred, p_hate=result.p_hate) for result in self.score(posts)]
