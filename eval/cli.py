@@ -8,6 +8,7 @@ tokenizer alone).
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .cli_args import add_model_arguments, non_negative_int, positive_int, set_epilog
@@ -121,6 +122,9 @@ def _evaluate_adapter(args: argparse.Namespace, out_dir: Path, ranks):
                             progress=None if ranks.is_main else False)
     engine = ranks.agree(lambda: build_engine(args.mode, loaded.model, loaded.tokenizer, options))
     outcomes = evaluate_splits(list(splits.values()), engine, args.mode, ranks)
+    lowered = getattr(engine, "budget_lowered", None)  # score mode, after an out-of-memory batch
+    if lowered:
+        print(f"note: {lowered}" + (f" on rank {ranks.rank}" if ranks.distributed else ""), file=sys.stderr)
     if outcomes:
         provenance = adapter_provenance(args.adapter, loaded.base)
         for outcome in outcomes.values():

@@ -34,7 +34,7 @@ class Engine(Protocol):
 class EngineOptions:
     """Every engine knob a command exposes; a mode's factory reads the ones it uses."""
 
-    token_budget: Any = 8192  # score: padded tokens per batch
+    token_budget: Any = "auto"  # score: padded tokens per batch, or "auto" (eval/token_budget.py)
     batch_size: int = 8  # generate: posts per batch
     cutoff_len: int = DEFAULT_CUTOFF_LEN  # generate: the prompt cut (dynahate refuses longer prompts first)
     progress: bool | None = None  # tqdm bar: None = when on a terminal, False = never

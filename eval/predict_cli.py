@@ -61,8 +61,10 @@ def run(args: argparse.Namespace) -> int:
     refuse_overlong_posts(tokenizer, posts, args.cutoff_len, where)
     loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force,
                                 tokenizer=tokenizer)
-    results = build_engine("score", loaded.model, loaded.tokenizer,
-                           EngineOptions(token_budget=args.token_budget)).predict(posts)
+    engine = build_engine("score", loaded.model, loaded.tokenizer, EngineOptions(token_budget=args.token_budget))
+    results = engine.predict(posts)
+    if engine.budget_lowered:
+        print(f"note: {engine.budget_lowered}", file=sys.stderr)
     lines = []
     for index, (post, result) in enumerate(zip(posts, results)):
         record = {"index": index, "label": result.pred, "p_hate": result.p_hate}
