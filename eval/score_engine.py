@@ -9,10 +9,14 @@ Why it is fast: every prompt starts with the same ~50 tokens (Llama 3 header, sy
 instruction). Their key/value cache is computed once and shared by all batches; each sequence
 then only carries its post, the assistant header and the labels (~25 tokens instead of ~75). A
 post whose token ids do not start with the cached prefix (a tokenizer merge across the
-boundary) is scored from scratch instead. Each prompt is computed once for all labels: the
-labels' tokens run as continuations of its cache. Prompts are length-sorted and batched under
-a token budget, and the vocabulary projection is computed only at the positions that predict a
-label token. Works for any label set, also labels that share their first tokens.
+boundary) is scored from scratch instead. Each batch is ONE forward call: after each prompt
+ride every label's tokens (the label's ids but its last), under a 4D attention mask under which
+each label sees the prefix, its prompt and its own earlier tokens but no other label's, at the
+positions that follow the prompt's end; the log-probs equal one pass per label. Prompts are
+length-sorted and batched under a token budget, and the vocabulary projection is computed only
+at the positions that predict a label token. Works for any label set, also labels that share
+their first tokens. On CUDA the forward runs under bf16 autocast, as training did
+(:mod:`dynahate.eval.numerics`).
 """
 
 from __future__ import annotations
@@ -29,7 +33,14 @@ from dynahate.plugin import prompts
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.labels import HATE, LABELS
 
+from .numerics import training_autocast
 from .token_budget import AUTO, resolve_token_budget
+
+# The vocabulary projection of one batch is split into row chunks above this many logits
+# (2**27 fp32 logits: 512 MiB; about 1 000 positions of Llama 3's 128 256-token vocabulary).
+_LOGITS_PER_CHUNK = 2**27
+# Attention implementations that take a custom 4D mask as it is (flash-attention kernels do not).
+_MASKED_ATTENTION = ("sdpa", "eager")
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,36 @@ class _Item:
     post: int
     tokens: list[int]  # the prompt after the cached prefix (or the whole prompt, if not cached)
     cached: bool
+
+
+@dataclass(frozen=True)
+class LabelLayout:
+    """Where the labels' tokens ride in the one forward pass of a batch, and what they predict.
+
+    Every label's token ids but its last are fed after the prompt, label after label (``fed``);
+    ``fed_label`` says whose each is, ``fed_step`` its offset in its label (its position after
+    the prompt's end) and ``fed_targets`` the token it predicts (the label's next). Each label's
+    first token is predicted at the prompt's last position (``first_targets``). A one-token
+    label feeds nothing; labels that share first tokens feed them once each.
+    """
+
+    first_targets: tuple[int, ...]
+    fed: tuple[int, ...]
+    fed_label: tuple[int, ...]
+    fed_step: tuple[int, ...]
+    fed_targets: tuple[int, ...]
+
+    @classmethod
+    def of(cls, label_ids: list[list[int]]) -> LabelLayout:
+        fed, fed_label, fed_step, fed_targets = [], [], [], []
+        for j, ids in enumerate(label_ids):
+            for k in range(len(ids) - 1):
+                fed.append(ids[k])
+                fed_label.append(j)
+                fed_step.append(k)
+                fed_targets.append(ids[k + 1])
+        return cls(tuple(ids[0] for ids in label_ids), tuple(fed), tuple(fed_label), tuple(fed_step),
+                   tuple(fed_targets))
 
 
 def softmax_over_labels(logprobs: dict[str, float]) -> dict[str, float]:
@@ -82,10 +123,18 @@ class ScoreEngine:
         self.labels = tuple(labels)
         self.progress = progress
         self.label_ids = [prompts.encode_label(tokenizer, label) for label in self.labels]
+        if any(not ids for ids in self.label_ids):
+            raise ValueError("every label must encode to at least one token")
+        self.layout = LabelLayout.of(self.label_ids)
+        attention = getattr(self.lm.config, "_attn_implementation", None)
+        if attention not in _MASKED_ATTENTION:
+            raise ValueError(f"score mode needs the model's attention implementation to be one of "
+                             f"{', '.join(_MASKED_ATTENTION)} (a 4D attention mask), not {attention!r}")
         self.prefix_ids = tokenizer.encode(prompts.shared_prefix(), add_special_tokens=False)
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.device = next(model.parameters()).device
         self._prefix_cache = None
+        self._layout_tensors = None
         self.fallbacks = 0  # posts scored without the cache in the last call
         self.batch_count = 0  # batches scored in the last call (retried halves of a split batch included)
         # vocabulary rows (label positions) per padded token of the shortest possible row: the auto budget's
@@ -143,65 +192,109 @@ class ScoreEngine:
 
         if self._prefix_cache is None:
             ids = torch.tensor([self.prefix_ids], device=self.device)
-            with torch.inference_mode():
+            with torch.inference_mode(), training_autocast(self.device):
                 self._prefix_cache = self.lm.model(input_ids=ids, use_cache=True).past_key_values
         cache = copy.deepcopy(self._prefix_cache)
         cache.batch_repeat_interleave(batch_size)
         return cache
 
-    def _label_token_logprobs(self, hidden, token_ids: list[int]):
-        """log p(token) for each row of ``hidden`` (one vocabulary projection per needed position)."""
+    def _layout_on_device(self):
+        """The label layout's index tensors on the model's device (built once)."""
         import torch
 
-        logprobs = torch.log_softmax(self.lm.lm_head(hidden).float(), dim=-1)
-        return logprobs[:, token_ids]
+        if self._layout_tensors is None:
+            lay, dev = self.layout, self.device
+            self._layout_tensors = {
+                "fed": torch.tensor(lay.fed, dtype=torch.long, device=dev),
+                "block": torch.tensor(lay.fed_label, dtype=torch.long, device=dev),
+                "step": torch.tensor(lay.fed_step, dtype=torch.long, device=dev),
+                "targets": torch.tensor(lay.fed_targets, dtype=torch.long, device=dev),
+                "firsts": torch.tensor(lay.first_targets, dtype=torch.long, device=dev),
+            }
+        return self._layout_tensors
 
-    def _score_batch(self, batch: list[_Item]) -> list[list[float]]:
-        """Summed label log-probs, ``[post][label]``.
+    def _attention_mask(self, lengths, width: int, past: int):
+        """The 4D mask ``[batch, 1, q_len, past + q_len]`` of the one pass, on the device.
 
-        Pass 1 runs each prompt once (after the cached prefix) and reads the first label token's
-        log-prob at its last position. Then, per label, the label's remaining tokens run as a
-        continuation of pass 1's cache (cropped back after each label), so the prompt is never
-        recomputed per label.
+        Query and key columns: the padded prompts (``width``), then every label's fed tokens. A
+        prompt token sees the cached prefix and the prompt up to itself; a label token sees the
+        prefix, its row's whole prompt (no padding) and its own label's earlier tokens, never
+        another label's. A padding query sees its own column too, so no row of the mask is empty.
         """
         import torch
 
-        dev = self.device
+        t = self._layout_on_device()
+        cols = torch.arange(width + len(self.layout.fed), device=self.device)
+        # Each prompt column is a block of its own; each label's fed tokens share one block.
+        block = torch.cat([-1 - cols[:width], t["block"]])
+        allowed = (cols[None, :] <= cols[:, None]) & (block[None, :] == block[:, None])  # [q, k]
+        is_prompt = cols[None, :] < lengths[:, None]  # [batch, k]: a real prompt token of that row
+        allowed = allowed[None] | ((cols[None, :] <= cols[:, None])[None] & is_prompt[:, None, :])
+        if past:
+            allowed = torch.cat([allowed.new_ones((len(lengths), len(cols), past)), allowed], dim=2)
+        allowed = allowed[:, None]
+        if self.lm.config._attn_implementation == "eager":  # eager adds the mask to the scores
+            dtype = self.lm.model.embed_tokens.weight.dtype
+            return torch.zeros(allowed.shape, dtype=dtype, device=self.device).masked_fill_(
+                ~allowed, torch.finfo(dtype).min)
+        return allowed  # sdpa: True = may attend
+
+    def _label_token_logprobs(self, needed):
+        """Summed label log-probs ``[batch, label]`` (float64) from the hidden states that predict them.
+
+        ``needed`` is ``[batch, 1 + fed, hidden]``: the prompt's last position (it predicts every
+        label's first token), then every fed label token (each predicts its label's next token).
+        The vocabulary projection runs once on these positions only (in row chunks when the logits
+        would exceed ``_LOGITS_PER_CHUNK`` elements).
+        """
+        import torch
+
+        t = self._layout_on_device()
+        batch, positions = needed.shape[:2]
+        vocab = self.lm.lm_head.out_features
+        rows = max(1, _LOGITS_PER_CHUNK // (positions * vocab))
+        sums = torch.empty((batch, len(self.labels)), dtype=torch.float64, device=self.device)
+        for lo in range(0, batch, rows):
+            logits = self.lm.lm_head(needed[lo: lo + rows]).float()  # [rows, 1 + fed, vocab]
+            norm = logits.logsumexp(dim=-1)
+            chunk = (logits[:, 0, t["firsts"]] - norm[:, :1]).double()
+            if positions > 1:
+                fed = logits[:, 1:].gather(-1, t["targets"].view(1, -1, 1).expand(len(logits), -1, 1))
+                chunk.index_add_(1, t["block"], (fed.squeeze(-1) - norm[:, 1:]).double())
+            sums[lo: lo + rows] = chunk
+        return sums
+
+    def _score_batch(self, batch: list[_Item]) -> list[list[float]]:
+        """Summed label log-probs, ``[post][label]``, from ONE forward call.
+
+        Each row holds its prompt (after the cached prefix, right-padded to the batch's longest),
+        then every label's tokens but its last (``self.layout.fed``). Under the 4D mask of
+        :meth:`_attention_mask` each label's tokens continue their row's prompt, at the positions
+        that follow the prompt's end (every label starts at the same position), as if they were
+        the only continuation: the same log-probs as one pass per label, in one call.
+        """
+        import torch
+
+        dev, fed = self.device, self.layout.fed
         past = len(self.prefix_ids) if batch[0].cached else 0
-        lengths = [len(it.tokens) for it in batch]
-        width = max(lengths)
-        ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(batch), past + width), dtype=torch.long)
-        mask[:, :past] = 1
+        lengths_list = [len(it.tokens) for it in batch]
+        width = max(lengths_list)
+        prompts_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
         for b, item in enumerate(batch):
-            ids[b, : lengths[b]] = torch.tensor(item.tokens)
-            mask[b, past : past + lengths[b]] = 1
-        rows = torch.arange(len(batch), device=dev)
-        last = torch.tensor(lengths, device=dev) - 1
-        sums = torch.zeros((len(batch), len(self.labels)), dtype=torch.float64, device=dev)
-        with torch.inference_mode():
-            out = self.lm.model(
-                input_ids=ids.to(dev), attention_mask=mask.to(dev),
-                position_ids=(torch.arange(past, past + width).unsqueeze(0).expand(len(batch), -1)).to(dev),
-                past_key_values=self._cache_for(len(batch)) if past else None, use_cache=True,
-            )
-            cache, mask = out.past_key_values, mask.to(dev)
-            firsts = self._label_token_logprobs(out.last_hidden_state[rows, last], [t[0] for t in self.label_ids])
-            sums += firsts.double()
-            for j, label_ids in enumerate(self.label_ids):
-                if len(label_ids) == 1:
-                    continue
-                feed = torch.tensor(label_ids[:-1], device=dev).unsqueeze(0).expand(len(batch), -1)
-                steps = feed.shape[1]
-                positions = past + last.unsqueeze(1) + 1 + torch.arange(steps, device=dev).unsqueeze(0)
-                cont = self.lm.model(
-                    input_ids=feed, past_key_values=cache, use_cache=True, position_ids=positions,
-                    attention_mask=torch.cat([mask, torch.ones((len(batch), steps), dtype=mask.dtype, device=dev)], 1),
-                ).last_hidden_state
-                cache.crop(past + width)
-                step_logprobs = torch.log_softmax(self.lm.lm_head(cont).float(), dim=-1)
-                targets = torch.tensor(label_ids[1:], device=dev)
-                sums[:, j] += step_logprobs[:, torch.arange(steps, device=dev), targets].sum(dim=1).double()
+            prompts_ids[b, : lengths_list[b]] = torch.tensor(item.tokens)
+        t = self._layout_on_device()
+        lengths = torch.tensor(lengths_list, device=dev)
+        ids = torch.cat([prompts_ids.to(dev), t["fed"].expand(len(batch), -1)], dim=1)
+        cols = torch.arange(width + len(fed), device=dev)
+        positions = past + torch.where(
+            cols[None, :] < width, cols[None, :], lengths[:, None] + torch.cat([cols[:width] * 0, t["step"]])[None, :])
+        with torch.inference_mode(), training_autocast(dev):
+            hidden = self.lm.model(
+                input_ids=ids, attention_mask=self._attention_mask(lengths, width, past), position_ids=positions,
+                past_key_values=self._cache_for(len(batch)) if past else None, use_cache=bool(past),
+            ).last_hidden_state
+            last = hidden[torch.arange(len(batch), device=dev), lengths - 1]
+            sums = self._label_token_logprobs(torch.cat([last[:, None], hidden[:, width:]], dim=1))
         return sums.tolist()
 
     @property

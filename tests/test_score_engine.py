@@ -1,12 +1,14 @@
 """Score mode against an unbatched reference, on the trained tiny adapter (4-bit and unquantized)."""
 
 import json
+import math
 
 import pytest
 import torch
 
 from dynahate.eval.model_loading import load_adapter_model
-from dynahate.eval.score_engine import ScoreEngine
+from dynahate.eval.numerics import training_autocast
+from dynahate.eval.score_engine import LabelLayout, ScoreEngine
 from dynahate.plugin import prompts
 
 
@@ -28,16 +30,47 @@ def reference_logprob(model, tokenizer, post: str, label: str) -> float:
     return sum(logits[len(prompt) + k - 1, token].item() for k, token in enumerate(label_ids))
 
 
-def test_equals_unbatched_reference(loaded, posts):
-    engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
+@pytest.fixture(scope="module")
+def references(loaded, posts):
+    return [{label: reference_logprob(loaded.model, loaded.tokenizer, post, label) for label in ("hate", "not hate")}
+            for post in posts[:24]]
+
+
+@pytest.mark.parametrize("token_budget", [64, 700, 8192, 100_000])
+def test_equals_unbatched_reference(loaded, posts, references, token_budget):
+    engine = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=token_budget, progress=False)
     results = engine.score(posts)
     assert engine.fallbacks == 0
-    for post, result in zip(posts[:24], results[:24]):
+    for reference, result in zip(references, results[:24]):
         for label in ("hate", "not hate"):
-            assert result.label_logprobs[label] == pytest.approx(
-                reference_logprob(loaded.model, loaded.tokenizer, post, label), abs=1e-4)
-        assert result.p_hate == pytest.approx(sum(result.probabilities.values()) - result.probabilities["not hate"])
+            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=1e-4)
+        assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-12)
+        p_hate = 1 / (1 + math.exp(reference["not hate"] - reference["hate"]))  # the reference softmax
+        assert result.p_hate == pytest.approx(p_hate, abs=1e-5)
+        assert result.pred == ("hate" if p_hate > 0.5 else "not hate")
 
+
+def count_forward_calls(engine):
+    """A forward hook on the decoder (``LlamaModel``): every forward call of the engine goes through it."""
+    calls = []
+    handle = engine.lm.model.register_forward_hook(lambda *args: calls.append(1))
+    return calls, handle
+
+
+def test_one_forward_call_per_batch(loaded, posts):
+    fallback_post = "\nDrellans are lovely neighbours"  # cannot use the cached prefix (see below)
+    batch_posts = [*posts, fallback_post]
+    engine = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=900, progress=False)
+    batches = engine._batches(engine._items(batch_posts))
+    assert len(batches) >= 3 and sum(not b[0].cached for b in batches) == 1
+    calls, handle = count_forward_calls(engine)
+    try:
+        engine.score(batch_posts)
+        assert len(calls) == 1 + len(batches)  # the one-time prefix pass, then one call per batch
+        engine.score(batch_posts)
+        assert len(calls) == 1 + 2 * len(batches)  # the prefix cache is reused
+    finally:
+        handle.remove()
 
 def test_independent_of_batching_and_order(loaded, posts):
     full = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=100_000, progress=False).score(posts)
@@ -50,16 +83,84 @@ def test_independent_of_batching_and_order(loaded, posts):
     assert worst < 1e-4 and worst_p < 1e-4
 
 
-def test_labels_sharing_their_first_tokens(loaded, posts):
-    labels = ("not hate", "not sure", "hate")
+def test_labels_sharing_their_first_tokens_and_a_one_token_label(loaded, posts):
+    # "" encodes to <|eot_id|> alone: a one-token label, which feeds nothing after the prompt.
+    labels = ("not hate", "not sure", "hate", "hate speech", "")
     ids = [prompts.encode_label(loaded.tokenizer, label) for label in labels]
-    assert ids[0][0] == ids[1][0]  # 'not' is the first token of two labels
-    results = ScoreEngine(loaded.model, loaded.tokenizer, labels=labels, progress=False).score(posts[:6])
+    assert ids[0][0] == ids[1][0] and ids[2][0] == ids[3][0]  # 'not' and 'hate' each start two labels
+    assert len(ids[4]) == 1 and len(ids[3]) > len(ids[2]) > 1
+    engine = ScoreEngine(loaded.model, loaded.tokenizer, labels=labels, token_budget=300, progress=False)
+    results = engine.score(posts[:6])
     for post, result in zip(posts[:6], results):
+        reference = {label: reference_logprob(loaded.model, loaded.tokenizer, post, label) for label in labels}
         for label in labels:
-            assert result.label_logprobs[label] == pytest.approx(
-                reference_logprob(loaded.model, loaded.tokenizer, post, label), abs=1e-4)
-        assert sum(result.probabilities.values()) == pytest.approx(1.0)
+            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=1e-4)
+        top = max(reference.values())
+        total = sum(math.exp(v - top) for v in reference.values())
+        for label in labels:
+            assert result.probabilities[label] == pytest.approx(math.exp(reference[label] - top) / total, abs=1e-5)
+        assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_eager_attention_takes_the_same_mask(loaded, posts, references):
+    lm = ScoreEngine(loaded.model, loaded.tokenizer, progress=False).lm
+    lm.set_attn_implementation("eager")
+    try:
+        assert lm.config._attn_implementation == "eager"
+        results = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=700, progress=False).score(posts[:24])
+    finally:
+        lm.set_attn_implementation("sdpa")
+    for reference, result in zip(references, results):
+        for label in ("hate", "not hate"):
+            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=1e-4)
+
+
+def test_the_mask_lets_each_label_see_its_prompt_and_itself_only(loaded):
+    engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
+    engine.layout, engine._layout_tensors = LabelLayout.of([[11, 12, 13], [14, 15], [16]]), None
+    assert engine.layout.fed == (11, 12, 14) and engine.layout.fed_targets == (12, 13, 15)
+    assert engine.layout.fed_label == (0, 0, 1) and engine.layout.fed_step == (0, 1, 0)
+    mask = engine._attention_mask(torch.tensor([2, 1]), width=2, past=1)
+    assert mask.shape == (2, 1, 5, 6) and mask.dtype == torch.bool
+    #  keys: prefix | prompt 0, prompt 1 | label 0 tok 0, label 0 tok 1 | label 1 tok 0
+    assert mask[0, 0].int().tolist() == [
+        [1, 1, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],
+        [1, 1, 1, 1, 0, 0],
+        [1, 1, 1, 1, 1, 0],
+        [1, 1, 1, 0, 0, 1],
+    ]
+    assert mask[1, 0].int().tolist() == [  # row 1's prompt is one token: column 1 is padding
+        [1, 1, 0, 0, 0, 0],
+        [1, 1, 1, 0, 0, 0],  # the padding query sees itself, so no row is empty
+        [1, 1, 0, 1, 0, 0],
+        [1, 1, 0, 1, 1, 0],
+        [1, 1, 0, 0, 0, 1],
+    ]
+
+
+def test_runs_under_bf16_autocast(loaded, posts, references):
+    # On CUDA the engine runs under bf16 autocast (training_autocast); CPU autocast exercises the
+    # same dtype paths here (bf16 matmuls, the mask against bf16 scores): close to fp32, same labels.
+    engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        results = engine.score(posts[:24])
+    worst = max(abs(r.label_logprobs[k] - ref[k]) for r, ref in zip(results, references) for k in ref)
+    print(f"bf16 autocast vs fp32 reference: max |log-prob difference| {worst:.3f}")
+    assert worst < 0.25
+    agree = sum(r.pred == max(ref, key=ref.get) for r, ref in zip(results, references))
+    assert agree >= 22
+
+
+def test_training_autocast_is_bf16_on_cuda_only():
+    import warnings
+
+    with training_autocast("cpu"):
+        assert not torch.is_autocast_enabled("cpu") and not torch.is_autocast_enabled("cuda")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "CUDA is not available, disabling autocast" on this machine
+        cuda = training_autocast(torch.device("cuda", 0))
+    assert isinstance(cuda, torch.autocast) and cuda.device == "cuda" and cuda.fast_dtype == torch.bfloat16
 
 
 def test_a_post_that_breaks_the_prefix_falls_back_and_stays_exact(loaded):
@@ -69,11 +170,13 @@ def test_a_post_that_breaks_the_prefix_falls_back_and_stays_exact(loaded):
     engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
     ids = prompts.encode_prompt(loaded.tokenizer, post)
     assert ids[: len(engine.prefix_ids)] != engine.prefix_ids
-    mixed = engine.score([post, "Drellans are lovely neighbours"])
-    assert engine.fallbacks == 1
-    for label in ("hate", "not hate"):
-        assert mixed[0].label_logprobs[label] == pytest.approx(
-            reference_logprob(loaded.model, loaded.tokenizer, post, label), abs=1e-4)
+    others = ["Drellans are lovely neighbours", "\n\nThey should all leave", "\nwe welcome them here"]
+    mixed = engine.score([post, *others])
+    assert engine.fallbacks == 3
+    for text, result in zip([post, *others], mixed):
+        for label in ("hate", "not hate"):
+            assert result.label_logprobs[label] == pytest.approx(
+                reference_logprob(loaded.model, loaded.tokenizer, text, label), abs=1e-4)
 
 
 def test_empty_input_and_bad_labels(loaded):
