@@ -18,6 +18,7 @@ from dynahate.plugin import prompts
 from dynahate.plugin.labels import normalise_generation
 
 from .engines import EnginePrediction
+from .numerics import training_autocast
 
 STOP_TOKENS = ("<|eot_id|>", "<|eom_id|>", "<|end_of_text|>")
 
@@ -49,7 +50,7 @@ class GenerateEngine:
         for b, row in enumerate(batch):  # left padding: every prompt ends where generation starts
             ids[b, width - len(row):] = torch.tensor(row)
             mask[b, width - len(row):] = 1
-        with torch.inference_mode():
+        with torch.inference_mode(), training_autocast(self.device):
             out = self.model.generate(
                 input_ids=ids.to(self.device), attention_mask=mask.to(self.device), do_sample=False,
                 max_new_tokens=self.max_new_tokens, eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
