@@ -21,7 +21,7 @@ DISTRIBUTED_EPILOG = """
 several GPUs or nodes:
   torchrun --nproc-per-node N --no-python dynahate eval ... (with --nnodes/--node-rank and a
   rendezvous for several machines). dynahate eval reads torchrun's RANK, WORLD_SIZE and
-  LOCAL_RANK (its only environment variables; unset: one process): every rank checks everything, loads the model on
+  LOCAL_RANK (unset: one process): every rank checks everything, loads the model on
   cuda:LOCAL_RANK (CPU without a GPU; backend nccl or gloo) and scores a contiguous shard of
   each split; rank 0 gathers and writes the same files one process writes, with the time of the
   slowest rank. The other ranks write and print nothing but errors.

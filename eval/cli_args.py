@@ -26,7 +26,8 @@ posts:
   from, never its text) with how many exceed it.
 
 environment:
-  dynahate reads no environment variable here. transformers and huggingface_hub, which load
+  dynahate itself reads no environment variable here, except RANK, WORLD_SIZE and LOCAL_RANK,
+  set by torchrun for a distributed `dynahate eval`. transformers and huggingface_hub, which load
   the base model, read HF_TOKEN (a gated base such as meta-llama/Llama-3.1-8B-Instruct; else
   the cached `hf auth login` token), HF_HOME / HF_HUB_CACHE (where downloaded models are
   cached) and HF_HUB_OFFLINE=1 (use the cache only); CUDA_VISIBLE_DEVICES picks the GPU.

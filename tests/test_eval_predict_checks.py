@@ -219,9 +219,9 @@ def test_two_data_files_with_one_stem_are_refused(unloadable_run, prepared_data,
 # -- help -----------------------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("command, defaults", [
-    ("eval", ["default 8192", "default 1024", "default 8,", "default: data/", "default: dev test",
+    ("eval", ["default auto", "default 1024", "default 8,", "default: data/", "default: dev test",
               "default: the adapter's run directory", "default 0", "default: predictions", "(default)"]),
-    ("predict", ["default 8192", "default 1024", "default: print to stdout", "default 'input'",
+    ("predict", ["default auto", "default 1024", "default: print to stdout", "default 'input'",
                  "default: 4-bit NF4"]),
 ])
 def test_help_states_defaults_the_long_post_rule_and_the_environment(command, defaults):
