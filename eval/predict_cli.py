@@ -54,9 +54,12 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         check_output_file(args.output, "--output")
     base = resolve_adapter(args.adapter, args.base, args.force)
-    posts = args.texts if args.texts else read_posts(args.input, args.text_column)
     where = _where(args)
-    refuse_invalid_posts(posts, where)
+    if args.texts:
+        posts = args.texts
+        refuse_invalid_posts(posts, where)
+    else:
+        posts = read_posts(args.input, args.text_column)  # checks each post itself, naming its line
     tokenizer = load_tokenizer(args.adapter, base)
     refuse_overlong_posts(tokenizer, posts, args.cutoff_len, where)
     loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force,
