@@ -24,9 +24,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import sys
+
 from tiny_run import SAMPLE, train_tiny
 
-from dynahate.eval.serve_process import start_serve, stop_serve
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' server launcher
+from serve_process import start_serve, stop_serve  # noqa: E402
 
 
 CALL_SIZES = (1, 16, 64)

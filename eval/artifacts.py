@@ -38,7 +38,7 @@ from typing import Any
 
 from dynahate.plugin.atomic import atomic_files
 from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.jsonl import dumps_line, read_json
+from dynahate.plugin.json_io import dumps_line, read_json
 
 from .output_paths import check_output_dir
 from .plots import split_plots

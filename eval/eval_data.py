@@ -17,8 +17,8 @@ from typing import Any
 
 from dynahate.plugin import prompts
 from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.jsonl import iter_jsonl
-from dynahate.plugin.labels import LABELS, normalise_gold
+from dynahate.plugin.json_io import iter_jsonl
+from dynahate.plugin.labels import LABELS, normalize_gold
 from dynahate.plugin.post_rules import post_problem
 from dynahate.plugin.prepare import meta_file, text_sha1
 
@@ -66,7 +66,7 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
         for key in ("input", "output"):
             if key not in record:
                 raise DynahateError(f"{path}:{line}: missing key {key!r}")
-        post, gold = record["input"], normalise_gold(record["output"])
+        post, gold = record["input"], normalize_gold(record["output"])
         problem = post_problem(post)
         if problem:
             raise DynahateError(f"{path}:{line}: 'input' {problem}")

@@ -18,7 +18,7 @@ from .distributed import Ranks
 from .engines import Engine, EnginePrediction
 from .eval_data import EvalSplit
 from .generated_predictions import read_generated_predictions
-from .metrics import evaluate_predictions
+from .metrics import split_results
 from .predictions import Prediction
 
 ONE_PROCESS = Ranks()
@@ -59,7 +59,7 @@ def evaluate_splits(splits: list[EvalSplit], engine: Engine, mode: str,
     for split in splits:
         predictions, seconds = predicted[split.name]
         metas = [example.meta for example in split.examples] if split.has_meta else None
-        outcomes[split.name] = SplitOutcome(predictions, evaluate_predictions(predictions, mode, seconds, metas))
+        outcomes[split.name] = SplitOutcome(predictions, split_results(predictions, mode, seconds, metas))
     return outcomes
 
 
@@ -73,10 +73,11 @@ def predict_runtime(predictions_path: Path) -> float | None:
     return float(value) if isinstance(value, (int, float)) else None
 
 
-def evaluate_predictions_file(path: str | Path, name: str) -> dict[str, SplitOutcome]:
+def score_generated_predictions_file(path: str | Path, name: str) -> dict[str, SplitOutcome]:
+    """Metrics of a LLaMA-Factory ``generated_predictions.jsonl`` (``--predictions``) as split ``name``."""
     path = Path(path)
     predictions = read_generated_predictions(path, name)
-    results = evaluate_predictions(predictions, "generate", predict_runtime(path))
+    results = split_results(predictions, "generate", predict_runtime(path))
     results["source"] = str(path)
     results["adapter"] = None  # a predictions file does not say which adapter wrote it
     return {name: SplitOutcome(predictions, results)}

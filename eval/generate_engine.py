@@ -2,7 +2,7 @@
 
 Greedy decoding of at most 4 new tokens per post, in batches of 8 in input order (left
 padding), prompts cut to 1 024 tokens as LLaMA-Factory's ``cutoff_len`` cuts them (the end of
-an over-long prompt is dropped), and the original normalisation of the text: ``not hate`` before
+an over-long prompt is dropped), and the original normalization of the text: ``not hate`` before
 ``hate``, anything else *invalid*. ``dynahate eval`` never lets the cut happen: it refuses a
 prompt over ``--cutoff-len`` before the model loads and passes the same limit here.
 """
@@ -15,7 +15,7 @@ from typing import Any
 from tqdm import tqdm
 
 from dynahate.plugin import prompts
-from dynahate.plugin.labels import normalise_generation
+from dynahate.plugin.labels import normalize_generation
 
 from .engines import EnginePrediction
 from .numerics import training_autocast
@@ -66,7 +66,7 @@ class GenerateEngine:
                   leave=False, mininterval=1.0) as bar:
             for start in range(0, len(encoded), self.batch_size):
                 for raw in self._generate(encoded[start : start + self.batch_size]):
-                    results.append(GenerateResult(raw, normalise_generation(raw)))
+                    results.append(GenerateResult(raw, normalize_generation(raw)))
                 bar.update(min(self.batch_size, len(encoded) - start))
         return results
 

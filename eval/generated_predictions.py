@@ -3,7 +3,7 @@
 Written by ``llamafactory-cli train`` with ``do_predict`` and ``predict_with_generate`` (and by
 LLaMA-Factory's ``scripts/vllm_infer.py``): one line per post with ``prompt``, ``predict`` (the
 generated text) and ``label`` (the gold answer). ``predict`` goes through the same
-normalisation as generate mode; a gold label outside the label space is an error.
+normalization as generate mode; a gold label outside the label space is an error.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.jsonl import iter_jsonl
-from dynahate.plugin.labels import LABELS, normalise_generation, normalise_gold
+from dynahate.plugin.json_io import iter_jsonl
+from dynahate.plugin.labels import LABELS, normalize_generation, normalize_gold
 
 from .predictions import Prediction
 
@@ -29,13 +29,13 @@ def read_generated_predictions(path: str | Path, name: str) -> list[Prediction]:
                 f"{path}:{line}: missing key(s) {', '.join(map(repr, missing))}; "
                 "expected LLaMA-Factory's generated_predictions.jsonl (prompt, predict, label)"
             )
-        gold = normalise_gold(str(record["label"]).strip())
+        gold = normalize_gold(str(record["label"]).strip())
         if gold is None:
             raise DynahateError(
                 f"{path}:{line}: gold label {record['label']!r} is not one of {', '.join(map(repr, LABELS))}"
             )
         raw = str(record["predict"])
-        predictions.append(Prediction(id=f"{name}-{line}", gold=gold, pred=normalise_generation(raw), raw=raw))
+        predictions.append(Prediction(id=f"{name}-{line}", gold=gold, pred=normalize_generation(raw), raw=raw))
     if not predictions:
         raise DynahateError(f"{path}: no predictions (empty file)")
     return predictions

@@ -114,7 +114,7 @@ def breakdowns(predictions: list[Prediction], metas: list[dict[str, Any] | None]
     return out
 
 
-def evaluate_predictions(predictions: list[Prediction], mode: str, seconds: float | None,
+def split_results(predictions: list[Prediction], mode: str, seconds: float | None,
                          metas: list[dict[str, Any] | None] | None = None) -> dict[str, Any]:
     """The object ``eval_results.json`` holds for one split."""
     if not predictions:

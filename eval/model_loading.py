@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.jsonl import read_json
+from dynahate.plugin.json_io import read_json
 
 ADAPTER_FILES = ("adapter_config.json", "adapter_model.safetensors")
 

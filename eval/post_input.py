@@ -68,7 +68,7 @@ def _csv_posts(path: Path, text_column: str | None) -> list[str]:
 
 
 def _jsonl_posts(path: Path, text_column: str | None) -> list[str]:
-    from dynahate.plugin.jsonl import iter_jsonl
+    from dynahate.plugin.json_io import iter_jsonl
 
     key = text_column or "input"
     posts = []

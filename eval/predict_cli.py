@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .cli_args import add_model_arguments, set_epilog
 
+ORDER = 50
 HELP = "label new posts (hate / not hate, with p_hate) from arguments or a .txt, .csv or .jsonl file"
 
 
@@ -41,7 +42,7 @@ def _where(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     from dynahate.plugin.atomic import atomic_open
     from dynahate.plugin.errors import DynahateError
-    from dynahate.plugin.jsonl import dumps_line
+    from dynahate.plugin.json_io import dumps_line
 
     from .engines import EngineOptions, build_engine
     from .model_loading import load_adapter_model, load_tokenizer, resolve_adapter

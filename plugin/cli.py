@@ -1,6 +1,8 @@
 """The ``dynahate`` console command: one entry point, one module per subcommand.
 
-Each subcommand module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+Each package declares its subcommands as entry points of the group ``dynahate.commands`` in
+``pyproject.toml`` (name = module), so adding a command never touches this package. A subcommand
+module defines ``HELP`` (one line), ``ORDER`` (its place in ``--help``), ``add_arguments(parser)`` and
 ``run(args) -> int``, and imports heavy libraries (torch, transformers) only inside ``run`` so
 that ``dynahate --help`` stays fast. A :class:`DynahateError` becomes one ``error:`` line on
 stderr and exit status 2. SIGINT and SIGTERM become exceptions, so temporary files are removed
@@ -13,31 +15,30 @@ import argparse
 import importlib
 import signal
 import sys
+from importlib.metadata import entry_points
+from types import ModuleType
 
 from . import __version__
 from .errors import DynahateError
 
-# name -> module implementing it; the order is the order shown by --help.
-SUBCOMMANDS: dict[str, str] = {
-    "prepare": "dynahate.plugin.prepare_cli",
-    "register": "dynahate.plugin.register_cli",
-    "tiny-model": "dynahate.plugin.tiny_model_cli",
-    "eval": "dynahate.eval.cli",
-    "predict": "dynahate.eval.predict_cli",
-    "publish": "dynahate.publish.cli",
-    "serve": "dynahate.eval.serve_cli",
-}
+COMMAND_GROUP = "dynahate.commands"
+"""The entry-point group each package declares its subcommands in (``pyproject.toml``)."""
 
 
-def _available() -> dict[str, object]:
-    modules = {}
-    for name, module_name in SUBCOMMANDS.items():
+def _available() -> dict[str, ModuleType]:
+    """Subcommand name -> module, from the installed entry points, in each module's ``ORDER``.
+
+    A command whose module is not installed is left out; a missing dependency of an installed module
+    is a real error and is raised.
+    """
+    modules: dict[str, ModuleType] = {}
+    for entry in entry_points(group=COMMAND_GROUP):
         try:
-            modules[name] = importlib.import_module(module_name)
+            modules[entry.name] = importlib.import_module(entry.value)
         except ModuleNotFoundError as exc:
-            if exc.name != module_name:  # a real missing dependency, not a missing subcommand
+            if exc.name != entry.value:
                 raise
-    return modules
+    return dict(sorted(modules.items(), key=lambda item: (getattr(item[1], "ORDER", 100), item[0])))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -47,7 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name, module in _available().items():
+    commands = _available()
+    if not commands:
+        parser.error(f"no subcommands are installed (entry-point group {COMMAND_GROUP!r}); "
+                     "reinstall the project: pip install -e .")
+    for name, module in commands.items():
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)

@@ -33,7 +33,7 @@ from .atomic import atomic_files
 from .download import git_blob_sha1, known_version
 from .dynahate_csv import SPLITS, CsvContents, CsvRow, read_dynahate_csv
 from .errors import DynahateError
-from .jsonl import dumps_line
+from .json_io import dumps_line
 from .labels import label_from_csv
 from .prompts import make_record
 
@@ -53,8 +53,8 @@ def text_sha1(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-def normalise_text(text: str) -> str:
-    """The opt-in normalisation (``--normalize-text``): Unicode NFC and surrounding whitespace."""
+def normalize_text(text: str) -> str:
+    """The opt-in normalization (``--normalize-text``): Unicode NFC and surrounding whitespace."""
     return unicodedata.normalize("NFC", text).strip()
 
 
@@ -128,13 +128,13 @@ def prepare(csv_path: str | Path, out_dir: str | Path, *, skip_invalid: bool = F
 
 def _write(csv_path: Path, files: dict[str, Path], contents: CsvContents, blob: str, normalize: bool) -> PrepareResult:
     rows = contents.rows
-    normalised_changed = 0
+    normalized_changed = 0
     with atomic_files() as group:
         handles = {split: (group.open(files[split]), group.open(files[f"{split}.meta"])) for split in SPLITS}
         for row in tqdm(rows, desc="prepare", unit="rows", mininterval=0.5, leave=False):
-            text = normalise_text(row.text) if normalize else row.text
+            text = normalize_text(row.text) if normalize else row.text
             if text != row.text:
-                normalised_changed += 1
+                normalized_changed += 1
             data_handle, meta_handle = handles[row.split]
             data_handle.write(dumps_line(make_record(text, label_from_csv(row.label))))
             meta_handle.write(dumps_line({"line": row.line, **row.meta, "input_sha1": text_sha1(text)}))
@@ -146,7 +146,7 @@ def _write(csv_path: Path, files: dict[str, Path], contents: CsvContents, blob: 
                 "rows_read": len(rows) + len(contents.skipped),
                 "missing_metadata_columns": contents.missing_metadata_columns,
             },
-            "normalize_text": {"enabled": normalize, "texts_changed": normalised_changed},
+            "normalize_text": {"enabled": normalize, "texts_changed": normalized_changed},
             "written": {split: {"file": str(files[split]), "metadata": str(files[f"{split}.meta"])} for split in SPLITS},
             "splits": _split_counts(rows),
             "skipped": {

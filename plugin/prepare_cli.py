@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+ORDER = 10
 HELP = "convert the official Dynahate CSV into data/dynahate_{train,dev,test}.jsonl plus metadata and a report"
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+ORDER = 20
 HELP = "add dynahate_{train,dev,test} (and their JSONL files) to DIR/dataset_info.json"
 
 

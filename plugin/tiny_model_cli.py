@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+ORDER = 30
 HELP = "build a tiny random Llama-3-architecture model and tokenizer (pipeline checks on CPU)"
 
 

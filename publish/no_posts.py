@@ -17,7 +17,7 @@ from pathlib import Path
 
 from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.jsonl import iter_jsonl
+from dynahate.plugin.json_io import iter_jsonl
 
 # llamafactory.train.callbacks.LogCallback.on_log / on_prediction_step: the keys of trainer_log.jsonl
 TRAINER_LOG_KEYS = ("current_steps", "total_steps", "loss", "eval_loss", "predict_loss", "reward", "accuracy", "lr",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.jsonl import read_json
+from dynahate.plugin.json_io import read_json
 
 TRAINER_CARD = "README.md"
 RECIPE_KEYS = ("quantization_bit", "quantization_method", "template", "cutoff_len", "bf16", "dataset", "eval_dataset")

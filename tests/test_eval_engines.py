@@ -11,7 +11,7 @@ from dynahate.eval.model_loading import load_adapter_model, read_adapter_config
 from dynahate.eval.score_engine import ScoreEngine
 from dynahate.plugin import prompts
 from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.labels import normalise_generation
+from dynahate.plugin.labels import normalize_generation
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +65,7 @@ def test_run_dir_and_base_errors(trained_run, tmp_path):
 def test_generate_mode_answers_with_labels_and_agrees_with_score_mode(loaded, posts):
     generated = GenerateEngine(loaded.model, loaded.tokenizer, progress=False).generate(posts)
     scored = ScoreEngine(loaded.model, loaded.tokenizer, progress=False).score(posts)
-    assert all(g.pred == normalise_generation(g.raw) for g in generated)
+    assert all(g.pred == normalize_generation(g.raw) for g in generated)
     valid = [g for g in generated if g.pred is not None]
     assert len(valid) >= 0.9 * len(posts), [g.raw for g in generated][:10]
     agreement = sum(g.pred == s.pred for g, s in zip(generated, scored)) / len(posts)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from dynahate.eval.metrics import evaluate_predictions, expected_calibration_error
+from dynahate.eval.metrics import split_results, expected_calibration_error
 from dynahate.eval.predictions import Prediction
 
 H, N = "hate", "not hate"
@@ -15,7 +15,7 @@ def scored(golds, p_hates):
 def test_five_posts_by_hand():
     # gold:   H    H    H    N    N
     # p_hate: .9   .6   .4   .3   .7    -> pred H H N N H
-    results = evaluate_predictions(scored([H, H, H, N, N], [0.9, 0.6, 0.4, 0.3, 0.7]), "score", 2.0)
+    results = split_results(scored([H, H, H, N, N], [0.9, 0.6, 0.4, 0.3, 0.7]), "score", 2.0)
     assert results["accuracy"] == pytest.approx(3 / 5)
     # hate: P = 2/3, R = 2/3, F1 = 2/3; not hate: P = 1/2, R = 1/2, F1 = 1/2
     assert results["precision"] == pytest.approx({H: 2 / 3, N: 1 / 2})
@@ -42,7 +42,7 @@ def test_ece_by_hand():
 def test_invalid_answers_count_as_wrong_and_are_never_a_class():
     predictions = [Prediction("a", H, H, raw="hate"), Prediction("b", H, None, raw="I cannot"),
                    Prediction("c", N, N, raw="not hate"), Prediction("d", N, None, raw="")]
-    results = evaluate_predictions(predictions, "generate", None)
+    results = split_results(predictions, "generate", None)
     assert results["invalid"] == 2
     assert results["accuracy"] == pytest.approx(0.5)
     assert results["recall"] == pytest.approx({H: 0.5, N: 0.5})
@@ -52,7 +52,7 @@ def test_invalid_answers_count_as_wrong_and_are_never_a_class():
 
 
 def test_single_class_gold_has_no_auc_but_the_rest():
-    results = evaluate_predictions(scored([H, H, H], [0.9, 0.8, 0.2]), "score", 1.0)
+    results = split_results(scored([H, H, H], [0.9, 0.8, 0.2]), "score", 1.0)
     assert results["roc_auc"] is None and results["pr_auc"] is None and results["notes"]
     assert results["accuracy"] == pytest.approx(2 / 3)
 
@@ -61,7 +61,7 @@ def test_breakdowns_by_metadata():
     predictions = scored([H, N, H, N], [0.9, 0.1, 0.1, 0.9])
     metas = [{"round": "1", "type": "animosity", "target": "wom"}, {"round": "1", "type": "none", "target": None},
              {"round": "2", "type": "animosity", "target": "wom"}, {"round": "2", "type": "none", "target": None}]
-    by = evaluate_predictions(predictions, "score", 1.0, metas)["breakdowns"]
+    by = split_results(predictions, "score", 1.0, metas)["breakdowns"]
     assert by["round"] == {"1": {"examples": 2, "accuracy": 1.0, "macro_f1": 1.0},
                            "2": {"examples": 2, "accuracy": 0.0, "macro_f1": 0.0}}
     assert by["type"]["animosity"]["examples"] == 2 and by["type"]["animosity"]["accuracy"] == 0.5
@@ -71,4 +71,4 @@ def test_breakdowns_by_metadata():
 
 def test_no_predictions_is_an_error():
     with pytest.raises(ValueError):
-        evaluate_predictions([], "score", 1.0)
+        split_results([], "score", 1.0)

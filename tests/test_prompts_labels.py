@@ -1,4 +1,4 @@
-"""The prompt builder, the prompt files and the label normaliser."""
+"""The prompt builder, the prompt files and the label normalizer."""
 
 import json
 from pathlib import Path
@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from dynahate.plugin import prompts
-from dynahate.plugin.labels import LABELS, label_from_csv, normalise_generation, normalise_gold
+from dynahate.plugin.labels import LABELS, label_from_csv, normalize_generation, normalize_gold
 
 PLUGIN = Path(__file__).resolve().parent.parent / "plugin"
 
@@ -55,7 +55,7 @@ def test_empty_post_is_rejected():
     ],
 )
 def test_generation_normalisation(text, expected):
-    assert normalise_generation(text) == expected
+    assert normalize_generation(text) == expected
 
 
 def test_csv_and_gold_labels():
@@ -63,5 +63,5 @@ def test_csv_and_gold_labels():
     assert label_from_csv("nothate") == "not hate" and label_from_csv("hate") == "hate"
     with pytest.raises(KeyError):
         label_from_csv("Hate")
-    assert normalise_gold("nothate") == "not hate" and normalise_gold("not hate") == "not hate"
-    assert normalise_gold("offensive") is None
+    assert normalize_gold("nothate") == "not hate" and normalize_gold("not hate") == "not hate"
+    assert normalize_gold("offensive") is None

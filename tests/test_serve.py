@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from conftest import OFFLINE_ENV, run_cli
-from dynahate.eval.serve_process import start_serve, stop_serve
+from serve_process import start_serve, stop_serve
 
 pytestmark = pytest.mark.integration
 

@@ -14,9 +14,10 @@ from pathlib import Path
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
-from .cli_args import DEFAULT_TOKEN_BUDGET, TOKEN_BUDGET_HELP, positive_float, positive_int
-from .token_budget import token_budget_arg
+from dynahate.eval.cli_args import DEFAULT_TOKEN_BUDGET, TOKEN_BUDGET_HELP, positive_float, positive_int
+from dynahate.eval.token_budget import token_budget_arg
 
+ORDER = 70
 HELP = "serve /v1/classify (micro-batched score mode), OpenAI chat completions and /health over HTTP"
 
 EPILOG = """\
@@ -33,7 +34,7 @@ long, or too many texts; 422 bad JSON or a bad post (empty, blank, not text, a l
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .serve_posts import CHARS_PER_TOKEN_LIMIT
+    from .posts import CHARS_PER_TOKEN_LIMIT
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
@@ -91,7 +92,7 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .model_loading import read_adapter_config
+    from dynahate.eval.model_loading import read_adapter_config
 
     read_adapter_config(args.adapter)  # a missing or broken run dir: one line, before anything loads
     if not 0 <= args.port <= 65535:
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvicorn
 
-    from .serve_app import ServeConfig, create_serve_app
+    from .app import ServeConfig, create_serve_app
 
     config = ServeConfig(adapter=args.adapter, base=args.base, quantize=not args.no_quantize, force=args.force,
                          cutoff_len=args.cutoff_len, max_texts=args.max_texts, max_text_chars=args.max_text_chars,

@@ -28,8 +28,8 @@ import json
 import logging
 from typing import Any
 
-from .serve_guard import RequestGuard, ServeError, current_guard
-from .serve_posts import PostChecks
+from .guard import RequestGuard, ServeError, current_guard
+from .posts import PostChecks
 
 
 _prechecking = contextvars.ContextVar("dynahate_chat_precheck", default=False)

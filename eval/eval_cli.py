@@ -14,6 +14,7 @@ from pathlib import Path
 from .cli_args import add_model_arguments, non_negative_int, positive_int, set_epilog
 from .engines import DEFAULT_MODE, ENGINES, modes_help
 
+ORDER = 40
 HELP = "evaluate an adapter (score or generate mode) or a LLaMA-Factory generated_predictions.jsonl"
 DEFAULT_SPLITS = ("dev", "test")
 DEFAULT_BATCH_SIZE = 8
@@ -149,10 +150,10 @@ def _run(args: argparse.Namespace, ranks) -> int:
 
     out_dir = args.output_dir or args.adapter
     if args.predictions:
-        from .evaluate import evaluate_predictions_file
+        from .evaluate import score_generated_predictions_file
 
         ranks.agree(lambda: check_eval_output_dir(out_dir, _split_names(args)))
-        outcomes, splits = ranks.agree(lambda: evaluate_predictions_file(args.predictions, args.name)), {}
+        outcomes, splits = ranks.agree(lambda: score_generated_predictions_file(args.predictions, args.name)), {}
     else:
         outcomes, splits = _evaluate_adapter(args, out_dir, ranks)
     if not ranks.is_main:

@@ -29,7 +29,7 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .serve_guard import (ABANDONED, TIMED_OUT, DropCounts, RequestDropped, RequestGuard, ServeError,
+from .guard import (ABANDONED, TIMED_OUT, DropCounts, RequestDropped, RequestGuard, ServeError,
                           current_guard)
 
 Scope = dict[str, Any]

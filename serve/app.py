@@ -28,7 +28,7 @@ from dynahate.plugin import __version__
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
-from .model_loading import read_adapter_config, resolve_base
+from dynahate.eval.model_loading import read_adapter_config, resolve_base
 
 API_KEY_ENV = "API_KEY"  # the same variable LLaMA-Factory's chat API checks
 CHAT_PATH = "/v1/chat/completions"
@@ -81,12 +81,12 @@ def create_serve_app(config: ServeConfig):
     from dynahate.plugin.lf_template import register_dynahate_template
 
     from .classify_batcher import ClassifyBatcher, QueueFull
-    from .model_loading import default_device
-    from .score_engine import ScoreEngine
-    from .serve_chat import ChatPrecheck, guard_generation
-    from .serve_guard import DropCounts, ServeError, current_guard
-    from .serve_middleware import ServeMiddleware
-    from .serve_posts import PostChecks, default_max_text_chars
+    from dynahate.eval.model_loading import default_device
+    from dynahate.eval.score_engine import ScoreEngine
+    from .chat import ChatPrecheck, guard_generation
+    from .guard import DropCounts, ServeError, current_guard
+    from .middleware import ServeMiddleware
+    from .posts import PostChecks, default_max_text_chars
 
     base = resolve_base(read_adapter_config(config.adapter), config.base, config.force)
     device = default_device()

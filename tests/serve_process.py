@@ -1,4 +1,4 @@
-"""Start ``dynahate serve`` in a subprocess on a free loopback port and wait until ``/health`` answers.
+"""Test helper, not part of the package: start ``dynahate serve`` in a subprocess on a free loopback port and wait until ``/health`` answers.
 
 For the serve tests and ``benchmarks/serve_throughput.py``, which talk to a real server over HTTP.
 """

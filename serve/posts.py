@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from dynahate.plugin import prompts
 from dynahate.plugin.post_rules import post_problem, prompt_length_problem
 
-from .serve_guard import RequestGuard, ServeError
+from .guard import RequestGuard, ServeError
 
 T = TypeVar("T")
 

@@ -10,6 +10,7 @@ from .card import DEFAULT_DATASET, DEFAULT_LICENSE
 from .upload import BACKOFF_S as DEFAULT_BACKOFF_S
 from .upload import DEFAULT_COMMIT_MESSAGE
 
+ORDER = 60
 HELP = "write the model card from the run's files, stage the allowlisted files, and upload them to the Hub"
 DEFAULT_RECIPE = Path("recipes/dynahate_qlora.yaml")
 EPILOG = f"""environment:
