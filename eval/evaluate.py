@@ -51,6 +51,16 @@ def evaluate_splits(splits: list[EvalSplit], engine: Engine, mode: str,
 
     Under torch.distributed every rank calls this with the same splits; rank 0 returns the outcomes,
     the other ranks an empty dict (they write nothing).
+
+    Args:
+        splits: The splits to evaluate, as loaded by :func:`dynahate.eval.eval_data.load_splits`.
+        engine: A score or generate engine (``predict(posts) -> list[EnginePrediction]``).
+        mode: The engine's mode name, recorded in each split's results.
+        ranks: This process's place among torch.distributed ranks (one process by default).
+
+    Returns:
+        Split name -> its predictions and the results object ``eval_results.json`` holds for it
+        (empty on ranks other than 0).
     """
     predicted = {split.name: predict_split(split, engine, ranks) for split in splits}
     if not ranks.is_main:

@@ -140,7 +140,22 @@ def load_adapter_model(run_dir: str | Path, base: str | None = None, *, quantize
                        force: bool = False, device: str | None = None, tokenizer: Any = None) -> LoadedModel:
     """Base model (4-bit by default) + the run's LoRA adapter, in eval mode.
 
-    ``tokenizer``: one already loaded with :func:`load_tokenizer` (else it is loaded here).
+    Args:
+        run_dir: The training run (or any folder) holding ``adapter_config.json`` and
+            ``adapter_model.safetensors``.
+        base: The base model name or path; default: the adapter config's ``base_model_name_or_path``.
+        quantize: Load the base in 4-bit NF4 with double quantization, as ``quantization_bit: 4``
+            trained it; ``False`` loads it in bf16 (CUDA) or fp32 (CPU).
+        force: Accept a ``base`` that differs from the adapter config's.
+        device: ``"cuda"``, ``"cuda:N"`` or ``"cpu"``; default: CUDA when available.
+        tokenizer: One already loaded with :func:`load_tokenizer` (else it is loaded here).
+
+    Returns:
+        The model, tokenizer, base name, run dir, quantization flag, device and compute dtype.
+
+    Raises:
+        DynahateError: The adapter config, base model, weights or tokenizer cannot be loaded
+            (one line naming the file or model).
     """
     import torch
     from peft import PeftModel
