@@ -4,8 +4,10 @@ Invalid predictions (a generated answer that is neither label) stay in the data 
 label ``"invalid"``: they count as wrong in accuracy and as misses in recall, and they are never
 assigned to a class. Per-class precision, recall, F1 and support, and macro-F1, are over the two
 real labels. Score mode adds ROC-AUC and PR-AUC (average precision) for the positive class
-``hate``, the Brier score of ``p_hate``, and the expected calibration error: 10 equal-width bins
-of the confidence of the predicted label, |accuracy - mean confidence| weighted by bin size.
+``hate``, the Brier score of ``p_hate``, and the expected calibration error: the confidence of
+the predicted label, max(p_hate, 1 - p_hate), always lies in [0.5, 1]; it is cut into 10
+equal-width bins over [0.5, 1] (right-closed, the first bin also holds 0.5), and ECE is
+|accuracy - mean confidence| of each bin weighted by its share of the posts.
 """
 
 from __future__ import annotations
@@ -53,7 +55,11 @@ def classification_metrics(predictions: list[Prediction]) -> dict[str, Any]:
 
 
 def expected_calibration_error(y_true: list[int], p_positive: list[float], bins: int = ECE_BINS) -> float:
-    """ECE over the confidence of the predicted class (max(p, 1-p)), equal-width bins on [0.5, 1]."""
+    """ECE over the confidence of the predicted class (max(p, 1-p)), ``bins`` equal-width bins on [0.5, 1].
+
+    Bins are right-closed, (0.5, 0.55], …, (0.95, 1.0] for 10 bins, and the first also holds 0.5
+    itself (``p == 0.5`` counts as a ``hate`` prediction of confidence 0.5).
+    """
     import numpy as np
 
     p = np.asarray(p_positive, dtype=float)
@@ -61,7 +67,7 @@ def expected_calibration_error(y_true: list[int], p_positive: list[float], bins:
     predicted = (p >= 0.5).astype(int)
     confidence = np.where(predicted == 1, p, 1 - p)
     correct = (predicted == y).astype(float)
-    edges = np.linspace(0.0, 1.0, bins + 1)
+    edges = np.linspace(0.5, 1.0, bins + 1)
     index = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, bins - 1)
     ece = 0.0
     for b in range(bins):

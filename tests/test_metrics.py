@@ -33,10 +33,30 @@ def test_five_posts_by_hand():
 
 def test_ece_by_hand():
     # confidences of the predicted class: .9 (right), .6 (right), .6 (wrong: p=.4 -> N, gold H), .7 (right), .7 (wrong)
-    # bins (0.5,0.6]: {.6 right, .6 wrong} -> |.5 - .6| * 2/5 ; (0.6,0.7]: {.7, .7 wrong} -> |.5-.7| * 2/5 ;
-    # (0.8,0.9]: {.9 right} -> |1 - .9| * 1/5
+    # bins of width .05 on [0.5, 1]: (0.55,0.6]: {.6 right, .6 wrong} -> |.5 - .6| * 2/5 ;
+    # (0.65,0.7]: {.7, .7 wrong} -> |.5-.7| * 2/5 ; (0.85,0.9]: {.9 right} -> |1 - .9| * 1/5
     ece = expected_calibration_error([1, 1, 1, 0, 0], [0.9, 0.6, 0.4, 0.3, 0.7])
     assert ece == pytest.approx(0.1 * 2 / 5 + 0.2 * 2 / 5 + 0.1 / 5)
+
+
+def test_ece_bins_cover_the_confidence_range_half_to_one():
+    # The confidence max(p, 1-p) of a two-class prediction lies in [0.5, 1]: 10 bins of width .05.
+    # gold:        H     N     H     H
+    # p_hate:     .52   .58   1.0   0.0   -> pred H H H N, confidence .52 (right) .58 (wrong) 1 (right) 1 (wrong)
+    # [0.5,0.55]: {.52 right}       -> |1 - .52| * 1/4 = .12
+    # (0.55,0.6]: {.58 wrong}       -> |0 - .58| * 1/4 = .145
+    # (0.95,1]:   {1 right, 1 wrong} -> |.5 - 1| * 2/4 = .25   (the top edge belongs to the last bin)
+    # Bins of width .1 on [0, 1] would put .52 and .58 together: |.5 - .55| * 2/4 + .25 = .275.
+    ece = expected_calibration_error([1, 0, 1, 1], [0.52, 0.58, 1.0, 0.0])
+    assert ece == pytest.approx(0.12 + 0.145 + 0.25)
+
+
+def test_ece_a_confidence_of_one_half_is_in_the_first_bin():
+    # p = .5 is predicted H with confidence .5 (right); p = .54 is H with confidence .54 (wrong):
+    # both in [0.5, 0.55] -> |.5 - .52| = .02. On [0, 1] they fell in two bins: .5 * 1/2 + .54 * 1/2 = .52.
+    assert expected_calibration_error([1, 0], [0.5, 0.54]) == pytest.approx(0.02)
+    # ...and with one bin, ECE is |accuracy - mean confidence| over all posts.
+    assert expected_calibration_error([1, 0], [0.5, 0.54], bins=1) == pytest.approx(0.02)
 
 
 def test_invalid_answers_count_as_wrong_and_are_never_a_class():
