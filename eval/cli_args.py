@@ -9,6 +9,7 @@ that was renamed keeps its old spelling as a deprecated alias for one release
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
@@ -62,7 +63,7 @@ ALIASES_REMOVED_IN = "0.2"
 
 
 class _Spelling(argparse.Action):
-    """Stores an option given by its name or by its deprecated alias (``alias_of``), which warns once.
+    """Stores an option given by its name or by its deprecated alias (``alias_of``), which warns once on stderr.
 
     The two spellings may both be given if they agree; a different value under the other spelling
     is a usage error, whichever comes first.
@@ -80,7 +81,8 @@ class _Spelling(argparse.Action):
             if other != spelling and other_value != value:
                 raise argparse.ArgumentError(self, f"{value} conflicts with {other} {other_value}: "
                                                    "give one spelling, or the same value to both")
-        if self.alias_of and spelling not in given:
+        # once, and under torchrun by rank 0 alone (the other ranks print nothing but errors)
+        if self.alias_of and spelling not in given and os.environ.get("RANK", "0").strip() in ("", "0"):
             print(f"warning: {spelling} is deprecated; use {self.alias_of}", file=sys.stderr)
         given[spelling] = value
         setattr(namespace, self.dest, value)

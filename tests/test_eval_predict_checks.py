@@ -112,6 +112,14 @@ def test_eval_old_and_new_spelling_that_agree_are_accepted_with_one_warning(unlo
         deprecation_warning("--show-misclassified"), f"error: --output-dir {target}: is a file, not a directory"]
 
 
+@pytest.mark.parametrize("rank, warned", [("0", True), ("1", False)])
+def test_under_torchrun_only_rank_0_prints_the_deprecation_warning(tmp_path, rank, warned):
+    proc = run_cli(["dynahate", "eval", "--adapter", str(tmp_path), "--show-examples", "2", "--batch-size", "0"],
+                   check=False, env={"RANK": rank, "WORLD_SIZE": "2", "LOCAL_RANK": rank})
+    assert_usage_error(proc, "argument --batch-size: must be a positive integer, got '0'")
+    assert (deprecation_warning("--show-misclassified") in proc.stderr.splitlines()) == warned
+
+
 @pytest.mark.parametrize("options", [["--show-examples"], ["--include-text", "--show-examples"]])
 def test_predict_old_spelling_alone_or_with_the_new_one_warns_once_and_never_echoes_a_post(unloadable_run, options):
     post = f"{MARKER} a post"
