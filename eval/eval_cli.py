@@ -11,7 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_args import add_model_arguments, non_negative_int, positive_int, set_epilog
+from .cli_args import (add_model_arguments, add_option_with_deprecated_alias, non_negative_int, positive_int,
+                       set_epilog)
 from .engines import DEFAULT_MODE, ENGINES, modes_help
 
 ORDER = 40
@@ -57,8 +58,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"generate mode: posts per batch (default {DEFAULT_BATCH_SIZE}, as originally)")
     parser.add_argument("--output-dir", type=Path,
                         help="where to write; created if missing (default: the adapter's run directory)")
-    parser.add_argument("--show-examples", type=non_negative_int, default=0, metavar="N",
-                        help="print up to N misclassified posts per split (default 0: posts are hate speech)")
+    add_option_with_deprecated_alias(parser, "--show-misclassified", "--show-examples", type=non_negative_int,
+                                     default=0, metavar="N", help="print up to N misclassified posts per split "
+                                                                  "(default 0: posts are hate speech)")
     set_epilog(parser)
     parser.epilog += DISTRIBUTED_EPILOG
 
@@ -92,7 +94,7 @@ def _check_prompts(args: argparse.Namespace, splits, base: str):
     return tokenizer
 
 
-def _print_examples(split, outcome, limit: int) -> None:
+def _print_misclassified(split, outcome, limit: int) -> None:
     wrong = [(e, p) for e, p in zip(split.examples, outcome.predictions) if p.pred != e.gold][:limit]
     for example, prediction in wrong:
         detail = f"p_hate={prediction.p_hate:.3f}" if prediction.p_hate is not None else f"raw={prediction.raw!r}"
@@ -164,7 +166,7 @@ def _run(args: argparse.Namespace, ranks) -> int:
         extra = f" | ROC-AUC: {results['roc_auc']:.4f}" if results.get("roc_auc") is not None else ""
         print(f"{name} ({results['mode']}, {results['examples']} posts, {results['invalid']} invalid): "
               f"{summary_line(results)}{extra}")
-        if args.show_examples and name in splits:
-            _print_examples(splits[name], outcome, args.show_examples)
+        if args.show_misclassified and name in splits:
+            _print_misclassified(splits[name], outcome, args.show_misclassified)
     print(f"wrote {out_dir}/eval_results.json, eval_metrics.txt, <split>_predictions.jsonl and plots")
     return 0

@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_args import add_model_arguments, set_epilog
+from .cli_args import add_model_arguments, add_option_with_deprecated_alias, set_epilog
 
 ORDER = 50
 HELP = "label new posts (hate / not hate, with p_hate) from arguments or a .txt, .csv or .jsonl file"
@@ -27,8 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path,
                         help="write JSONL here, replaced atomically (default: print to stdout)")
     add_model_arguments(parser, using="use")
-    parser.add_argument("--show-examples", action="store_true",
-                        help="include each post's text in the output (default: off, posts are hate speech)")
+    add_option_with_deprecated_alias(parser, "--include-text", "--show-examples", action="store_true",
+                                     help="include each post's text in the output (default: off, posts are "
+                                          "hate speech)")
     set_epilog(parser)
 
 
@@ -72,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     lines = []
     for index, (post, result) in enumerate(zip(posts, results)):
         record = {"index": index, "label": result.pred, "p_hate": result.p_hate}
-        if args.show_examples:
+        if args.include_text:
             record["text"] = post
         lines.append(dumps_line(record))
     if args.output:

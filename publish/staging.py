@@ -6,7 +6,7 @@
 - From the eval directory, ``eval_results.json``, ``eval_metrics.txt`` and exactly the files that
   ``dynahate eval`` recorded under each split's ``files`` (its predictions file and plots), never
   files found by a name pattern: a ``*_predictions.jsonl`` written by ``dynahate predict
-  --show-examples`` holds posts and is not staged.
+  --include-text`` holds posts and is not staged.
 - The two prompt files, from the package.
 
 Each staged file must be a regular file whose real path is inside its folder (the run directory, or

@@ -54,7 +54,7 @@ class ServeConfig:
     window_s: float = 0.005
     max_batch_posts: int = 256
     token_budget: int | str = "auto"  # resolved by the score engine once the model is loaded
-    show_examples: bool = False  # let LLaMA-Factory log chat requests (they contain the posts)
+    log_requests: bool = False  # let LLaMA-Factory log chat requests (they contain the posts)
 
 
 def chat_model_args(config: ServeConfig, base: str, device: str) -> dict[str, Any]:
@@ -101,7 +101,7 @@ def create_serve_app(config: ServeConfig):
     drops = DropCounts()
     guard_generation(chat_model.engine)
     app = create_app(chat_model)
-    if not config.show_examples:  # LLaMA-Factory logs each chat request, posts included
+    if not config.log_requests:  # LLaMA-Factory logs each chat request, posts included
         logging.getLogger("llamafactory.api.chat").setLevel(logging.WARNING)
     # innermost of the user middleware: inside LLaMA-Factory's CORS, so error answers carry its headers
     app.user_middleware.append(Middleware(

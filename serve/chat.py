@@ -36,7 +36,7 @@ _prechecking = contextvars.ContextVar("dynahate_chat_precheck", default=False)
 
 
 class _NotFromPrecheck(logging.Filter):
-    """With --show-examples, LLaMA-Factory logs each request once: in its route, not in the pre-check too."""
+    """With --log-requests, LLaMA-Factory logs each request once: in its route, not in the pre-check too."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not _prechecking.get()

@@ -14,7 +14,8 @@ from pathlib import Path
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
-from dynahate.eval.cli_args import DEFAULT_TOKEN_BUDGET, TOKEN_BUDGET_HELP, positive_float, positive_int
+from dynahate.eval.cli_args import (DEFAULT_TOKEN_BUDGET, TOKEN_BUDGET_HELP, add_option_with_deprecated_alias,
+                                   positive_float, positive_int)
 from dynahate.eval.token_budget import token_budget_arg
 
 ORDER = 70
@@ -68,8 +69,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="how long an idle server waits to batch requests arriving together (default 5)")
     parser.add_argument("--token-budget", type=token_budget_arg, default=DEFAULT_TOKEN_BUDGET, metavar="N|auto",
                         help=TOKEN_BUDGET_HELP)
-    parser.add_argument("--show-examples", action="store_true",
-                        help="let LLaMA-Factory log chat requests (off by default: they contain the posts)")
+    add_option_with_deprecated_alias(parser, "--log-requests", "--show-examples", action="store_true",
+                                     help="let LLaMA-Factory log chat requests (off by default: they contain "
+                                          "the posts)")
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -107,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
                          cutoff_len=args.cutoff_len, max_texts=args.max_texts, max_text_chars=args.max_text_chars,
                          max_body_bytes=args.max_body_bytes, max_queue=args.max_queue,
                          request_timeout_s=args.request_timeout, window_s=args.window_ms / 1000,
-                         token_budget=args.token_budget, show_examples=args.show_examples)
+                         token_budget=args.token_budget, log_requests=args.log_requests)
     with sock:
         app = create_serve_app(config)
         print(f"serving {args.adapter} on http://{args.host}:{sock.getsockname()[1]} "

@@ -91,12 +91,24 @@ def test_generate_mode_replaces_its_split_and_keeps_the_others(score_eval, train
     assert len(SUMMARY.findall((out / "eval_metrics.txt").read_text())) == 2
 
 
-def test_show_examples_prints_misclassified_posts_only_when_asked(trained_run, prepared_data, tmp_path):
-    proc = run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data),
-                    "--split", "dev", "--output-dir", str(tmp_path), "--show-examples", "3"])
-    wrong = [line for line in read_jsonl(tmp_path / "dev_predictions.jsonl") if line["pred"] != line["gold"]]
+def test_show_misclassified_prints_misclassified_posts_only_when_asked(score_eval, trained_run, prepared_data,
+                                                                      tmp_path):
+    assert not [line for line in score_eval[1].stdout.splitlines() if line.startswith("  [")]  # not asked
+    args = ["dynahate", "eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data), "--split", "dev"]
+    proc = run_cli([*args, "--output-dir", str(tmp_path / "new"), "--show-misclassified", "3"])
+    wrong = [line for line in read_jsonl(tmp_path / "new" / "dev_predictions.jsonl") if line["pred"] != line["gold"]]
     shown = [line for line in proc.stdout.splitlines() if line.startswith("  [")]
-    assert len(shown) == min(3, len(wrong))
+    assert wrong and len(shown) == min(3, len(wrong))
+    assert [line.split("]")[0][3:] for line in shown] == [line["id"] for line in wrong[:3]]
+    assert "deprecated" not in proc.stderr
+
+    # the old spelling, a deprecated alias for one release: the same lines, and one warning without post text
+    old = run_cli([*args, "--output-dir", str(tmp_path / "old"), "--show-examples", "3"])
+    assert [line for line in old.stdout.splitlines() if line.startswith("  [")] == shown
+    warnings = [line for line in old.stderr.splitlines() if "deprecated" in line]
+    assert warnings == ["warning: --show-examples is deprecated; use --show-misclassified"]
+    assert old.stderr.splitlines()[0] == warnings[0]
+    assert_no_post_text(prepared_data, old.stderr)
 
 
 def test_scores_llamafactory_generated_predictions(lf_predict_run, lf_workspace, tmp_path):
@@ -175,10 +187,19 @@ def test_predict_matches_eval_and_hides_posts_by_default(score_eval, trained_run
     assert_no_post_text(prepared_data, out_file.read_text(), proc.stdout, proc.stderr)
 
     posts = posts_of(prepared_data, "dev")[:2]
-    shown = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--show-examples", *posts])
+    shown = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--include-text", *posts])
     lines = [json.loads(line) for line in shown.stdout.splitlines()]
     assert [line["text"] for line in lines] == posts and [line["index"] for line in lines] == [0, 1]
     assert [line["label"] for line in lines] == [p["label"] for p in predicted[:2]]
+    assert "deprecated" not in shown.stderr
+
+    # the old spelling, a deprecated alias for one release: the same output, and one warning without post text
+    old = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--show-examples", *posts])
+    assert old.stdout == shown.stdout
+    warnings = [line for line in old.stderr.splitlines() if "deprecated" in line]
+    assert warnings == ["warning: --show-examples is deprecated; use --include-text"]
+    assert old.stderr.splitlines()[0] == warnings[0]
+    assert_no_post_text(prepared_data, old.stderr)
 
 
 def test_predict_from_csv_needs_a_text_column(trained_run, tmp_path):

@@ -71,12 +71,75 @@ def test_non_positive_numbers_are_usage_errors(unloadable_run, prepared_data, co
     assert_usage_error(proc, f"argument {option}: must be {expected}, got '{value}'")
 
 
-def test_negative_show_examples_and_a_path_as_split_name_are_usage_errors(unloadable_run, tmp_path):
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--show-examples", "-1"], check=False)
-    assert_usage_error(proc, "argument --show-examples: must be a whole number >= 0, got '-1'")
+@pytest.mark.parametrize("option", ["--show-misclassified", "--show-examples"])
+def test_negative_show_misclassified_is_a_usage_error_under_either_spelling(unloadable_run, option):
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), option, "-1"], check=False)
+    assert_usage_error(proc, f"argument {option}: must be a whole number >= 0, got '-1'")
+
+
+def test_a_path_as_split_name_is_a_usage_error(tmp_path):
     proc = run_cli(["dynahate", "eval", "--predictions", str(tmp_path / "p.jsonl"), "--name", "../escape",
                     "--output-dir", str(tmp_path)], check=False)
     assert_usage_error(proc, "argument --name: must be a plain name (no '/', not starting with '.'), got '../escape'")
+
+
+# -- --show-examples, the deprecated alias of eval --show-misclassified and predict --include-text ----------------
+
+def deprecation_warning(new_name):
+    return f"warning: --show-examples is deprecated; use {new_name}"
+
+
+@pytest.mark.parametrize("first, second", [
+    (["--show-misclassified", "2"], ["--show-examples", "3"]), (["--show-examples", "3"], ["--show-misclassified", "2"]),
+])
+def test_eval_old_and_new_spelling_with_different_numbers_is_a_usage_error(unloadable_run, prepared_data, first,
+                                                                           second):
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+                    *first, *second], check=False)
+    assert_usage_error(proc, f"argument {second[0]}: {second[1]} conflicts with {first[0]} {first[1]}: "
+                             "give one spelling, or the same value to both")
+    assert "cannot load base model" not in proc.stderr and proc.stdout == ""
+
+
+def test_eval_old_and_new_spelling_that_agree_are_accepted_with_one_warning(unloadable_run, prepared_data, tmp_path):
+    target = tmp_path / "results.txt"
+    target.write_text("mine\n")
+    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+                    "--show-examples", "2", "--show-misclassified", "2", "--show-examples", "2",
+                    "--output-dir", str(target)], check=False)
+    # parsed: the run went on to the output directory check (before the model loads)
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [
+        deprecation_warning("--show-misclassified"), f"error: --output-dir {target}: is a file, not a directory"]
+
+
+@pytest.mark.parametrize("rank, warned", [("0", True), ("1", False)])
+def test_under_torchrun_only_rank_0_prints_the_deprecation_warning(tmp_path, rank, warned):
+    proc = run_cli(["dynahate", "eval", "--adapter", str(tmp_path), "--show-examples", "2", "--batch-size", "0"],
+                   check=False, env={"RANK": rank, "WORLD_SIZE": "2", "LOCAL_RANK": rank})
+    assert_usage_error(proc, "argument --batch-size: must be a positive integer, got '0'")
+    assert (deprecation_warning("--show-misclassified") in proc.stderr.splitlines()) == warned
+
+
+@pytest.mark.parametrize("options", [["--show-examples"], ["--include-text", "--show-examples"]])
+def test_predict_old_spelling_alone_or_with_the_new_one_warns_once_and_never_echoes_a_post(unloadable_run, options):
+    post = f"{MARKER} a post"
+    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), *options, post, "  "], check=False)
+    # parsed: the run went on to check the posts (before the model loads)
+    assert proc.returncode == 2 and proc.stderr.splitlines() == [
+        deprecation_warning("--include-text"), "error: TEXT argument 2 (index 1): the post is empty or whitespace only"]
+    assert MARKER not in proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("command, new_name, new_help", [
+    ("eval", "--show-misclassified N", "print up to N misclassified posts per split (default 0: posts are hate speech)"),
+    ("predict", "--include-text", "include each post's text in the output (default: off, posts are hate speech)"),
+])
+def test_help_names_the_new_option_and_the_deprecated_alias(command, new_name, new_help):
+    text = " ".join(run_cli(["dynahate", command, "--help"]).stdout.split())
+    name = new_name.split()[0]
+    assert f"{new_name} {new_help}" in text
+    alias = "--show-examples N" if command == "eval" else "--show-examples"
+    assert f"{alias} (deprecated alias of {name}; removed in 0.2)" in text
 
 
 # -- output paths ---------------------------------------------------------------------------------------------------

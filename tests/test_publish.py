@@ -337,7 +337,7 @@ def test_links_out_of_the_run_or_eval_dir_are_refused(run_copy, prepared_data, t
 
 def test_post_text_is_never_staged(run_copy, prepared_data, tmp_path):
     post = "POSTMARKER-7f3a this post must not leave the machine"
-    run_cli(["dynahate", "predict", "--adapter", str(run_copy), "--show-examples",
+    run_cli(["dynahate", "predict", "--adapter", str(run_copy), "--include-text",
              "--output", str(run_copy / "new_predictions.jsonl"), post])
     assert "POSTMARKER-7f3a" in (run_copy / "new_predictions.jsonl").read_text()  # the hazard is real
     stage = tmp_path / "s"

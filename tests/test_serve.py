@@ -264,10 +264,13 @@ def test_serve_help_states_every_default_and_the_environment():
     serve = next(action for action in parser._actions if action.dest == "command").choices["serve"]
     undocumented = [action.option_strings[0] for action in serve._actions
                     if action.option_strings and action.dest != "help" and not action.required
-                    and "default" not in action.help]
+                    and "default" not in action.help and "deprecated alias of" not in action.help]
     assert not undocumented
     out = run_cli(["dynahate", "serve", "--help"]).stdout
     assert "API_KEY" in out and "--max-queue" in out and "--request-timeout" in out and "429" in out
+    text = " ".join(out.split())
+    assert "--log-requests let LLaMA-Factory log chat requests (off by default: they contain the posts)" in text
+    assert "--show-examples (deprecated alias of --log-requests; removed in 0.2)" in text
 
 
 def test_a_port_in_use_fails_in_one_line_before_the_model_loads(trained_run):
@@ -283,6 +286,36 @@ def test_a_port_in_use_fails_in_one_line_before_the_model_loads(trained_run):
     assert result.stderr.splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: the port is already in use"]
     assert result.stdout == ""
     print(f"\nport in use reported in {time.perf_counter() - started:.1f} s")
+
+
+def test_show_examples_is_a_deprecated_alias_of_log_requests_and_warns_in_one_line(trained_run):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run_cli(["dynahate", "serve", "--adapter", str(trained_run), "--port", str(port), "--log-requests",
+                          "--show-examples"], check=False, timeout=120)
+    # both spellings together are accepted: the run went on to bind the port, before the model loads
+    assert result.returncode == 2 and result.stderr.splitlines() == [
+        "warning: --show-examples is deprecated; use --log-requests",
+        f"error: cannot listen on 127.0.0.1:{port}: the port is already in use"]
+
+
+@pytest.mark.parametrize("option", ["--log-requests", "--show-examples"])
+def test_log_requests_logs_each_chat_request_once_under_either_spelling(trained_run, tmp_path, option):
+    post = f"{MARKER} a post to log"
+    log = tmp_path / "server.log"
+    proc, url = start_serve(trained_run, log, option, env=OFFLINE_ENV)
+    try:
+        answer = post_json(url, "/v1/chat/completions", chat_body(post, temperature=0, max_tokens=4))
+        assert answer.status_code == 200, answer.text
+    finally:
+        stop_serve(proc)
+    text = log.read_text()
+    assert text.count(post) == 1, text[-3000:]  # LLaMA-Factory's request log, not dynahate's pre-check too
+    warnings = [line for line in text.splitlines() if "deprecated" in line]
+    assert warnings == (["warning: --show-examples is deprecated; use --log-requests"]
+                        if option == "--show-examples" else [])
 
 
 # -- bodies: refused from Content-Length before they are read --------------------------------------
