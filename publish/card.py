@@ -1,14 +1,19 @@
 """The model card (``README.md``) of a published adapter, rendered from a :class:`RunRecord`.
 
-Front matter through ``huggingface_hub``'s ``ModelCardData`` and ``EvalResult`` (so the Hub and
-``ModelCard.load`` read the ``model-index``); the body states only what the run's files say, each
-number with its source; evaluation splits that ``--force`` let through unverified are marked as such
-and left out of the ``model-index``. The usage snippet builds the training prompt from the plugin's prompt
-strings; a test runs it against LLaMA-Factory's template, token for token.
+The card's text is the Markdown template ``templates/model_card.md``, shipped with the package and
+rendered by ``huggingface_hub``'s ``ModelCard.from_template``; this module only assembles what the
+template shows (numbers, table rows, flags), each from the run's own files. The front matter comes
+from ``ModelCardData`` and ``EvalResult`` (so the Hub and ``ModelCard.load`` read the ``model-index``);
+evaluation splits that ``--force`` let through unverified are marked as such and left out of the
+``model-index``. Values reach Jinja as data, never as template source, so a value holding ``{{`` or
+``{%`` is printed as written; the card is Markdown, so nothing is HTML-escaped. The usage snippet
+builds the training prompt from the plugin's prompt strings; a test runs it against LLaMA-Factory's
+template, token for token.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from dynahate.eval.predictions import PREDICTION_KEYS
@@ -17,6 +22,7 @@ from dynahate.plugin.labels import LABELS
 
 from .run_record import RunRecord, describe_optimizer
 
+TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
 TAGS = ["llama-factory", "qlora", "peft", "lora", "hate-speech-detection", "text-classification"]
 DEFAULT_LICENSE = "llama3.1"
 DEFAULT_DATASET = "aps/dynahate"
@@ -48,6 +54,7 @@ def eval_result_entries(record: RunRecord, dataset_id: str, unverified: dict[str
 
 
 def card_data(record: RunRecord, repo_id: str, license: str, dataset_id: str, unverified: dict[str, str]) -> Any:
+    """The front matter: ``ModelCardData`` with the verified splits' ``EvalResult`` entries."""
     from huggingface_hub import ModelCardData
 
     results = eval_result_entries(record, dataset_id, unverified)
@@ -64,7 +71,8 @@ def _fmt(value: Any) -> str:
     return "n/a" if value is None else str(value)
 
 
-def _training_rows(record: RunRecord) -> list[tuple[str, str, str]]:
+def _training_rows(record: RunRecord) -> list[dict[str, str]]:
+    """The training table: setting, value, and the file (or record) the value was read from."""
     a, h, r, rp = record.adapter, record.hyperparameters, record.recipe, record.recipe_path.name
     rows = [
         ("LoRA rank / alpha / dropout", f"{a.get('r')} / {a.get('lora_alpha')} / {a.get('lora_dropout')}",
@@ -95,173 +103,97 @@ def _training_rows(record: RunRecord) -> list[tuple[str, str, str]]:
                        ("final train loss", "train_loss"), ("final eval loss", "eval_loss")):
         if key in record.all_results:
             rows.append((label, _fmt(record.all_results[key]), "all_results.json"))
-    return rows
+    return [{"setting": setting, "value": value, "source": source} for setting, value, source in rows]
 
 
-def _dataset_section(record: RunRecord) -> str:
-    lines = ["## Dataset and prompting", ""]
+def _dataset(record: RunRecord) -> dict[str, Any] | None:
+    """prepare_report.json's source, split sizes (per label, in ``LABELS`` order) and skipped rows; None without it."""
     report = record.prepare_report
-    if report:
-        source = report.get("source", {})
-        version = source.get("version") or "unrecognised version"
-        lines += [f"Data: the Dynahate CSV ({version}, git blob `{source.get('git_blob_sha1', '?')}`), "
-                  "converted by `dynahate prepare` (from its `prepare_report.json`):", "",
-                  "| split | posts | hate | not hate |", "| --- | ---: | ---: | ---: |"]
-        for split, counts in report.get("splits", {}).items():
-            labels = counts.get("labels", {})
-            lines.append(f"| {split} | {counts.get('rows')} | {labels.get('hate', 0)} | {labels.get('not hate', 0)} |")
-        lines += ["", _skipped_line(report.get("skipped")), ""]
-    else:
-        lines += ["The prepare report was not available when this card was written, so split sizes are not stated.", ""]
-    lines += [
-        "Each post is one chat turn in LLaMA-Factory's `llama3` template; the instruction and the post are joined "
-        "by a newline, and the answer is the label followed by `<|eot_id|>`.", "",
-        f"- System prompt (`{prompts.SYSTEM_FILE}`): `{prompts.SYSTEM_PROMPT}`",
-        f"- Instruction (`{prompts.INSTRUCTION_FILE}`): `{prompts.INSTRUCTION}`",
-        f"- Labels: {', '.join(f'`{label}`' for label in LABELS)}", "",
-    ]
-    return "\n".join(lines)
-
-
-def _skipped_line(skipped: Any) -> str:
-    """prepare_report.json's ``skipped``: ``rows`` (the count) and ``by_kind`` (kind -> count)."""
-    if not isinstance(skipped, dict) or not isinstance(skipped.get("rows"), int):
-        return "The prepare report does not state how many rows were skipped."
-    kinds = skipped.get("by_kind") or {}
-    detail = f" ({', '.join(f'{kind}: {count}' for kind, count in kinds.items())})" if kinds else ""
-    return f"Rows skipped by prepare: {skipped['rows']}{detail}."
-
-
-def _unverified_lines(unverified: dict[str, str]) -> list[str]:
-    if not unverified:
-        return []
-    return ["**Not verified to be this adapter's results** (published with `--force`; left out of the "
-            "`model-index`):", "", *[f"- {split}: {why}." for split, why in unverified.items()], ""]
-
-
-def _eval_section(record: RunRecord, files: set[str], unverified: dict[str, str]) -> str:
-    if not record.eval_results:
-        return "## Evaluation\n\nThis adapter was published without evaluation results.\n"
-    method = {
-        "score": "score mode: the log-likelihood of each label's tokens (then `<|eot_id|>`) after the training "
-                 "prompt; the prediction is the likelier label and `p_hate` its softmax probability",
-        "generate": "generate mode: greedy decoding of at most 4 tokens, `not hate` matched before `hate` "
-                    "(case-insensitive), any other answer counted as invalid (wrong)",
+    if not report:
+        return None
+    source = report.get("source", {})
+    skipped = report.get("skipped")  # ``rows`` (the count) and ``by_kind`` (kind -> count)
+    stated = isinstance(skipped, dict) and isinstance(skipped.get("rows"), int)
+    return {
+        "version": source.get("version"),
+        "git_blob_sha1": source.get("git_blob_sha1", "?"),
+        "splits": [{"name": split, "rows": counts.get("rows"),
+                    "labels": [counts.get("labels", {}).get(label, 0) for label in LABELS]}
+                   for split, counts in report.get("splits", {}).items()],
+        "skipped": {"rows": skipped["rows"], "by_kind": list((skipped.get("by_kind") or {}).items())}
+        if stated else None,
     }
-    lines = ["## Evaluation", "", "Computed by `dynahate eval` (files `eval_results.json`, `eval_metrics.txt`).", "",
-             "| split | method | posts | invalid | accuracy | macro-F1 | ROC-AUC | P hate | R hate | P not hate | R not hate |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for split, res in record.eval_results.items():
-        p, rc = res["precision"], res["recall"]
-        shown_split = f"{split} (not verified)" if split in unverified else split
-        lines.append(f"| {shown_split} | {res['mode']} | {res['examples']} | {res['invalid']} | {_fmt(res['accuracy'])} | "
-                     f"{_fmt(res['macro_f1'])} | {_fmt(res.get('roc_auc'))} | {_fmt(p['hate'])} | {_fmt(rc['hate'])} | "
-                     f"{_fmt(p['not hate'])} | {_fmt(rc['not hate'])} |")
-    lines.append("")
-    lines += _unverified_lines(unverified)
-    for mode in sorted({res["mode"] for res in record.eval_results.values()}):
-        lines.append(f"- {method.get(mode, mode)}.")
-    lines.append("")
-    for split in record.eval_results:
-        shown = [f"![{split} {title}]({split}_{kind}.png)" for kind, title in PLOT_KINDS if f"{split}_{kind}.png" in files]
-        if shown:
-            lines += [f"Plots, {split}:", "", *shown, ""]
-    return "\n".join(lines)
 
 
-def usage_snippet(repo_id: str, base_model: str) -> str:
-    """Python that builds the training prompt and classifies one post with this adapter."""
-    return f'''```python
-{PROMPT_START}
-SYSTEM_PROMPT = {prompts.SYSTEM_PROMPT!r}
-INSTRUCTION = {prompts.INSTRUCTION!r}
+def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str]) -> dict[str, Any] | None:
+    """The evaluation table (numbers formatted as on the card), the modes used, and each split's plots."""
+    if not record.eval_results:
+        return None
+    rows = [{"split": split, "unverified": split in unverified, "mode": res["mode"], "examples": res["examples"],
+             "invalid": res["invalid"], "accuracy": _fmt(res["accuracy"]), "macro_f1": _fmt(res["macro_f1"]),
+             "roc_auc": _fmt(res.get("roc_auc")),
+             "per_label": [(_fmt(res["precision"][label]), _fmt(res["recall"][label])) for label in LABELS]}
+            for split, res in record.eval_results.items()]
+    plots = [(split, [{"title": title, "file": f"{split}_{kind}.png"} for kind, title in PLOT_KINDS
+                      if f"{split}_{kind}.png" in files]) for split in record.eval_results]
+    return {"rows": rows, "unverified": list(unverified.items()),
+            "modes": sorted({res["mode"] for res in record.eval_results.values()}),
+            "plots": [(split, shown) for split, shown in plots if shown]}
 
 
-def build_prompt(post: str) -> str:
-    # LLaMA-Factory's llama3 template: instruction and post joined by a newline
-    turn = "<|start_header_id|>{{}}<|end_header_id|>\\n\\n{{}}<|eot_id|>"
-    return ("<|begin_of_text|>" + turn.format("system", SYSTEM_PROMPT)
-            + turn.format("user", INSTRUCTION + "\\n" + post)
-            + "<|start_header_id|>assistant<|end_header_id|>\\n\\n")
-
-
-{PROMPT_END}
-import torch
-from peft import PeftModel
-from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
-
-quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                           bnb_4bit_compute_dtype=torch.bfloat16)
-base = AutoModelForCausalLM.from_pretrained({base_model!r}, quantization_config=quant, device_map="auto")
-model = PeftModel.from_pretrained(base, {repo_id!r}).eval()
-tokenizer = AutoTokenizer.from_pretrained({repo_id!r})
-
-inputs = tokenizer(build_prompt("a post to classify"), add_special_tokens=False, return_tensors="pt").to(model.device)
-output = model.generate(**inputs, max_new_tokens=4, do_sample=False,
-                        eos_token_id=tokenizer.convert_tokens_to_ids("<|eot_id|>"))
-print(tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True))  # hate / not hate
-```'''
+def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
+                 unverified: dict[str, str]) -> dict[str, Any]:
+    """Everything the template shows, as data: strings, numbers, lists and flags."""
+    versions = dict(record.framework_versions)
+    if record.adapter.get("peft_version"):
+        versions.setdefault("PEFT", record.adapter["peft_version"])
+    return {
+        "model_name": repo_id.split("/")[-1],
+        "base_model": record.base_model,
+        "labels": list(LABELS),
+        "dataset": _dataset(record),
+        "prompts": {"system_file": prompts.SYSTEM_FILE, "system_prompt": prompts.SYSTEM_PROMPT,
+                    "instruction_file": prompts.INSTRUCTION_FILE, "instruction": prompts.INSTRUCTION},
+        "training_rows": _training_rows(record),
+        "recipe_name": record.recipe_path.name,
+        "notes": list(record.notes),
+        "versions": list(versions.items()),
+        "evaluation": _evaluation(record, set(files), unverified),
+        # the usage snippet's Python literals (repr), and the markers prompt_code() cuts at
+        "usage": {"prompt_start": PROMPT_START, "prompt_end": PROMPT_END,
+                  "system_prompt": repr(prompts.SYSTEM_PROMPT), "instruction": repr(prompts.INSTRUCTION),
+                  "base_model": repr(record.base_model), "repo_id": repr(repo_id)},
+        "files": [(name, size) for name, size in sorted(files.items()) if name != "README.md"],
+        "prediction_keys": list(PREDICTION_KEYS),
+    }
 
 
 def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, license: str = DEFAULT_LICENSE,
                 dataset_id: str = DEFAULT_DATASET, unverified: dict[str, str] | None = None) -> str:
-    """The full README.md text: front matter, then the sections; ``unverified``: split -> why (``--force``)."""
+    """Render the model card (the Hub repo's ``README.md``) of a run from ``templates/model_card.md``.
+
+    Args:
+        record: what the run's own files say (``load_run_record``); every number on the card comes from it.
+        repo_id: the Hub repo, ``USER/NAME``; its name is the card's title and the usage snippet loads it.
+        files: staged file name -> size in bytes, listed in the card's Files table (``README.md`` excluded).
+        license: the ``license`` of the front matter.
+        dataset_id: the Hub dataset named in the front matter and in each ``model-index`` result.
+        unverified: split -> why its results are not verified to be this adapter's (let through by
+            ``--force``); those splits are marked on the card and left out of the ``model-index``.
+
+    Returns:
+        The card's full text: YAML front matter (``ModelCardData``), then the Markdown body.
+    """
+    from huggingface_hub import ModelCard
+
     unverified = unverified or {}
     data = card_data(record, repo_id, license, dataset_id, unverified)
-    rows = _training_rows(record)
-    versions = dict(record.framework_versions)
-    if record.adapter.get("peft_version"):
-        versions.setdefault("PEFT", record.adapter["peft_version"])
-    body = [
-        f"# {repo_id.split('/')[-1]}", "",
-        "> **Content warning**: this model was trained on, and classifies, hate speech.", "",
-        f"A QLoRA adapter for [{record.base_model}](https://huggingface.co/{record.base_model}) that answers "
-        "`hate` or `not hate` for a social media post, trained with LLaMA-Factory on the Dynahate dataset "
-        "(Vidgen et al., ACL 2021) and published with dynahate-qlora. Every number below "
-        "was read from the training run's own files; the source of each is named.", "",
-        _dataset_section(record),
-        "## Training configuration", "", "| setting | value | source |", "| --- | --- | --- |",
-        *[f"| {label} | {value} | {source} |" for label, value, source in rows], "",
-        f"Values whose source is `{record.recipe_path.name}` are as written in that recipe: LLaMA-Factory does not "
-        "record them in the run directory, so an override given at launch would not show here.", "",
-        *([f"Notes: {'; '.join(record.notes)}.", ""] if record.notes else []),
-        "## Framework versions", "",
-        *([f"- {name} {version}" for name, version in versions.items()] or ["Not recorded by the run."]), "",
-        _eval_section(record, set(files), unverified),
-        "## Usage", "",
-        "Build the prompt exactly as below: the adapter was trained on this prompt and no other (Llama 3.1's own "
-        "chat template adds a date block to the system turn, so do not use `apply_chat_template` with it).", "",
-        usage_snippet(repo_id, record.base_model), "",
-        "## Files", "", "| file | bytes |", "| --- | ---: |", "| `README.md` | this card |",
-        *[f"| `{name}` | {size} |" for name, size in sorted(files.items()) if name != "README.md"], "",
-        "## Responsible use and limitations", "",
-        "- The model labels posts; it does not explain them. Use it to assist human moderators, not to replace them.",
-        "- Dynahate is English and adversarially collected; accuracy on other platforms, dialects, languages and "
-        "time periods is unknown and likely lower. Check errors by target group (`breakdowns` in "
-        "`eval_results.json`) before deployment.",
-        "- Reclaimed slurs, counter-speech and quotations of hate are known hard cases for hate speech classifiers.",
-        "- The training data contains hate speech. This repository holds no posts: publish checked that every line "
-        f"of the prediction files has no key but {', '.join(f'`{key}`' for key in PREDICTION_KEYS)} (the post's "
-        "`acl.id`, gold and predicted label, and the probability or the model's answer of at most 4 tokens), and "
-        "that any other JSONL file (LLaMA-Factory's training log) has only LLaMA-Factory's numeric logging keys.", "",
-        "## Citations", "",
-        "```bibtex",
-        "@inproceedings{vidgen2021learning,",
-        "  title={Learning from the Worst: Dynamically Generated Datasets to Improve Online Hate Detection},",
-        "  author={Vidgen, Bertie and Thrush, Tristan and Waseem, Zeerak and Kiela, Douwe},",
-        "  booktitle={Proceedings of ACL 2021}, year={2021}",
-        "}",
-        "@article{dubey2024llama3,",
-        "  title={The Llama 3 Herd of Models}, author={{Llama Team, AI @ Meta}},",
-        "  journal={arXiv preprint arXiv:2407.21783}, year={2024}",
-        "}",
-        "```", "",
-    ]
-    return f"---\n{data.to_yaml()}\n---\n\n" + "\n".join(body)
+    card = ModelCard.from_template(data, template_path=str(TEMPLATE),
+                                   **card_context(record, repo_id, files, unverified))
+    return str(card)
 
 
 def prompt_code(card_text: str) -> str:
     """The self-contained prompt-building part of the card's usage snippet."""
     start, end = card_text.index(PROMPT_START), card_text.index(PROMPT_END)
     return card_text[start:end]
-

@@ -80,6 +80,27 @@ def with_retries(what: str, call, repo_id: str, retries: int = RETRIES, backoff_
 
 def upload(stage_dir: Path, repo_id: str, *, private: bool = False, revision: str | None = None,
            commit_message: str | None = None, endpoint: str | None = None, backoff_s: float = BACKOFF_S) -> UploadResult:
+    """Upload a staged folder to a Hub model repo as one commit, creating the repo (and branch) if missing.
+
+    Each Hub call is made up to ``RETRIES`` (4) times in all: a connection error or 5xx answer is retried
+    after ``backoff_s`` seconds, doubled before each further try.
+
+    Args:
+        stage_dir: the folder ``stage`` filled; everything in it but its marker file is uploaded.
+        repo_id: the model repo, ``USER/NAME`` or ``ORG/NAME``.
+        private: create the repo as private (an existing repo keeps its visibility).
+        revision: the branch to commit to, created if missing; None or ``"main"`` for the default branch.
+        commit_message: the commit's message; None for ``DEFAULT_COMMIT_MESSAGE``.
+        endpoint: the Hub's URL; None for huggingface_hub's default (``HF_ENDPOINT`` or huggingface.co).
+        backoff_s: seconds to wait before the first retry.
+
+    Returns:
+        The repo's URL and the new commit's URL.
+
+    Raises:
+        DynahateError: no token (``HF_TOKEN`` or ``hf auth login``); the Hub refused the token (401) or its
+            write access (403); another HTTP error; or a network error or 5xx answer on every attempt.
+    """
     from huggingface_hub import HfApi
 
     from .stage_dir import MARKER

@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from conftest import run_cli
+from conftest import REPO, run_cli
 from dynahate.publish.stage_dir import MARKER
 from hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub
 
@@ -474,6 +474,72 @@ def test_every_number_on_the_card_equals_its_source(evaluated_run, trained_run, 
     assert sizes == {p.name: f"{p.stat().st_size}" for p in stage.iterdir() if p.name not in ("README.md", MARKER)}
 
 
+INJECTED = "{{ 7*7 }}-{% if true %}JINJA-RAN{% endif %}"  # Jinja would print "49-JINJA-RAN" if it ran it
+
+
+def test_values_holding_template_syntax_are_printed_as_written(run_copy, prepared_data, tmp_path):
+    from huggingface_hub import ModelCard
+
+    config_path = run_copy / "adapter_config.json"
+    config = json.loads(config_path.read_text())
+    config["base_model_name_or_path"] = f"org/base-{INJECTED}"
+    config_path.write_text(json.dumps(config))
+    recipe = tmp_path / f"recipe-{INJECTED}.yaml"  # a file name: stated on the card as the source of rows
+    shutil.copyfile(REPO / "recipes" / "dynahate_qlora.yaml", recipe)
+    stage = tmp_path / "s"
+    # the base model differs from the one eval recorded, so the results need --force
+    publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--force",
+            "--recipe", str(recipe), "--dataset-id", f"me/data-{INJECTED}", "--license", f"other-{INJECTED}",
+            data_dir=prepared_data)
+    text = (stage / "README.md").read_text()
+    assert text.count("JINJA-RAN") == text.count(INJECTED) and "49-JINJA" not in text
+    assert f"[org/base-{INJECTED}](https://huggingface.co/org/base-{INJECTED})" in text
+    assert f"from_pretrained('org/base-{INJECTED}'," in text  # the usage snippet's literal
+    assert f"| quantization | 4-bit bnb | {recipe.name} |" in text and f"`{recipe.name}` are as written" in text
+    card = ModelCard.load(stage / "README.md")
+    assert card.data.base_model == f"org/base-{INJECTED}" and card.data.datasets == [f"me/data-{INJECTED}"]
+    assert card.data.license == f"other-{INJECTED}"
+
+
+def test_template_names_only_what_card_py_gives_it(evaluated_run, prepared_data):
+    """Every name the template uses is given, none given is unused, and rendering with Jinja's StrictUndefined
+    (an undefined name or attribute is an error, where huggingface_hub's plain Template prints nothing) gives
+    the same card; a repo id holding template syntax is printed as written."""
+    import dataclasses
+
+    import jinja2
+    from dynahate.publish.card import TEMPLATE, card_context, card_data, render_card
+    from dynahate.publish.run_record import load_run_record
+    from jinja2 import meta
+
+    record = load_run_record(evaluated_run, recipe=REPO / "recipes" / "dynahate_qlora.yaml",
+                             prepare_report=prepared_data / "prepare_report.json")
+    repo_id = "me/x"
+    record = dataclasses.replace(record, notes=[f"note {INJECTED}"],
+                                 framework_versions={f"Lib{INJECTED}": f"1.{INJECTED}"})
+    files = {"adapter_model.safetensors": 1, f"a{INJECTED}.json": 2, "dev_roc.png": 3}
+    for unverified in ({}, {"test": f"why {INJECTED}"}):
+        context = card_context(record, repo_id, files, unverified)
+        source = TEMPLATE.read_text(encoding="utf-8")
+        used = meta.find_undeclared_variables(jinja2.Environment().parse(source))
+        assert used == set(context) | {"card_data"}
+        data = card_data(record, repo_id, "mit", "aps/dynahate", unverified)
+        strict = jinja2.Template(source, undefined=jinja2.StrictUndefined).render(card_data=data.to_yaml(), **context)
+        text = render_card(record, repo_id, files, license="mit", unverified=unverified)
+        assert text == strict
+        for shown in (f"Notes: note {INJECTED}.", f"- Lib{INJECTED} 1.{INJECTED}", f"| `a{INJECTED}.json` | 2 |",
+                      "![dev ROC curve](dev_roc.png)"):
+            assert shown in text, shown
+        assert (f"- test: why {INJECTED}." in text) == bool(unverified)
+        assert text.count("JINJA-RAN") == text.count(INJECTED) and "49-JINJA" not in text
+
+    # a repo id is a Hub name (the CLI refuses braces), but the renderer is public: it prints any value as written
+    odd = f"me/{INJECTED}"
+    text = render_card(record, odd, files)
+    assert f"\n# {INJECTED}\n" in text and f"PeftModel.from_pretrained(base, {odd!r})" in text
+    assert text.count("JINJA-RAN") == text.count(INJECTED) and "49-JINJA" not in text
+
+
 def test_publish_help_states_defaults_and_environment():
     proc = run_cli(["dynahate", "publish", "--help"])
     text = " ".join(proc.stdout.split())
@@ -481,7 +547,7 @@ def test_publish_help_states_defaults_and_environment():
         assert name in text, name
     import argparse
 
-    from dynahate.publish import cli
+    from dynahate.publish import publish_cli as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
