@@ -106,10 +106,11 @@ def _dataset_section(record: RunRecord) -> str:
         version = source.get("version") or "unrecognised version"
         lines += [f"Data: the Dynahate CSV ({version}, git blob `{source.get('git_blob_sha1', '?')}`), "
                   "converted by `dynahate prepare` (from its `prepare_report.json`):", "",
-                  "| split | posts | hate | not hate |", "| --- | ---: | ---: | ---: |"]
+                  f"| split | posts | {' | '.join(LABELS)} |", "| --- | ---: | ---: | ---: |"]
         for split, counts in report.get("splits", {}).items():
             labels = counts.get("labels", {})
-            lines.append(f"| {split} | {counts.get('rows')} | {labels.get('hate', 0)} | {labels.get('not hate', 0)} |")
+            per_label = " | ".join(str(labels.get(label, 0)) for label in LABELS)
+            lines.append(f"| {split} | {counts.get('rows')} | {per_label} |")
         lines += ["", _skipped_line(report.get("skipped")), ""]
     else:
         lines += ["The prepare report was not available when this card was written, so split sizes are not stated.", ""]
@@ -149,14 +150,15 @@ def _eval_section(record: RunRecord, files: set[str], unverified: dict[str, str]
                     "(case-insensitive), any other answer counted as invalid (wrong)",
     }
     lines = ["## Evaluation", "", "Computed by `dynahate eval` (files `eval_results.json`, `eval_metrics.txt`).", "",
-             "| split | method | posts | invalid | accuracy | macro-F1 | ROC-AUC | P hate | R hate | P not hate | R not hate |",
+             "| split | method | posts | invalid | accuracy | macro-F1 | ROC-AUC | "
+             + " | ".join(f"P {label} | R {label}" for label in LABELS) + " |",
              "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for split, res in record.eval_results.items():
         p, rc = res["precision"], res["recall"]
         shown_split = f"{split} (not verified)" if split in unverified else split
         lines.append(f"| {shown_split} | {res['mode']} | {res['examples']} | {res['invalid']} | {_fmt(res['accuracy'])} | "
-                     f"{_fmt(res['macro_f1'])} | {_fmt(res.get('roc_auc'))} | {_fmt(p['hate'])} | {_fmt(rc['hate'])} | "
-                     f"{_fmt(p['not hate'])} | {_fmt(rc['not hate'])} |")
+                     f"{_fmt(res['macro_f1'])} | {_fmt(res.get('roc_auc'))} | "
+                     + " | ".join(f"{_fmt(p[label])} | {_fmt(rc[label])}" for label in LABELS) + " |")
     lines.append("")
     lines += _unverified_lines(unverified)
     for mode in sorted({res["mode"] for res in record.eval_results.values()}):

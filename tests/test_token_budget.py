@@ -9,7 +9,6 @@ import json
 
 import pytest
 import torch
-from transformers import LlamaConfig
 
 from conftest import run_cli
 from dynahate.eval.model_loading import load_adapter_model
@@ -19,22 +18,16 @@ from dynahate.eval.token_budget import (
     resolve_token_budget,
 )
 from dynahate.plugin.errors import DynahateError
+from dynahate.plugin.tiny_model import llama31_8b_config
 
 MARKER = "Qzzxquorblat"
 
-# Llama-3.1-8B's shape (transformers' own config class; no weights)
-LLAMA31_8B = LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                         num_attention_heads=32, num_key_value_heads=8)
+LLAMA31_8B = llama31_8b_config()  # Llama-3.1-8B's shape (transformers' own config class; no weights)
 
 
 @pytest.fixture(scope="module")
 def loaded(trained_run):
     return load_adapter_model(trained_run, quantize=False)
-
-
-@pytest.fixture(scope="module")
-def posts(prepared_data):
-    return [json.loads(line)["input"] for line in (prepared_data / "dynahate_dev.jsonl").read_text().splitlines()]
 
 
 # -- resolving the budget --------------------------------------------------------------------------------------------
@@ -95,13 +88,13 @@ def inject_oom(engine, fails):
     return seen
 
 
-def test_a_batch_out_of_memory_is_split_and_the_budget_kept_lower(loaded, posts, capsys):
+def test_a_batch_out_of_memory_is_split_and_the_budget_kept_lower(loaded, dev_posts, capsys):
     unsplit = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=4096, progress=False)
-    expected = unsplit.score(posts)
+    expected = unsplit.score(dev_posts)
     engine = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=4096, progress=False)
     limit = 1500  # "memory" for 1,500 padded tokens
     seen = inject_oom(engine, lambda batch: engine._padded_tokens(batch) > limit)
-    results = engine.score(posts)
+    results = engine.score(dev_posts)
     assert seen["ooms"] >= 1 and max(seen["ran"]) <= limit
     assert engine.batch_count == len(seen["ran"]) > unsplit.batch_count
     worst = max(abs(a.label_logprobs[k] - b.label_logprobs[k]) for a, b in zip(expected, results)
@@ -113,12 +106,12 @@ def test_a_batch_out_of_memory_is_split_and_the_budget_kept_lower(loaded, posts,
     assert "out of memory on a batch of" in capsys.readouterr().err
     # the lowered budget holds for the rest of the run: the next call batches under it from the start
     lowered, seen["ran"] = engine.token_budget, []
-    engine.score(posts[:40])
+    engine.score(dev_posts[:40])
     assert engine.token_budget <= lowered and max(seen["ran"]) <= lowered
 
 
-def test_one_post_that_does_not_fit_alone_is_a_clear_error(loaded, posts):
-    batch_of = posts[:7] + [f"{MARKER} is a word nobody else uses"] + posts[7:12]
+def test_one_post_that_does_not_fit_alone_is_a_clear_error(loaded, dev_posts):
+    batch_of = dev_posts[:7] + [f"{MARKER} is a word nobody else uses"] + dev_posts[7:12]
     engine = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=100_000, progress=False)
     seen = inject_oom(engine, lambda batch: any(item.post == 7 for item in batch))
     with pytest.raises(DynahateError) as error:
