@@ -1,4 +1,4 @@
-# dynahate-qlora: the two commands are `make demo` and `make test`.
+# dynahate-qlora: the two commands are `make demo` and `make test` (`make test-fast` while editing).
 #   VENV=path  use another virtual environment (created if missing)
 #   PYTHON=..  the interpreter that creates it (Python >= 3.11)
 
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.dynahate-installed
 export HF_HUB_OFFLINE := 1
 export DISABLE_VERSION_CHECK := 1
 
-.PHONY: install test demo clean
+.PHONY: install test test-fast demo clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# The tests that neither train nor need a trained run (tests/conftest.py marks those `integration`): under a minute.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not integration"
 
 # A pipeline check on CPU with a tiny random model and a synthetic sample: NOT the real result.
 # The tiny model's training overrides (bf16=false max_steps=60 ...) are defined once, in

@@ -112,6 +112,7 @@ with process_group(ranks):
 '''
 
 
+@pytest.mark.integration  # two real torchrun ranks: slow, outside the fast loop
 def test_an_error_on_one_rank_only_ends_every_rank_with_its_one_line(tmp_path):
     script = tmp_path / "agree.py"
     script.write_text(AGREE_SCRIPT)
