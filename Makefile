@@ -28,10 +28,11 @@ test-fast: install
 	$(BIN)/python -m pytest -q -m "not integration"
 
 # A pipeline check on CPU with a tiny random model and a synthetic sample: NOT the real result.
-# The tiny model's training overrides (bf16=false max_steps=60 ...) are defined once, in
-# plugin/tiny_model.py; make prints the training command with them filled in.
+# The tiny model's training overrides are defined once (TINY_TRAIN_OVERRIDES in plugin/tiny_model.py);
+# make prints the training command with them filled in.
 TINY_TRAIN_OVERRIDES = $(or $(shell $(BIN)/dynahate tiny-model --print-train-overrides),\
 	$(error `dynahate tiny-model --print-train-overrides` printed nothing; run `make install`))
+
 demo: install
 	@echo "== dynahate demo: tiny RANDOM model, synthetic sample, CPU. A pipeline check, not the published result. =="
 	$(BIN)/dynahate tiny-model $(DEMO)/tiny-model
