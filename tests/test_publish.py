@@ -478,7 +478,7 @@ def test_publish_help_states_defaults_and_environment():
         assert name in text, name
     import argparse
 
-    from dynahate.publish import cli
+    from dynahate.publish import publish_cli as cli
 
     parser = argparse.ArgumentParser()
     cli.add_arguments(parser)
