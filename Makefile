@@ -1,4 +1,4 @@
-# dynahate-qlora: the two commands are `make demo` and `make test`.
+# dynahate-qlora: the two commands are `make demo` and `make test` (`make test-fast` while editing).
 #   VENV=path  use another virtual environment (created if missing)
 #   PYTHON=..  the interpreter that creates it (Python >= 3.11)
 
@@ -10,7 +10,7 @@ STAMP := $(VENV)/.dynahate-installed
 export HF_HUB_OFFLINE := 1
 export DISABLE_VERSION_CHECK := 1
 
-.PHONY: install test demo clean
+.PHONY: install test test-fast demo clean
 
 install: $(STAMP)
 
@@ -23,7 +23,16 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 test: install
 	$(BIN)/python -m pytest -q
 
+# The tests that neither train nor need a trained run (tests/conftest.py marks those `integration`): under a minute.
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not integration"
+
 # A pipeline check on CPU with a tiny random model and a synthetic sample: NOT the real result.
+# The tiny model's training overrides are defined once (TINY_TRAIN_OVERRIDES in plugin/tiny_model.py);
+# make prints the training command with them filled in.
+TINY_TRAIN_OVERRIDES = $(or $(shell $(BIN)/dynahate tiny-model --print-train-overrides),\
+	$(error `dynahate tiny-model --print-train-overrides` printed nothing; run `make install`))
+
 demo: install
 	@echo "== dynahate demo: tiny RANDOM model, synthetic sample, CPU. A pipeline check, not the published result. =="
 	$(BIN)/dynahate tiny-model $(DEMO)/tiny-model
@@ -33,7 +42,7 @@ demo: install
 	rm -rf $(DEMO)/run
 	$(BIN)/llamafactory-cli train recipes/dynahate_qlora.yaml \
 		model_name_or_path=$(DEMO)/tiny-model dataset_dir=$(DEMO)/lf_data output_dir=$(DEMO)/run \
-		bf16=false max_steps=60 learning_rate=5e-3 logging_steps=10 eval_steps=30 save_steps=1000
+		$(TINY_TRAIN_OVERRIDES)
 	@echo "== adapter written to $(DEMO)/run (adapter_config.json, adapter_model.safetensors) =="
 	$(BIN)/dynahate eval --adapter $(DEMO)/run --data-dir $(DEMO)/data
 	$(BIN)/dynahate predict --adapter $(DEMO)/run "the Drellans next door brought us soup"

@@ -31,27 +31,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from tiny_run import SAMPLE, train_tiny
+from tiny_run import SAMPLE, llama31_8b_random, train_tiny
 
 
 def random_8b_adapter(work: Path) -> Path:
     """Llama-3.1-8B-shaped base with random weights and an untrained rank-8 LoRA on all projections."""
     import torch
     from peft import LoraConfig, get_peft_model
-    from transformers import LlamaConfig, LlamaForCausalLM
 
-    from dynahate.plugin.tiny_model import build_tokenizer
-
-    tokenizer = build_tokenizer()
-    config = LlamaConfig(
-        vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
-        num_key_value_heads=8, max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
-        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                      "original_max_position_embeddings": 8192},
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-    )
-    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-        base = LlamaForCausalLM(config).to(torch.bfloat16)
+    base, tokenizer = llama31_8b_random()
     base.save_pretrained(work / "base")
     tokenizer.save_pretrained(work / "base")
     lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
@@ -147,6 +135,7 @@ def main() -> None:
     from dynahate.eval.generate_engine import GenerateEngine
     from dynahate.eval.model_loading import load_adapter_model
     from dynahate.eval.score_engine import ScoreEngine
+    from dynahate.plugin.splits import data_file
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -154,7 +143,7 @@ def main() -> None:
             adapter = random_8b_adapter(work)
         else:
             adapter = args.adapter or train_tiny(work)
-        data = args.data or (work / "prepared" / "dynahate_train.jsonl")
+        data = args.data or data_file(work / "prepared", "train")
         if not data.exists():
             from dynahate.plugin.prepare import prepare
 

@@ -94,9 +94,10 @@ def main() -> None:
         work = Path(tmp)
         adapter = args.adapter or train_tiny(work)
         from dynahate.plugin.prepare import prepare
+        from dynahate.plugin.splits import data_file
 
         prepare(SAMPLE, work / "prepared")
-        unique = [json.loads(line)["input"] for line in (work / "prepared" / "dynahate_train.jsonl").read_text().splitlines()]
+        unique = [json.loads(line)["input"] for line in data_file(work / "prepared", "train").read_text().splitlines()]
         posts = (unique * (args.posts // len(unique) + 1))[: args.posts]
         offline, per_call = offline_rate(adapter, posts, not args.no_quantize)
         options = ["--window-ms", str(args.window_ms)] + (["--no-quantize"] if args.no_quantize else [])

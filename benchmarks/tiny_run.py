@@ -1,8 +1,11 @@
-"""The tiny CPU model trained briefly with the real recipe, so that it answers with labels (for benchmarks).
+"""The models the benchmarks run on: the tiny CPU model trained with the real recipe, or Llama-3.1-8B's shape.
 
-Builds the tiny Llama-3-architecture model, prepares the synthetic sample, and runs
-``llamafactory-cli train recipes/dynahate_qlora.yaml`` for 60 steps at LR 5e-3 (the same
-overrides as the tests' ``trained_run``). Imported by the benchmark scripts beside it.
+:func:`train_tiny` builds the tiny Llama-3-architecture model, prepares the synthetic sample, and
+runs ``llamafactory-cli train recipes/dynahate_qlora.yaml`` with
+:data:`dynahate.plugin.tiny_model.TINY_TRAIN_OVERRIDES` (60 steps at LR 5e-3, as ``make demo`` and
+the tests' ``trained_run``), so that it answers with labels. :func:`llama31_8b_random` is
+Llama-3.1-8B's architecture (:func:`dynahate.plugin.tiny_model.llama31_8b_config`) with random
+bf16 weights, for the GPU runs. Imported by the benchmark scripts beside it.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ RECIPE = REPO / "recipes" / "dynahate_qlora.yaml"
 def train_tiny(work: Path) -> Path:
     from dynahate.plugin.lf_workspace import make_workspace
     from dynahate.plugin.prepare import prepare
-    from dynahate.plugin.tiny_model import build_tiny_model
+    from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES, build_tiny_model
 
     model = build_tiny_model(work / "tiny-model")
     prepare(SAMPLE, work / "prepared")
@@ -28,10 +31,28 @@ def train_tiny(work: Path) -> Path:
     run = work / "run"
     cli = Path(sys.executable).with_name("llamafactory-cli")
     proc = subprocess.run(
-        [str(cli), "train", str(RECIPE), f"model_name_or_path={model}", f"output_dir={run}", "bf16=false",
-         "max_steps=60", "learning_rate=5e-3", "save_steps=1000", "eval_steps=1000", "logging_steps=10"],
+        [str(cli), "train", str(RECIPE), f"model_name_or_path={model}", f"output_dir={run}", *TINY_TRAIN_OVERRIDES],
         cwd=workspace, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )
     if proc.returncode != 0:
         sys.exit(f"training the tiny model failed:\n{proc.stderr[-3000:]}")
     return run
+
+
+def llama31_8b_random():
+    """Llama-3.1-8B's architecture with random bf16 weights (on the GPU when there is one), and the tiny tokenizer.
+
+    About 16 GB of weights, no download; the tiny byte-level tokenizer splits posts into more pieces than the real
+    Llama 3 tokenizer does, which makes sequences longer, not shorter. Returns ``(model, tokenizer)``.
+    """
+    import torch
+    from transformers import LlamaForCausalLM
+
+    from dynahate.plugin.tiny_model import build_tokenizer, llama31_8b_config
+
+    tokenizer = build_tokenizer()
+    config = llama31_8b_config(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+                               torch_dtype="bfloat16")
+    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
+        model = LlamaForCausalLM(config).to(torch.bfloat16)
+    return model, tokenizer

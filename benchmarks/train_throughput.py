@@ -29,29 +29,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "tests" / "fixtures" / "dynahate_sample.csv"
+from tiny_run import REPO, SAMPLE, llama31_8b_random
+
 RECIPES = {"exact": REPO / "recipes" / "dynahate_qlora.yaml", "fast": REPO / "recipes" / "dynahate_qlora_fast.yaml"}
 
 
 def build_llama31_8b_random(out: Path) -> Path:
-    """Llama-3.1-8B dimensions, random weights, the tiny tokenizer."""
-    import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    from dynahate.plugin.tiny_model import build_tokenizer
-
-    tokenizer = build_tokenizer()
-    config = LlamaConfig(
-        vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-        num_attention_heads=32, num_key_value_heads=8, max_position_embeddings=131072, rms_norm_eps=1e-5,
-        rope_theta=500000.0,
-        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-                      "original_max_position_embeddings": 8192},
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id, torch_dtype="bfloat16",
-    )
-    with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
+    """Llama-3.1-8B dimensions, random weights, the tiny tokenizer, written to ``out``."""
+    model, tokenizer = llama31_8b_random()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     return out
@@ -120,6 +105,7 @@ def main() -> None:
 
     from dynahate.plugin.lf_workspace import make_workspace
     from dynahate.plugin.prepare import prepare
+    from dynahate.plugin.splits import data_file
     from dynahate.plugin.tiny_model import build_tiny_model
 
     on_gpu = torch.cuda.is_available()
@@ -132,7 +118,7 @@ def main() -> None:
             model = build_llama31_8b_random(work / "llama31-8b-random")
         else:
             model = args.model or build_tiny_model(work / "tiny-model")
-        lengths = token_lengths(model, prepared / "dynahate_train.jsonl")
+        lengths = token_lengths(model, data_file(prepared, "train"))
         random.seed(0)
         runs = {name: train(name, workspace, model, work / f"run-{name}", args.steps, on_gpu) for name in RECIPES}
 

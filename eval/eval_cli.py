@@ -11,6 +11,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from dynahate.plugin.splits import SPLITS, data_file, data_file_name
+
 from .cli_args import (add_model_arguments, add_option_with_deprecated_alias, non_negative_int, positive_int,
                        set_epilog)
 from .engines import DEFAULT_MODE, ENGINES, modes_help
@@ -45,13 +47,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--name", type=split_name, default="predictions",
                         help="with --predictions: the split name (default: predictions)")
     data = parser.add_mutually_exclusive_group()
-    data.add_argument("--split", nargs="+", choices=("train", "dev", "test"), metavar="SPLIT",
+    data.add_argument("--split", nargs="+", choices=SPLITS, metavar="SPLIT",
                       help=f"prepared splits to evaluate, read from --data-dir (default: {' '.join(DEFAULT_SPLITS)})")
     data.add_argument("--data", nargs="+", type=Path, metavar="FILE.jsonl",
                       help="JSONL files with input/output, each split named by its file stem (two files with one "
                            "stem are refused); NAME.meta.jsonl beside one is joined")
     parser.add_argument("--data-dir", type=Path, default=Path("data"),
-                        help="where `dynahate prepare` wrote dynahate_<split>.jsonl (default: data/)")
+                        help=f"where `dynahate prepare` wrote {data_file_name('<split>')} (default: data/)")
     parser.add_argument("--mode", choices=tuple(ENGINES), default=DEFAULT_MODE, help=modes_help())
     add_model_arguments(parser, using="evaluate on")
     parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
@@ -70,7 +72,7 @@ def _splits(args: argparse.Namespace):
 
     if args.data:
         return load_splits(args.data)
-    return [load_split(args.data_dir / f"dynahate_{split}.jsonl", name=split)
+    return [load_split(data_file(args.data_dir, split), name=split)
             for split in dict.fromkeys(args.split or DEFAULT_SPLITS)]
 
 

@@ -20,7 +20,8 @@ from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.json_io import iter_jsonl
 from dynahate.plugin.labels import LABELS, normalize_gold
 from dynahate.plugin.post_rules import post_problem
-from dynahate.plugin.prepare import meta_file, text_sha1
+from dynahate.plugin.prepare import text_sha1
+from dynahate.plugin.splits import meta_file
 
 
 @dataclass(frozen=True)

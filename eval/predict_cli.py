@@ -11,10 +11,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from dynahate.plugin.labels import LABELS
+
 from .cli_args import add_model_arguments, add_option_with_deprecated_alias, set_epilog
 
 ORDER = 50
-HELP = "label new posts (hate / not hate, with p_hate) from arguments or a .txt, .csv or .jsonl file"
+HELP = f"label new posts ({' / '.join(LABELS)}, with p_hate) from arguments or a .txt, .csv or .jsonl file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,8 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if args.output:
         with atomic_open(args.output) as handle:
             handle.writelines(lines)
-        counts = {label: sum(r.pred == label for r in results) for label in ("hate", "not hate")}
-        print(f"wrote {len(lines)} predictions to {args.output} ({counts['hate']} hate, {counts['not hate']} not hate)")
+        counts = ", ".join(f"{sum(r.pred == label for r in results)} {label}" for label in LABELS)
+        print(f"wrote {len(lines)} predictions to {args.output} ({counts})")
     else:
         sys.stdout.writelines(lines)
     return 0

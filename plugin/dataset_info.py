@@ -8,20 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from .dynahate_csv import SPLITS
+from .splits import SPLITS, data_file_name, dataset_name
 
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}
-
-
-def dataset_name(split: str) -> str:
-    return f"dynahate_{split}"
 
 
 def dataset_entries(file_prefix: str = "") -> dict[str, dict[str, Any]]:
     """``{"dynahate_train": {...}, ...}`` with ``file_name`` = ``file_prefix + "dynahate_S.jsonl"``."""
     return {
         dataset_name(split): {
-            "file_name": f"{file_prefix}{dataset_name(split)}.jsonl",
+            "file_name": file_prefix + data_file_name(split),
             "formatting": "alpaca",
             "columns": dict(ALPACA_COLUMNS),
         }

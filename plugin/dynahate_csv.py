@@ -17,10 +17,10 @@ from pathlib import Path
 from .errors import DynahateError
 from .input_text import csv_records, describe_value, duplicated, shown
 from .labels import CSV_LABELS
+from .splits import SPLITS
 
 REQUIRED_COLUMNS = ("text", "label", "split")
 METADATA_COLUMNS = ("acl.id", "round", "round.base", "type", "target", "level", "acl.id.matched")
-SPLITS = ("train", "dev", "test")
 MISSING = "NA"  # R's missing value, meaningful only in columns listed in NULLABLE_COLUMNS
 NULLABLE_COLUMNS = frozenset({"acl.id.matched"})
 

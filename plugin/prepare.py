@@ -1,6 +1,6 @@
 """``prepare``: the official Dynahate CSV to LLaMA-Factory alpaca JSONL, metadata and a report.
 
-For each split ``S`` in train/dev/test it writes, all or nothing:
+For each split ``S`` of :data:`~dynahate.plugin.splits.SPLITS` (train, dev, test) it writes, all or nothing:
 
 - ``dynahate_S.jsonl``: records ``{"instruction", "input", "output", "system"}`` in CSV order,
   serialised like ``json.dumps`` (the original adapter's training files, byte for byte);
@@ -31,22 +31,14 @@ from tqdm import tqdm
 from . import audit
 from .atomic import atomic_files
 from .download import git_blob_sha1, known_version
-from .dynahate_csv import SPLITS, CsvContents, CsvRow, read_dynahate_csv
+from .dynahate_csv import CsvContents, CsvRow, read_dynahate_csv
 from .errors import DynahateError
 from .json_io import dumps_line
-from .labels import label_from_csv
+from .labels import LABELS, label_from_csv
 from .prompts import make_record
+from .splits import SPLITS, data_file, meta_file
 
 REPORT_NAME = "prepare_report.json"
-
-
-def data_file(out_dir: Path, split: str) -> Path:
-    return out_dir / f"dynahate_{split}.jsonl"
-
-
-def meta_file(data_path: Path) -> Path:
-    """The metadata sidecar of a JSONL data file: ``NAME.meta.jsonl`` beside ``NAME.jsonl``."""
-    return data_path.with_name(f"{data_path.stem}.meta.jsonl")
 
 
 def text_sha1(text: str) -> str:
@@ -74,7 +66,7 @@ def _split_counts(rows: list[CsvRow]) -> dict[str, Any]:
             rounds[str(r.meta.get("round"))][label_from_csv(r.label)] += 1
         out[split] = {
             "rows": len(in_split),
-            "labels": {label: labels[label] for label in ("hate", "not hate")},
+            "labels": {label: labels[label] for label in LABELS},
             "rounds": {name: dict(counts) for name, counts in sorted(rounds.items())},
         }
     return out

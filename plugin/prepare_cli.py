@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .splits import EVERY_SPLIT, SPLITS, data_file_name
+
 ORDER = 10
-HELP = "convert the official Dynahate CSV into data/dynahate_{train,dev,test}.jsonl plus metadata and a report"
+HELP = f"convert the official Dynahate CSV into data/{data_file_name(EVERY_SPLIT)} plus metadata and a report"
 
 
 EPILOG = ("Errors name the file, line and acl.id, never a post. Environment: TQDM_* variables set the progress "
@@ -62,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         raise DynahateError("pass --csv PATH to the Dynahate CSV, or --download to fetch v0.2.3")
     result = prepare(csv_path, args.out, skip_invalid=args.skip_invalid, normalize=args.normalize_text)
     print(_summary(result.report))
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         if result.report["splits"][split]["rows"] == 0:
             print(f"warning: split {split!r} has no rows; {result.files[split]} is empty")
-    print(f"wrote {', '.join(str(result.files[s]) for s in ('train', 'dev', 'test'))} and {result.files['report']}")
+    print(f"wrote {', '.join(str(result.files[s]) for s in SPLITS)} and {result.files['report']}")
     return 0

@@ -18,11 +18,10 @@ from pathlib import Path
 
 from .atomic import atomic_files
 from .dataset_info import dataset_entries
-from .dynahate_csv import SPLITS
 from .errors import DynahateError
 from .input_text import read_text
 from .json_members import JsonShapeError, parse_members, set_members
-from .prepare import data_file, meta_file
+from .splits import SPLITS, data_file, meta_file
 
 INFO_NAME = "dataset_info.json"
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .splits import EVERY_SPLIT, dataset_name
+
 ORDER = 20
-HELP = "add dynahate_{train,dev,test} (and their JSONL files) to DIR/dataset_info.json"
+HELP = f"add {dataset_name(EVERY_SPLIT)} (and their JSONL files) to DIR/dataset_info.json"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -6,6 +6,12 @@ Llama 3 special tokens (``<|begin_of_text|>``, ``<|start_header_id|>``, ``<|eot_
 the end of the vocabulary as in Llama 3, a byte-level BPE trained in-process on the prompts and a
 small English corpus, and random weights. It is a pipeline check: it knows nothing about hate.
 Build one with ``dynahate tiny-model OUT_DIR``.
+
+Two more definitions live here, each the one source of its kind: :data:`TINY_TRAIN_OVERRIDES`,
+the ``llamafactory-cli train`` overrides with which the recipe trains this model on CPU so that it
+answers with labels (``make demo``, the tests' ``trained_run``, the benchmarks; ``dynahate
+tiny-model --print-train-overrides`` prints them for the Makefile), and :func:`llama31_8b_config`,
+the shape of the model it stands in for (the GPU benchmarks build random weights of that shape).
 """
 
 from __future__ import annotations
@@ -13,8 +19,18 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from typing import Any
+
 from . import prompts
 from .labels import LABELS
+
+# `llamafactory-cli train recipes/dynahate_qlora.yaml` with these (plus model_name_or_path, output_dir and, outside
+# a workspace, dataset_dir) trains the tiny model in about a minute on CPU until it answers with a label:
+# fp32 (no bf16 on CPU), 60 optimizer steps at a learning rate a tiny random model needs, a log every 10 steps,
+# one evaluation on the dev split halfway, and no checkpoint.
+TINY_TRAIN_OVERRIDES: tuple[str, ...] = (
+    "bf16=false", "max_steps=60", "learning_rate=5e-3", "logging_steps=10", "eval_steps=30", "save_steps=1000",
+)
 
 # The 256 Llama 3 special tokens in their real order (ids 128000..128255 in the real vocabulary).
 _NAMED_SPECIALS = {
@@ -107,6 +123,26 @@ def build_tokenizer(vocab_size: int = 1024):
         model_max_length=131072,
         clean_up_tokenization_spaces=False,
     )
+
+
+def llama31_8b_config(**extra: Any):
+    """Meta-Llama-3.1-8B(-Instruct)'s architecture as a ``transformers.LlamaConfig``, no weights.
+
+    Args:
+        **extra: further ``LlamaConfig`` fields (token ids, ``torch_dtype``), or overrides.
+
+    Returns:
+        The config; the values are those of the model's published ``config.json``.
+    """
+    from transformers import LlamaConfig
+
+    fields = dict(
+        vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32, num_attention_heads=32,
+        num_key_value_heads=8, max_position_embeddings=131072, rms_norm_eps=1e-5, rope_theta=500000.0,
+        rope_scaling={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+                      "original_max_position_embeddings": 8192},
+    )
+    return LlamaConfig(**{**fields, **extra})
 
 
 def build_tiny_model(

@@ -10,13 +10,24 @@ HELP = "build a tiny random Llama-3-architecture model and tokenizer (pipeline c
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out_dir", type=Path, help="directory to write the model to")
+    parser.epilog = "No environment variable is read."
+    parser.add_argument("out_dir", type=Path, nargs="?",
+                        help="directory to write the model to (required unless --print-train-overrides)")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")
+    parser.add_argument("--print-train-overrides", action="store_true",
+                        help="print the `llamafactory-cli train` overrides that train the tiny model on CPU "
+                             "(as `make demo` passes them) and exit (default: off, build the model)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .tiny_model import build_tiny_model
+    from .errors import DynahateError
+    from .tiny_model import TINY_TRAIN_OVERRIDES, build_tiny_model
 
+    if args.print_train_overrides:
+        print(" ".join(TINY_TRAIN_OVERRIDES))
+        return 0
+    if args.out_dir is None:
+        raise DynahateError("pass OUT_DIR, the directory to write the tiny model to")
     path = build_tiny_model(args.out_dir, seed=args.seed)
     print(f"tiny model written to {path} (random weights: a pipeline check, not a real model)")
     return 0

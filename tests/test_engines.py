@@ -1,23 +1,14 @@
 """The mode table (dynahate.eval.engines): one ``predict`` per engine, ``--mode`` choices from the table."""
 
-import json
-
 import pytest
 from dynahate.eval.engines import ENGINES, EngineOptions, EnginePrediction, build_engine
-from dynahate.eval.model_loading import load_adapter_model
 from dynahate.plugin.cli import build_parser
 from dynahate.plugin.labels import LABELS
 
 
 @pytest.fixture(scope="module")
-def loaded(trained_run):
-    return load_adapter_model(trained_run)
-
-
-@pytest.fixture(scope="module")
-def posts(prepared_data):
-    lines = (prepared_data / "dynahate_dev.jsonl").read_text().splitlines()
-    return [json.loads(line)["input"] for line in lines][:10]
+def posts(dev_posts):
+    return dev_posts[:10]
 
 
 def test_mode_choices_and_help_come_from_the_table():

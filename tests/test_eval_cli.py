@@ -6,7 +6,9 @@ import shutil
 
 import pytest
 
-from conftest import run_cli
+from conftest import read_jsonl, run_cli
+from dynahate.plugin.labels import LABELS
+from dynahate.plugin.splits import data_file, meta_file
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PER_LABEL = ("precision", "recall", "f1", "support")
@@ -17,12 +19,8 @@ SUMMARY = re.compile(r"^Accuracy: (\d\.\d{4}) \| Macro-F1: (\d\.\d{4}) \| Time: 
 pytestmark = pytest.mark.integration
 
 
-def read_jsonl(path):
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
 def posts_of(prepared_data, split):
-    return [r["input"] for r in read_jsonl(prepared_data / f"dynahate_{split}.jsonl")]
+    return [r["input"] for r in read_jsonl(data_file(prepared_data, split))]
 
 
 def assert_no_post_text(prepared_data, *texts):
@@ -48,10 +46,10 @@ def test_score_eval_writes_the_promised_files(score_eval, prepared_data):
         assert SCORE_KEYS <= set(res), SCORE_KEYS - set(res)
         assert res["mode"] == "score" and res["invalid"] == 0
         for key in PER_LABEL:
-            assert set(res[key]) == {"hate", "not hate"}
+            assert set(res[key]) == set(LABELS)
         assert set(res["breakdowns"]) == {"round", "type", "target"}
-        records = read_jsonl(prepared_data / f"dynahate_{split}.jsonl")
-        metas = read_jsonl(prepared_data / f"dynahate_{split}.meta.jsonl")
+        records = read_jsonl(data_file(prepared_data, split))
+        metas = read_jsonl(meta_file(data_file(prepared_data, split)))
         lines = read_jsonl(out / f"{split}_predictions.jsonl")
         assert res["examples"] == len(records) == len(lines)
         assert [line["id"] for line in lines] == [m["acl.id"] for m in metas]  # input order, joined ids
@@ -61,7 +59,7 @@ def test_score_eval_writes_the_promised_files(score_eval, prepared_data):
         # the summary numbers are what the predictions file says, recounted here without sklearn
         accuracy = sum(line["pred"] == line["gold"] for line in lines) / len(lines)
         assert res["accuracy"] == pytest.approx(accuracy)
-        assert res["support"] == {label: sum(r["output"] == label for r in records) for label in ("hate", "not hate")}
+        assert res["support"] == {label: sum(r["output"] == label for r in records) for label in LABELS}
         assert res["accuracy"] > 0.6, "the trained tiny adapter should beat chance on its own synthetic data"
         for plot in ("confusion_matrix", "roc", "pr", "reliability"):
             assert (out / f"{split}_{plot}.png").read_bytes().startswith(PNG_MAGIC)
@@ -116,7 +114,7 @@ def test_scores_llamafactory_generated_predictions(lf_predict_run, lf_workspace,
     proc = run_cli(["dynahate", "eval", "--predictions", str(source), "--name", "lf_test", "--output-dir", str(tmp_path)])
     res = json.loads((tmp_path / "eval_results.json").read_text())["lf_test"]
     lf_lines = read_jsonl(source)
-    gold = [r["output"] for r in read_jsonl(lf_workspace / "data" / "dynahate_test.jsonl")]
+    gold = [r["output"] for r in read_jsonl(data_file(lf_workspace / "data", "test"))]
     # independent recount: the rule written out by hand
     def label(text):
         low = text.lower()
@@ -167,7 +165,7 @@ def test_bad_adapter_and_data_errors(trained_run, prepared_data, tmp_path):
 
 def test_custom_data_file_is_keyed_by_its_stem(trained_run, prepared_data, tmp_path):
     data = tmp_path / "mine.jsonl"
-    shutil.copy(prepared_data / "dynahate_test.jsonl", data)  # no metadata sidecar beside it
+    shutil.copy(data_file(prepared_data, "test"), data)  # no metadata sidecar beside it
     run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data", str(data), "--output-dir", str(tmp_path)])
     res = json.loads((tmp_path / "eval_results.json").read_text())
     assert list(res) == ["mine"] and "breakdowns" not in res["mine"]
@@ -175,7 +173,7 @@ def test_custom_data_file_is_keyed_by_its_stem(trained_run, prepared_data, tmp_p
 
 
 def test_predict_matches_eval_and_hides_posts_by_default(score_eval, trained_run, prepared_data, tmp_path):
-    dev = prepared_data / "dynahate_dev.jsonl"
+    dev = data_file(prepared_data, "dev")
     out_file = tmp_path / "pred.jsonl"
     proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(dev), "--output", str(out_file)])
     assert "wrote" in proc.stdout

@@ -7,10 +7,11 @@ import pytest
 
 from dynahate.eval.eval_data import load_split, load_splits
 from dynahate.plugin.errors import DynahateError
+from dynahate.plugin.splits import data_file, meta_file
 
 
 def test_prepared_split_joins_metadata(prepared_data):
-    split = load_split(prepared_data / "dynahate_dev.jsonl")
+    split = load_split(data_file(prepared_data, "dev"))
     assert split.name == "dynahate_dev" and split.has_meta and len(split.examples) == 56
     first = split.examples[0]
     assert first.id.startswith("acl") and first.meta["acl.id"] == first.id and first.gold in ("hate", "not hate")
@@ -45,19 +46,19 @@ def test_bad_files(tmp_path, content, message):
 
 
 def test_stale_metadata_is_an_error(prepared_data, tmp_path):
-    shutil.copy(prepared_data / "dynahate_dev.jsonl", tmp_path / "dynahate_dev.jsonl")
-    shutil.copy(prepared_data / "dynahate_test.meta.jsonl", tmp_path / "dynahate_dev.meta.jsonl")
+    shutil.copy(data_file(prepared_data, "dev"), data_file(tmp_path, "dev"))
+    shutil.copy(meta_file(data_file(prepared_data, "test")), meta_file(data_file(tmp_path, "dev")))
     with pytest.raises(DynahateError, match="dynahate_dev.meta.jsonl: 28 lines for 56 records"):
-        load_split(tmp_path / "dynahate_dev.jsonl")
-    lines = (prepared_data / "dynahate_dev.meta.jsonl").read_text().splitlines()
+        load_split(data_file(tmp_path, "dev"))
+    lines = meta_file(data_file(prepared_data, "dev")).read_text().splitlines()
     lines[0], lines[1] = lines[1], lines[0]
-    (tmp_path / "dynahate_dev.meta.jsonl").write_text("\n".join(lines) + "\n")
+    meta_file(data_file(tmp_path, "dev")).write_text("\n".join(lines) + "\n")
     with pytest.raises(DynahateError, match=r"dynahate_dev.meta.jsonl:1: does not belong to dynahate_dev.jsonl line 1"):
-        load_split(tmp_path / "dynahate_dev.jsonl")
+        load_split(data_file(tmp_path, "dev"))
 
 
 def test_examples_know_their_line_and_acl_id(prepared_data):
-    split = load_split(prepared_data / "dynahate_dev.jsonl")
+    split = load_split(data_file(prepared_data, "dev"))
     third = split.examples[2]
     assert third.line == 3 and third.where(split.path) == f"{split.path}:3 (acl.id {third.id})"
 
@@ -66,7 +67,7 @@ def test_two_files_with_one_stem_are_refused(prepared_data, tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for folder in ("a", "b"):
-        shutil.copy(prepared_data / "dynahate_dev.jsonl", tmp_path / folder / "dev.jsonl")
+        shutil.copy(data_file(prepared_data, "dev"), tmp_path / folder / "dev.jsonl")
     with pytest.raises(DynahateError, match="a/dev.jsonl and .*b/dev.jsonl are both named 'dev'"):
         load_splits([tmp_path / "a" / "dev.jsonl", tmp_path / "b" / "dev.jsonl"])
     assert [s.name for s in load_splits([tmp_path / "a" / "dev.jsonl"])] == ["dev"]

@@ -11,7 +11,7 @@ import os
 import re
 
 import pytest
-from conftest import REPO, cli_path, run_cli
+from conftest import REPO, cli_path, read_jsonl, run_cli
 from dynahate.eval.distributed import Ranks, from_environment
 from dynahate.plugin.errors import DynahateError
 
@@ -32,13 +32,9 @@ def one_and_two(trained_run, prepared_data, tmp_path_factory):
     return one, two, proc
 
 
-def _lines(path):
-    return [json.loads(line) for line in path.read_text().splitlines()]
-
-
 def test_two_ranks_write_the_predictions_of_one_process(one_and_two):
     one, two, _ = one_and_two
-    single, shared = _lines(one / "dev_predictions.jsonl"), _lines(two / "dev_predictions.jsonl")
+    single, shared = read_jsonl(one / "dev_predictions.jsonl"), read_jsonl(two / "dev_predictions.jsonl")
     assert len(single) == len(shared) > 2
     for a, b in zip(single, shared):
         assert (a["id"], a["gold"], a["pred"]) == (b["id"], b["gold"], b["pred"])
@@ -116,6 +112,7 @@ with process_group(ranks):
 '''
 
 
+@pytest.mark.integration  # two real torchrun ranks: slow, outside the fast loop
 def test_an_error_on_one_rank_only_ends_every_rank_with_its_one_line(tmp_path):
     script = tmp_path / "agree.py"
     script.write_text(AGREE_SCRIPT)

@@ -1,6 +1,5 @@
 """Model loading (4-bit as training loaded it) and generate mode, on the trained tiny adapter."""
 
-import json
 import shutil
 
 import pytest
@@ -12,16 +11,6 @@ from dynahate.eval.score_engine import ScoreEngine
 from dynahate.plugin import prompts
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.labels import normalize_generation
-
-
-@pytest.fixture(scope="module")
-def loaded(trained_run):
-    return load_adapter_model(trained_run)
-
-
-@pytest.fixture(scope="module")
-def posts(prepared_data):
-    return [json.loads(line)["input"] for line in (prepared_data / "dynahate_dev.jsonl").read_text().splitlines()]
 
 
 def test_base_is_4bit_nf4_with_the_lora_layers_attached(loaded, trained_run):
@@ -36,8 +25,8 @@ def test_base_is_4bit_nf4_with_the_lora_layers_attached(loaded, trained_run):
     assert not loaded.model.training
 
 
-def test_adapter_really_changes_the_model(loaded, posts):
-    ids = torch.tensor([prompts.encode_prompt(loaded.tokenizer, posts[0])])
+def test_adapter_really_changes_the_model(loaded, dev_posts):
+    ids = torch.tensor([prompts.encode_prompt(loaded.tokenizer, dev_posts[0])])
     with torch.inference_mode():
         with_adapter = loaded.model(input_ids=ids).logits
         with loaded.model.disable_adapter():
@@ -62,26 +51,26 @@ def test_run_dir_and_base_errors(trained_run, tmp_path):
         load_adapter_model(copy)
 
 
-def test_generate_mode_answers_with_labels_and_agrees_with_score_mode(loaded, posts):
-    generated = GenerateEngine(loaded.model, loaded.tokenizer, progress=False).generate(posts)
-    scored = ScoreEngine(loaded.model, loaded.tokenizer, progress=False).score(posts)
+def test_generate_mode_answers_with_labels_and_agrees_with_score_mode(loaded, dev_posts):
+    generated = GenerateEngine(loaded.model, loaded.tokenizer, progress=False).generate(dev_posts)
+    scored = ScoreEngine(loaded.model, loaded.tokenizer, progress=False).score(dev_posts)
     assert all(g.pred == normalize_generation(g.raw) for g in generated)
     valid = [g for g in generated if g.pred is not None]
-    assert len(valid) >= 0.9 * len(posts), [g.raw for g in generated][:10]
-    agreement = sum(g.pred == s.pred for g, s in zip(generated, scored)) / len(posts)
-    print(f"generate vs score agreement on {len(posts)} dev posts: {agreement:.3f}")
+    assert len(valid) >= 0.9 * len(dev_posts), [g.raw for g in generated][:10]
+    agreement = sum(g.pred == s.pred for g, s in zip(generated, scored)) / len(dev_posts)
+    print(f"generate vs score agreement on {len(dev_posts)} dev posts: {agreement:.3f}")
     assert agreement >= 0.95
 
 
-def test_generate_is_independent_of_batch_size(loaded, posts):
-    one = GenerateEngine(loaded.model, loaded.tokenizer, batch_size=1, progress=False).generate(posts[:12])
-    eight = GenerateEngine(loaded.model, loaded.tokenizer, batch_size=8, progress=False).generate(posts[:12])
+def test_generate_is_independent_of_batch_size(loaded, dev_posts):
+    one = GenerateEngine(loaded.model, loaded.tokenizer, batch_size=1, progress=False).generate(dev_posts[:12])
+    eight = GenerateEngine(loaded.model, loaded.tokenizer, batch_size=8, progress=False).generate(dev_posts[:12])
     assert [r.pred for r in one] == [r.pred for r in eight]
 
 
-def test_generate_cuts_overlong_prompts_like_cutoff_len(loaded, posts):
-    cutoff = len(prompts.encode_prompt(loaded.tokenizer, posts[0]))
+def test_generate_cuts_overlong_prompts_like_cutoff_len(loaded, dev_posts):
+    cutoff = len(prompts.encode_prompt(loaded.tokenizer, dev_posts[0]))
     engine = GenerateEngine(loaded.model, loaded.tokenizer, cutoff_len=cutoff, progress=False)
-    long_post = posts[0] + " " + " ".join(posts[1:5])
-    results = engine.generate([long_post, posts[0]])
+    long_post = dev_posts[0] + " " + " ".join(dev_posts[1:5])
+    results = engine.generate([long_post, dev_posts[0]])
     assert engine.truncated == 1 and len(results) == 2

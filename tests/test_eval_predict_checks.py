@@ -10,8 +10,10 @@ import shutil
 
 import pytest
 
-from conftest import run_cli
+from cli_refusal import assert_refused
+from conftest import read_jsonl, run_cli
 from dynahate.plugin.prepare import text_sha1
+from dynahate.plugin.splits import data_file, meta_file
 
 pytestmark = pytest.mark.integration
 
@@ -30,13 +32,10 @@ def unloadable_run(trained_run, tmp_path_factory):
 
 
 def assert_one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stderr[-3000:])
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-3000:]
-    assert "Traceback" not in proc.stderr and "cannot load base model" not in proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
+    """One ``error:`` line with every fragment, exit 2, the refused post's marker nowhere, and no model loaded."""
+    line = assert_refused(proc, *fragments, marker=MARKER)
+    assert "cannot load base model" not in line
+    return line
 
 
 def assert_usage_error(proc, fragment):
@@ -200,15 +199,15 @@ def test_truncated_adapter_weights_one_line_naming_the_file(trained_run, prepare
 def test_eval_refuses_overlong_prompts_naming_file_line_and_acl_id(unloadable_run, prepared_data, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
-    records = [json.loads(line) for line in (prepared_data / "dynahate_dev.jsonl").read_text().splitlines()]
-    metas = [json.loads(line) for line in (prepared_data / "dynahate_dev.meta.jsonl").read_text().splitlines()]
+    records = read_jsonl(data_file(prepared_data, "dev"))
+    metas = read_jsonl(meta_file(data_file(prepared_data, "dev")))
     for index in (2, 5):  # lines 3 and 6 become a ~40,000-character post; the sidecar is kept in step
         records[index]["input"] = long_post(2000)
         metas[index]["input_sha1"] = text_sha1(records[index]["input"])
-    (data / "dynahate_dev.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    (data / "dynahate_dev.meta.jsonl").write_text("".join(json.dumps(m) + "\n" for m in metas))
-    shutil.copy(prepared_data / "dynahate_test.jsonl", data)
-    total = len(records) + len((prepared_data / "dynahate_test.jsonl").read_text().splitlines())
+    data_file(data, "dev").write_text("".join(json.dumps(r) + "\n" for r in records))
+    meta_file(data_file(data, "dev")).write_text("".join(json.dumps(m) + "\n" for m in metas))
+    shutil.copy(data_file(prepared_data, "test"), data)
+    total = len(records) + len(data_file(prepared_data, "test").read_text().splitlines())
     tokens = prompt_tokens(unloadable_run, records[2]["input"])
     assert tokens > 1024
     proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(data),
@@ -272,7 +271,7 @@ def test_two_data_files_with_one_stem_are_refused(unloadable_run, prepared_data,
     first, second = tmp_path / "a" / "dev.jsonl", tmp_path / "b" / "dev.jsonl"
     for path in (first, second):
         path.parent.mkdir()
-        shutil.copy(prepared_data / "dynahate_dev.jsonl", path)
+        shutil.copy(data_file(prepared_data, "dev"), path)
     proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data", str(first), str(second),
                     "--output-dir", str(tmp_path / "out")], check=False)
     assert_one_line_error(proc, f"{first} and {second} are both named 'dev'")

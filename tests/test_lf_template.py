@@ -1,11 +1,11 @@
 """The ``dynahate`` LLaMA-Factory template: the post alone encodes like ``llama3`` on the full record."""
 
-import json
-
 import pytest
 
+from conftest import read_jsonl
 from dynahate.plugin import prompts
 from dynahate.plugin.lf_template import TEMPLATE_NAME, register_dynahate_template
+from dynahate.plugin.splits import data_file
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def templates(tiny_model):
 
 def test_post_alone_equals_full_record(templates, prepared_data):
     llama3, llama3_tok, dynahate, dyn_tok = templates
-    records = [json.loads(line) for line in (prepared_data / "dynahate_dev.jsonl").read_text().splitlines()]
+    records = read_jsonl(data_file(prepared_data, "dev"))
     for record in records:
         full = [{"role": "user", "content": f"{record['instruction']}\n{record['input']}"},
                 {"role": "assistant", "content": record["output"]}]

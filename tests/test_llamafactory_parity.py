@@ -6,6 +6,7 @@ import json
 import pytest
 
 from dynahate.plugin import prompts
+from dynahate.plugin.splits import data_file
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def lf_train_split(lf_workspace, tiny_model, tmp_path_factory, monkeypatch_modul
     template = get_template_and_fix_tokenizer(tokenizer, data_args)
     module = get_dataset(template, model_args, data_args, training_args, stage="sft", tokenizer=tokenizer)
     records = [json.loads(line) for split in ("train", "test")
-               for line in (lf_workspace / "data" / f"dynahate_{split}.jsonl").read_text().splitlines()]
+               for line in data_file(lf_workspace / "data", split).read_text().splitlines()]
     return tokenizer, module["train_dataset"], records
 
 

@@ -1,56 +1,43 @@
 """``dynahate prepare``: records, metadata, report, and every bad-input path."""
 
 import csv
-import io
 import json
 import os
 from pathlib import Path
 
 import pytest
 
-from conftest import run_cli
+from conftest import CSV_HEADER, csv_text, read_jsonl, run_cli
+from conftest import csv_row as row
 from dynahate.plugin import prompts
 from dynahate.plugin.errors import DynahateError
+from dynahate.plugin.labels import LABELS
 from dynahate.plugin.prepare import prepare
-
-HEADER = ["", "acl.id", "X1", "text", "label", "type", "target", "level", "split", "round.base", "annotator", "round",
-          "acl.id.matched"]
+from dynahate.plugin.splits import SPLITS, data_file, meta_file
 
 
-def write_csv(path: Path, rows: list[list[str]], header=HEADER) -> Path:
-    buf = io.StringIO()
-    writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    path.write_text(buf.getvalue(), encoding="utf-8")
+def write_csv(path: Path, rows: list[list[str]], header=CSV_HEADER) -> Path:
+    path.write_text(csv_text(rows, header), encoding="utf-8")
     return path
-
-
-def row(n, text, label="hate", split="train", matched="NA"):
-    return [str(n), f"acl{n}", n, text, label, "notgiven", "notgiven", "original", split, 1, "ann", "1", matched]
-
-
-def read_lines(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def test_sample_records_are_exact(sample_csv, tmp_path):
     result = prepare(sample_csv, tmp_path)
     with sample_csv.open(newline="", encoding="utf-8") as handle:
         source = list(csv.DictReader(handle))
-    for split in ("train", "dev", "test"):
+    for split in SPLITS:
         expected = [
             prompts.make_record(r["text"], "not hate" if r["label"] == "nothate" else "hate")
             for r in source if r["split"] == split
         ]
-        raw = (tmp_path / f"dynahate_{split}.jsonl").read_text(encoding="utf-8")
+        raw = data_file(tmp_path, split).read_text(encoding="utf-8")
         assert raw == "".join(json.dumps(r) + "\n" for r in expected)  # order, keys and bytes
         assert result.report["splits"][split]["rows"] == len(expected)
 
 
 def test_texts_are_kept_verbatim(sample_csv, tmp_path):
     prepare(sample_csv, tmp_path)
-    inputs = [r["input"] for s in ("train", "dev", "test") for r in read_lines(tmp_path / f"dynahate_{s}.jsonl")]
+    inputs = [r["input"] for s in SPLITS for r in read_jsonl(data_file(tmp_path, s))]
     assert "NA" in inputs and "null" in inputs  # literal posts, not missing values
     assert "I\x19ll welcome any Drellans who move here" in inputs  # control character kept
     assert "  Pelnorites are lovely neighbours  " in inputs  # no stripping
@@ -62,14 +49,14 @@ def test_metadata_joins_each_record(sample_csv, tmp_path):
     prepare(sample_csv, tmp_path)
     from dynahate.plugin.prepare import text_sha1
 
-    for split in ("train", "dev", "test"):
-        records = read_lines(tmp_path / f"dynahate_{split}.jsonl")
-        meta = read_lines(tmp_path / f"dynahate_{split}.meta.jsonl")
+    for split in SPLITS:
+        records = read_jsonl(data_file(tmp_path, split))
+        meta = read_jsonl(meta_file(data_file(tmp_path, split)))
         assert len(records) == len(meta)
         for record, m in zip(records, meta):
             assert m["input_sha1"] == text_sha1(record["input"])
             assert set(m) >= {"line", "acl.id", "round", "round.base", "type", "target", "level", "acl.id.matched"}
-    dev_meta = read_lines(tmp_path / "dynahate_dev.meta.jsonl")
+    dev_meta = read_jsonl(meta_file(data_file(tmp_path, "dev")))
     assert any(m["acl.id.matched"] is None for m in dev_meta)  # NA is missing in this column only
     assert any(m["acl.id.matched"] for m in dev_meta)
 
@@ -79,7 +66,7 @@ def test_report_counts_and_audit(sample_csv, tmp_path):
     assert report == json.loads((tmp_path / "prepare_report.json").read_text())
     assert report["source"]["rows_read"] == 288 and report["skipped"]["rows"] == 0
     train = report["splits"]["train"]
-    assert train["rows"] == train["labels"]["hate"] + train["labels"]["not hate"]
+    assert train["rows"] == sum(train["labels"][label] for label in LABELS)
     assert sum(sum(r.values()) for r in train["rounds"].values()) == train["rows"]
     assert set(train["rounds"]) == {"1", "2a", "2b", "3a", "3b", "4a", "4b"}
     dup = report["audit"]["duplicate_texts_across_splits"]
@@ -101,14 +88,14 @@ def test_skip_invalid_reports_every_row(tmp_path):
     assert skipped["by_kind"] == {"empty text": 1, "unknown label": 1, "unknown split": 1}
     assert [d["acl.id"] for d in skipped["details"]] == ["acl2", "acl3", "acl4"]
     assert [d["line"] for d in skipped["details"]] == [3, 4, 5]
-    assert len(read_lines(tmp_path / "out" / "dynahate_train.jsonl")) == 2
+    assert len(read_jsonl(data_file(tmp_path / "out", "train"))) == 2
 
 
 def test_normalize_text_is_opt_in(tmp_path):
     csv_path = write_csv(tmp_path / "in.csv", [row(1, "  cafe\u0301 "), row(2, "plain")])
-    assert read_lines(prepare(csv_path, tmp_path / "a").files["train"])[0]["input"] == "  cafe\u0301 "
+    assert read_jsonl(prepare(csv_path, tmp_path / "a").files["train"])[0]["input"] == "  cafe\u0301 "
     result = prepare(csv_path, tmp_path / "b", normalize=True)
-    assert read_lines(result.files["train"])[0]["input"] == "caf\u00e9"
+    assert read_jsonl(result.files["train"])[0]["input"] == "caf\u00e9"
     assert result.report["normalize_text"] == {"enabled": True, "texts_changed": 1}
 
 
@@ -176,4 +163,15 @@ def test_cli_prints_summary_without_posts(sample_csv, tmp_path):
     proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d")])
     assert "train    204 rows" in proc.stdout and "audit:" in proc.stdout
     assert "Zorblaxians" not in proc.stdout + proc.stderr  # no post text in the output
-    assert oct(os.stat(tmp_path / "d" / "dynahate_train.jsonl").st_mode & 0o077) != "0o0"  # umask-respecting
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_new_files_get_the_mode_the_umask_gives(sample_csv, tmp_path, umask):
+    """Written through a temporary file, yet with the mode a plain open() would give under the user's umask."""
+    previous = os.umask(umask)  # the CLI inherits it
+    try:
+        run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d")])
+    finally:
+        os.umask(previous)
+    for path in (tmp_path / "d").iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, (path.name, oct(path.stat().st_mode))

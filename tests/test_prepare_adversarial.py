@@ -3,8 +3,6 @@ line, exit 2, no traceback, no post text, nothing written; signals leave no temp
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import os
 import shutil
@@ -17,24 +15,15 @@ from pathlib import Path
 import pytest
 
 from cli_refusal import MARKER, assert_refused, error_lines, snapshot, temp_files
-from conftest import OFFLINE_ENV, cli_path, run_cli
+from conftest import CSV_HEADER as HEADER
+from conftest import OFFLINE_ENV, cli_path, csv_row, csv_text, run_cli
+from dynahate.plugin.splits import data_file, meta_file
 
-HEADER = ["", "acl.id", "X1", "text", "label", "type", "target", "level", "split", "round.base", "annotator", "round",
-          "acl.id.matched"]
 POST = f"the {MARKER} next door, honestly"  # a post: it holds spaces and a comma
 
 
 def row(n, text=POST, label="hate", split="train", acl_id=None):
-    return [str(n), acl_id or f"acl{n}", n, text, label, "notgiven", "notgiven", "original", split, 1, "ann", "1", "NA"]
-
-
-def csv_text(rows, header=HEADER) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    if header is not None:
-        writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()
+    return csv_row(n, text, label, split, acl_id)
 
 
 def good_rows():
@@ -126,7 +115,7 @@ def test_out_is_an_existing_regular_file(tmp_path, good_csv):
 def test_out_that_would_overwrite_the_csv(tmp_path):
     out = tmp_path / "data"
     out.mkdir()
-    source = out / "dynahate_train.jsonl"  # the CSV has the name of an output
+    source = data_file(out, "train")  # the CSV has the name of an output
     source.write_text(csv_text(good_rows()), encoding="utf-8")
     before = snapshot(out)
     assert_refused(prepare_cli(source, out), f"--out {out}: would overwrite the input CSV {source}")
@@ -208,7 +197,7 @@ def test_byte_order_mark_before_the_header_is_ignored(tmp_path):
     run_cli(["dynahate", "prepare", "--csv", str(marked), "--out", str(tmp_path / "b")])
     a, b = snapshot(tmp_path / "a"), snapshot(tmp_path / "b")
     reports = [json.loads(files.pop("prepare_report.json")) for files in (a, b)]  # they name the source file
-    assert a == b and len(a) == 6 and b"acl2" in a["dynahate_dev.meta.jsonl"]
+    assert a == b and len(a) == 6 and b"acl2" in a[meta_file(data_file(tmp_path, "dev")).name]
     assert reports[0]["source"]["missing_metadata_columns"] == reports[1]["source"]["missing_metadata_columns"] == []
 
 
@@ -285,6 +274,6 @@ def test_register_refuses_a_dataset_info_that_is_a_directory(prepared_data, tmp_
 
 
 def test_register_refuses_a_directory_in_place_of_a_data_file(prepared_data, tmp_path):
-    (tmp_path / "dynahate_dev.jsonl").mkdir()
-    assert_refused(register_cli(tmp_path, prepared_data), "dynahate_dev.jsonl: exists and is not a regular file")
+    data_file(tmp_path, "dev").mkdir()
+    assert_refused(register_cli(tmp_path, prepared_data), f"{data_file(tmp_path, 'dev')}: exists and is not a regular file")
     assert snapshot(tmp_path) == {}

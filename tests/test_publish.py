@@ -2,9 +2,12 @@
 
 import json
 import shutil
+from functools import partial
 
 import pytest
-from conftest import REPO, run_cli
+from cli_refusal import assert_refused
+from conftest import REPO, read_jsonl, run_cli
+from dynahate.plugin.splits import data_file
 from dynahate.publish.stage_dir import MARKER
 from hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub
 
@@ -82,7 +85,7 @@ def test_card_usage_snippet_builds_the_training_prompt_token_for_token(evaluated
     exec(prompt_code((tmp_path / "s" / "README.md").read_text()), namespace)  # the card's own code
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="llama3"))
-    records = [json.loads(line) for line in (prepared_data / "dynahate_test.jsonl").read_text().splitlines()]
+    records = read_jsonl(data_file(prepared_data, "test"))
     for record in records:
         messages = [{"role": "user", "content": record["instruction"] + "\n" + record["input"]},
                     {"role": "assistant", "content": record["output"]}]
@@ -198,13 +201,7 @@ def tree(*roots):
     return seen
 
 
-def one_line_error(proc, *fragments):
-    assert proc.returncode == 2, (proc.returncode, proc.stdout[-2000:], proc.stderr[-3000:])
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    return lines[0]
+one_line_error = partial(assert_refused, marker=None)  # exit 2, one `error:` line holding each fragment
 
 
 @pytest.fixture
@@ -249,7 +246,7 @@ def test_stage_dir_refuses_folders_it_did_not_make_and_touches_nothing(run_copy,
         assert tree(tmp_path) == before, stage
     # the issue's own case: a copy of the run staged into itself keeps its checkpoint and pickle
     assert (run_copy / "checkpoint-30" / "optimizer.pt").read_bytes() == b"optimizer state"
-    assert (run_copy / "training_args.bin").exists() and (data / "dynahate_train.jsonl").exists()
+    assert (run_copy / "training_args.bin").exists() and data_file(data, "train").exists()
 
 
 def test_stage_dir_replaces_only_its_own_folder_and_leaves_no_siblings(run_copy, prepared_data, tmp_path):

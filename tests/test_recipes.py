@@ -15,8 +15,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import OFFLINE_ENV, RECIPE, REPO, cli_path, run_cli
+from conftest import OFFLINE_ENV, RECIPE, REPO, cli_path, read_jsonl, run_cli
 from dynahate.plugin import prompts
+from dynahate.plugin.splits import data_file
 
 RECIPES = REPO / "recipes"
 FSDP_CONFIG = RECIPES / "accelerate" / "fsdp_qlora.yaml"
@@ -304,7 +305,7 @@ def test_accelerate_fsdp_config_is_valid_for_accelerate(tmp_path):
 @pytest.mark.integration
 def test_predict_recipe_runs_and_writes_llamafactory_predictions(lf_workspace, lf_predict_run):
     lines = [json.loads(line) for line in (lf_predict_run / "generated_predictions.jsonl").read_text().splitlines()]
-    records = [json.loads(line) for line in (lf_workspace / "data" / "dynahate_test.jsonl").read_text().splitlines()]
+    records = read_jsonl(data_file(lf_workspace / "data", "test"))
     assert len(lines) == len(records)
     for line, record in zip(lines, records):
         assert set(line) >= {"prompt", "predict", "label"}

@@ -8,6 +8,7 @@ from conftest import REPO, run_cli
 from dynahate.plugin.dataset_info import dataset_entries
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.register import register
+from dynahate.plugin.splits import data_file
 
 USER_INFO = """{
     "alpaca_en_demo": {
@@ -34,7 +35,7 @@ def test_register_keeps_other_entries_and_layout(prepared_data, tmp_path):
     assert list(info)[:3] == ["alpaca_en_demo", "identity", "c4_demo"]
     assert {k: info[k] for k in dataset_entries()} == dataset_entries()
     assert result.added == ["dynahate_train", "dynahate_dev", "dynahate_test"]
-    assert (tmp_path / "dynahate_dev.jsonl").read_bytes() == (prepared_data / "dynahate_dev.jsonl").read_bytes()
+    assert data_file(tmp_path, "dev").read_bytes() == data_file(prepared_data, "dev").read_bytes()
     assert len(result.backups) == 1 and result.backups[0].read_text() == USER_INFO
 
 
@@ -63,12 +64,12 @@ def test_register_refuses_a_different_entry_without_force(prepared_data, tmp_pat
 
 
 def test_register_refuses_a_different_data_file_without_force(prepared_data, tmp_path):
-    (tmp_path / "dynahate_train.jsonl").write_text("{}\n")
+    data_file(tmp_path, "train").write_text("{}\n")
     with pytest.raises(DynahateError, match="dynahate_train.jsonl: exists and differs"):
         register(tmp_path, prepared_data)
     assert not (tmp_path / "dataset_info.json").exists()
     result = register(tmp_path, prepared_data, force=True)
-    assert (tmp_path / "dynahate_train.jsonl").read_bytes() == (prepared_data / "dynahate_train.jsonl").read_bytes()
+    assert data_file(tmp_path, "train").read_bytes() == data_file(prepared_data, "train").read_bytes()
     assert any(b.read_text() == "{}\n" for b in result.backups)
 
 

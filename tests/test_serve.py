@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from conftest import OFFLINE_ENV, run_cli
+from dynahate.plugin.splits import data_file
 from serve_process import start_serve, stop_serve
 
 pytestmark = pytest.mark.integration
@@ -30,15 +31,10 @@ def server(trained_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def dev_posts(prepared_data):
-    return [json.loads(line)["input"] for line in (prepared_data / "dynahate_dev.jsonl").read_text().splitlines()]
-
-
-@pytest.fixture(scope="module")
 def offline(trained_run, prepared_data, tmp_path_factory):
     """`dynahate predict` on the dev split: what the server must answer."""
     out = tmp_path_factory.mktemp("offline") / "pred.jsonl"
-    run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(prepared_data / "dynahate_dev.jsonl"),
+    run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(data_file(prepared_data, "dev")),
              "--output", str(out)])
     return [json.loads(line) for line in out.read_text().splitlines()]
 

@@ -1,8 +1,14 @@
-"""The tiny CPU model: Llama architecture, Llama 3 special tokens, byte-level BPE."""
+"""The tiny CPU model: Llama architecture, Llama 3 special tokens, byte-level BPE; its training overrides."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 from transformers import AutoConfig, AutoTokenizer
 
-from dynahate.plugin.tiny_model import llama3_special_tokens
+from conftest import REPO, run_cli
+from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES, llama3_special_tokens
 
 
 def test_tiny_model_is_llama3_shaped(tiny_model):
@@ -28,3 +34,22 @@ def test_tiny_model_is_reproducible(tmp_path):
     a, b = build_tiny_model(tmp_path / "a"), build_tiny_model(tmp_path / "b")
     assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+
+
+def test_the_training_overrides_are_printed_for_the_makefile():
+    proc = run_cli(["dynahate", "tiny-model", "--print-train-overrides"])
+    assert proc.stdout == " ".join(TINY_TRAIN_OVERRIDES) + "\n"
+    assert dict(o.split("=", 1) for o in TINY_TRAIN_OVERRIDES)["bf16"] == "false"  # CPU: no bf16
+    missing = run_cli(["dynahate", "tiny-model"], check=False)
+    assert missing.returncode == 2 and missing.stderr == "error: pass OUT_DIR, the directory to write the tiny model to\n"
+
+
+def test_make_demo_trains_with_the_overrides_defined_once():
+    """``make -n demo`` prints the training command as make would run it: the overrides are those of the package."""
+    venv = Path(sys.executable).parent.parent
+    proc = subprocess.run(["make", "-n", "demo", f"VENV={venv}", "DEMO=/nonexistent/demo"], cwd=REPO,
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "MAKEFLAGS": ""})
+    assert proc.returncode == 0, proc.stderr
+    commands = proc.stdout.replace("\\\n", " ").splitlines()
+    (train,) = [c for c in commands if "llamafactory-cli train recipes/dynahate_qlora.yaml" in c]
+    assert train.split()[-len(TINY_TRAIN_OVERRIDES):] == list(TINY_TRAIN_OVERRIDES)

@@ -9,7 +9,6 @@ import json
 
 import pytest
 import torch
-from transformers import LlamaConfig
 
 from conftest import run_cli
 from dynahate.eval.model_loading import load_adapter_model
@@ -18,23 +17,18 @@ from dynahate.eval.token_budget import (
     AUTO, CPU_TOKEN_BUDGET, GIB, MAX_AUTO_TOKEN_BUDGET, MIN_AUTO_TOKEN_BUDGET, auto_token_budget, bytes_per_token,
     resolve_token_budget,
 )
+from dynahate.plugin.cli import build_parser
 from dynahate.plugin.errors import DynahateError
+from dynahate.plugin.tiny_model import llama31_8b_config
 
 MARKER = "Qzzxquorblat"
 
-# Llama-3.1-8B's shape (transformers' own config class; no weights)
-LLAMA31_8B = LlamaConfig(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
-                         num_attention_heads=32, num_key_value_heads=8)
+LLAMA31_8B = llama31_8b_config()  # Llama-3.1-8B's shape (transformers' own config class; no weights)
 
 
 @pytest.fixture(scope="module")
 def loaded(trained_run):
     return load_adapter_model(trained_run, quantize=False)
-
-
-@pytest.fixture(scope="module")
-def posts(prepared_data):
-    return [json.loads(line)["input"] for line in (prepared_data / "dynahate_dev.jsonl").read_text().splitlines()]
 
 
 # -- resolving the budget --------------------------------------------------------------------------------------------
@@ -95,13 +89,13 @@ def inject_oom(engine, fails):
     return seen
 
 
-def test_a_batch_out_of_memory_is_split_and_the_budget_kept_lower(loaded, posts, capsys):
+def test_a_batch_out_of_memory_is_split_and_the_budget_kept_lower(loaded, dev_posts, capsys):
     unsplit = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=4096, progress=False)
-    expected = unsplit.score(posts)
+    expected = unsplit.score(dev_posts)
     engine = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=4096, progress=False)
     limit = 1500  # "memory" for 1,500 padded tokens
     seen = inject_oom(engine, lambda batch: engine._padded_tokens(batch) > limit)
-    results = engine.score(posts)
+    results = engine.score(dev_posts)
     assert seen["ooms"] >= 1 and max(seen["ran"]) <= limit
     assert engine.batch_count == len(seen["ran"]) > unsplit.batch_count
     worst = max(abs(a.label_logprobs[k] - b.label_logprobs[k]) for a, b in zip(expected, results)
@@ -113,12 +107,12 @@ def test_a_batch_out_of_memory_is_split_and_the_budget_kept_lower(loaded, posts,
     assert "out of memory on a batch of" in capsys.readouterr().err
     # the lowered budget holds for the rest of the run: the next call batches under it from the start
     lowered, seen["ran"] = engine.token_budget, []
-    engine.score(posts[:40])
+    engine.score(dev_posts[:40])
     assert engine.token_budget <= lowered and max(seen["ran"]) <= lowered
 
 
-def test_one_post_that_does_not_fit_alone_is_a_clear_error(loaded, posts):
-    batch_of = posts[:7] + [f"{MARKER} is a word nobody else uses"] + posts[7:12]
+def test_one_post_that_does_not_fit_alone_is_a_clear_error(loaded, dev_posts):
+    batch_of = dev_posts[:7] + [f"{MARKER} is a word nobody else uses"] + dev_posts[7:12]
     engine = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=100_000, progress=False)
     seen = inject_oom(engine, lambda batch: any(item.post == 7 for item in batch))
     with pytest.raises(DynahateError) as error:
@@ -143,15 +137,22 @@ def test_predict_prints_the_resolved_budget_and_keeps_a_given_one(trained_run):
 
 
 @pytest.mark.parametrize("command", ["eval", "predict", "serve"])
-def test_token_budget_option_takes_auto_or_a_positive_integer(tmp_path, command):
+def test_token_budget_option_takes_auto_or_a_positive_integer(tmp_path, command, capsys):
     base = ["dynahate", command, "--adapter", str(tmp_path / "no-run")] + (["a post"] if command == "predict" else [])
+    parser = build_parser()  # the CLI's own parser, in process: every value; the real CLI once each way below
     for value in ("abc", "0", "-5", "1.5"):
-        proc = run_cli([*base, "--token-budget", value], check=False)
-        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-        assert proc.stderr.strip().splitlines()[-1].endswith(
-            f"argument --token-budget: must be 'auto' or a positive integer, got '{value}'"), proc.stderr
+        with pytest.raises(SystemExit) as exit_info:
+            parser.parse_args([*base[1:], "--token-budget", value])
+        assert exit_info.value.code == 2
+        assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
+            f"argument --token-budget: must be 'auto' or a positive integer, got '{value}'")
+    assert [parser.parse_args([*base[1:], "--token-budget", v]).token_budget for v in ("auto", "AUTO", "4096")] \
+        == ["auto", "auto", 4096]
+    proc = run_cli([*base, "--token-budget", "0"], check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1].endswith(
+        "argument --token-budget: must be 'auto' or a positive integer, got '0'"), proc.stderr
     help_text = " ".join(run_cli([*base[:2], "--help"]).stdout.split())
     assert "--token-budget N|auto" in help_text and "(default auto: on a GPU from the memory free" in help_text
-    for value in ("auto", "AUTO", "4096"):  # accepted: the run then fails on the missing adapter, after parsing
-        proc = run_cli([*base, "--token-budget", value], check=False)
-        assert proc.returncode == 2 and "run directory not found" in proc.stderr, proc.stderr
+    proc = run_cli([*base, "--token-budget", "AUTO"], check=False)  # accepted: the run then fails on the adapter
+    assert proc.returncode == 2 and "run directory not found" in proc.stderr, proc.stderr
