@@ -7,8 +7,9 @@
   predictions file was scored), which ``dynahate publish`` checks and stages from.
 - ``eval_metrics.txt``: per split, ``Accuracy: 0.xxxx | Macro-F1: 0.xxxx | Time: N.NNs`` and
   scikit-learn's ``classification_report(digits=4)``, for every split in ``eval_results.json``.
-- ``<split>_predictions.jsonl``: one line per post, in input order (id, gold, pred, p_hate/raw).
-- ``<split>_*.png``: the split's plots.
+- ``<split>_predictions.jsonl``: one line per post, in input order (id, gold, pred, p_hate/raw; an
+  outcome may give its own lines, keys from ``PREDICTION_KEYS``, as ``dynahate hatecheck`` does).
+- ``<split>_*.png``: the split's plots (and an outcome's ``extra_plots``).
 
 No file holds a post's text.
 
@@ -32,7 +33,7 @@ import fcntl
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +56,8 @@ PLOT_KINDS = ("confusion_matrix", "roc", "pr", "reliability")
 class SplitOutcome:
     predictions: list[Prediction]
     results: dict[str, Any]
+    lines: list[dict[str, Any]] | None = None  # the predictions file's lines, when not ``Prediction.to_json()``
+    extra_plots: dict[str, bytes] = field(default_factory=dict)  # file name -> PNG, beside the split's plots
 
 
 def predictions_file(out_dir: Path, name: str) -> Path:
@@ -103,14 +106,16 @@ def _read_results_for_update(out_dir: Path) -> tuple[dict[str, dict[str, Any]], 
     return existing, trainer_text
 
 
-def check_eval_output_dir(out_dir: str | Path, split_names: list[str], option: str = "--output-dir") -> None:
+def check_eval_output_dir(out_dir: str | Path, split_names: list[str], option: str = "--output-dir",
+                          extra_files: tuple[str, ...] = ()) -> None:
     """Everything :func:`write_eval_outputs` will need, checked before the work: a writable (or creatable)
-    directory, no output name taken by a directory, and an ``eval_results.json`` it can merge with."""
+    directory, no output name (nor one of ``extra_files``) taken by a directory, and an
+    ``eval_results.json`` it can merge with."""
     out_dir = Path(out_dir)
     check_output_dir(out_dir, option)
     if not out_dir.is_dir():
         return
-    names = [RESULTS_NAME, METRICS_NAME, TRAINER_RESULTS_NAME, LOCK_NAME]
+    names = [RESULTS_NAME, METRICS_NAME, TRAINER_RESULTS_NAME, LOCK_NAME, *extra_files]
     for name in split_names:
         names += [predictions_file(out_dir, name).name, *(f"{name}_{kind}.png" for kind in PLOT_KINDS)]
     for name in names:
@@ -161,7 +166,8 @@ def write_eval_outputs(out_dir: str | Path, outcomes: dict[str, SplitOutcome]) -
     results are read, merged and written, and every file is renamed into place.
     """
     out_dir = Path(out_dir)
-    plots = {name: split_plots(name, outcome.predictions, outcome.results["mode"]) for name, outcome in outcomes.items()}
+    plots = {name: {**split_plots(name, outcome.predictions, outcome.results["mode"]), **outcome.extra_plots}
+             for name, outcome in outcomes.items()}
     for name, outcome in outcomes.items():  # what publish stages for this split, and nothing else
         outcome.results["files"] = [predictions_file(out_dir, name).name, *plots[name]]
     created = _missing_dirs(out_dir)
@@ -170,8 +176,9 @@ def write_eval_outputs(out_dir: str | Path, outcomes: dict[str, SplitOutcome]) -
         with atomic_files() as group:
             for name, outcome in outcomes.items():
                 with_lines = group.open(predictions_file(out_dir, name))
-                for prediction in outcome.predictions:
-                    with_lines.write(dumps_line(prediction.to_json()))
+                lines = outcome.lines if outcome.lines is not None else [p.to_json() for p in outcome.predictions]
+                for line in lines:
+                    with_lines.write(dumps_line(line))
                 for file_name, png in plots[name].items():
                     group.open(out_dir / file_name, "wb").write(png)
             with results_lock(out_dir):

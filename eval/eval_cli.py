@@ -84,18 +84,6 @@ def _split_names(args: argparse.Namespace) -> list[str]:
     return list(args.split or DEFAULT_SPLITS)
 
 
-def _check_prompts(args: argparse.Namespace, splits, base: str):
-    """Load the tokenizer (no weights) and refuse any prompt over --cutoff-len; return the tokenizer."""
-    from .model_loading import load_tokenizer
-    from .post_checks import refuse_overlong_posts
-
-    tokenizer = load_tokenizer(args.adapter, base)
-    located = [(split, example) for split in splits for example in split.examples]
-    refuse_overlong_posts(tokenizer, [example.post for _, example in located], args.cutoff_len,
-                          lambda index: located[index][1].where(located[index][0].path))
-    return tokenizer
-
-
 def _print_misclassified(split, outcome, limit: int) -> None:
     wrong = [(e, p) for e, p in zip(split.examples, outcome.predictions) if p.pred != e.gold][:limit]
     for example, prediction in wrong:
@@ -105,36 +93,21 @@ def _print_misclassified(split, outcome, limit: int) -> None:
 
 def _evaluate_adapter(args: argparse.Namespace, out_dir: Path, ranks):
     """Validate (every rank), load the model on this rank's device, evaluate; rank 0 gets the outcomes."""
+    from .adapter_eval import check_prompts, evaluate_with_adapter
     from .artifacts import check_eval_output_dir
-    from .distributed import device_for
-    from .engines import EngineOptions, build_engine
-    from .evaluate import evaluate_splits
-    from .model_loading import adapter_provenance, load_adapter_model, resolve_adapter
+    from .model_loading import resolve_adapter
 
     def validate():
         base = resolve_adapter(args.adapter, args.base, args.force)
         check_eval_output_dir(out_dir, _split_names(args), "--output-dir" if args.output_dir else "--adapter")
-        splits = {split.name: split for split in _splits(args)}  # all validated before the model loads
-        return base, splits, _check_prompts(args, list(splits.values()), base)
+        splits = list({split.name: split for split in _splits(args)}.values())  # all validated before the model loads
+        located = [(split, example) for split in splits for example in split.examples]
+        tokenizer = check_prompts(args, base, [example.post for _, example in located],
+                                  lambda index: located[index][1].where(located[index][0].path))
+        return splits, tokenizer
 
-    _, splits, tokenizer = ranks.agree(validate)
-    loaded = ranks.agree(lambda: load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize,
-                                                    force=args.force, tokenizer=tokenizer, device=device_for(ranks)))
-    processes = f", {ranks.world_size} processes" if ranks.distributed else ""
-    print(f"loaded {loaded.base} ({'4-bit NF4' if loaded.quantized else 'unquantized'}, {loaded.device}{processes}) "
-          f"+ adapter {args.adapter}")
-    options = EngineOptions(token_budget=args.token_budget, batch_size=args.batch_size, cutoff_len=args.cutoff_len,
-                            progress=None if ranks.is_main else False)
-    engine = ranks.agree(lambda: build_engine(args.mode, loaded.model, loaded.tokenizer, options))
-    outcomes = evaluate_splits(list(splits.values()), engine, args.mode, ranks)
-    lowered = getattr(engine, "budget_lowered", None)  # score mode, after an out-of-memory batch
-    if lowered:
-        print(f"note: {lowered}" + (f" on rank {ranks.rank}" if ranks.distributed else ""), file=sys.stderr)
-    if outcomes:
-        provenance = adapter_provenance(args.adapter, loaded.base)
-        for outcome in outcomes.values():
-            outcome.results["adapter"] = provenance
-    return outcomes, splits
+    outcomes, splits = evaluate_with_adapter(args, ranks, validate)
+    return outcomes, {split.name: split for split in splits}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from typing import Any
 
 
-# Every key a predictions line may have: none of them holds a post's text.
-PREDICTION_KEYS = ("id", "gold", "pred", "p_hate", "raw")
+# Every key a predictions line may have: none of them holds a post's text (``case_id`` and
+# ``functionality`` are HateCheck's short identifiers, in ``hatecheck_predictions.jsonl``).
+PREDICTION_KEYS = ("id", "case_id", "functionality", "gold", "pred", "p_hate", "raw")
 
 
 @dataclass(frozen=True)

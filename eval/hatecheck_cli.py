@@ -1,0 +1,115 @@
+"""``dynahate hatecheck``: evaluate an adapter on HateCheck's functional tests (Röttger et al., ACL 2021).
+
+The same model loading, engines (``--mode``), batching, token budget and all-or-nothing writing
+under the results lock as ``dynahate eval`` (:mod:`dynahate.eval.adapter_eval`,
+:mod:`dynahate.eval.artifacts`); the cases come from :mod:`dynahate.eval.hatecheck_data` and the
+per-test results from :mod:`dynahate.eval.hatecheck`. Everything is checked before the model
+loads: the adapter, the output directory, the file (blob id, columns, labels) and every prompt's
+length. Nothing printed holds a test case's text.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .cli_args import add_model_arguments, positive_int, set_epilog
+from .engines import DEFAULT_MODE, ENGINES, modes_help
+from .eval_cli import DEFAULT_BATCH_SIZE
+from .hatecheck_data import DEFAULT_HATECHECK_PATH, HATECHECK_BLOB, HATECHECK_COMMIT, HATECHECK_REPO
+
+ORDER = 45
+HELP = "evaluate an adapter on HateCheck's 29 functional tests (hatecheck entry of eval_results.json)"
+SOURCE_EPILOG = f"""
+HateCheck:
+  test_suite_cases.csv of {HATECHECK_REPO} at commit {HATECHECK_COMMIT[:12]} (git blob
+  {HATECHECK_BLOB}; CC BY 4.0). Without --csv or --download the cached copy
+  {DEFAULT_HATECHECK_PATH} is read and must be that file. With --download, the standard proxy
+  variables (https_proxy, no_proxy) are honoured. Labels: hateful -> hate, non-hateful -> not hate;
+  the prompt is the training prompt.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--adapter", type=Path, required=True, metavar="RUN_DIR",
+                        help="a LLaMA-Factory LoRA training run")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--csv", type=Path, metavar="PATH",
+                        help="a local test_suite_cases.csv; a file other than HateCheck's is evaluated with a "
+                             f"warning and recorded as such (default: {DEFAULT_HATECHECK_PATH}, which must be "
+                             "HateCheck's)")
+    source.add_argument("--download", action="store_true",
+                        help=f"fetch the file, verify its git blob id before writing, cache it at "
+                             f"{DEFAULT_HATECHECK_PATH} (default: off)")
+    parser.add_argument("--mode", choices=tuple(ENGINES), default=DEFAULT_MODE, help=modes_help())
+    add_model_arguments(parser, using="evaluate on")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help=f"generate mode: posts per batch (default {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--output-dir", type=Path,
+                        help="where to write; created if missing (default: the adapter's run directory)")
+    set_epilog(parser)
+    parser.epilog += SOURCE_EPILOG
+
+
+def _load(args: argparse.Namespace):
+    """The verified source, its cases and the evaluation split built from them; the warning is printed."""
+    import sys
+
+    from .eval_data import EvalExample, EvalSplit
+    from .hatecheck import SPLIT_NAME
+    from .hatecheck_data import read_hatecheck_csv, resolve_source
+
+    source, warning = resolve_source(args.csv, args.download)
+    if warning:
+        print(warning, file=sys.stderr)
+    cases = read_hatecheck_csv(source.path)
+    split = EvalSplit(SPLIT_NAME, source.path, [EvalExample(case.case_id, case.test_case, case.gold, line=case.line)
+                                                for case in cases])
+    return source, cases, split
+
+
+def run(args: argparse.Namespace) -> int:
+    from .distributed import from_environment, process_group
+
+    ranks = from_environment()
+    with process_group(ranks):
+        return _run(args, ranks)
+
+
+def _run(args: argparse.Namespace, ranks) -> int:
+    from .adapter_eval import check_prompts, evaluate_with_adapter
+    from .artifacts import check_eval_output_dir, summary_line, write_eval_outputs
+    from .hatecheck import PLOT_NAME, SPLIT_NAME, functionality_plot, hatecheck_results, prediction_lines, weakest
+    from .model_loading import resolve_adapter
+
+    out_dir = args.output_dir or args.adapter
+    loaded = {}
+
+    def validate():
+        base = resolve_adapter(args.adapter, args.base, args.force)
+        check_eval_output_dir(out_dir, [SPLIT_NAME], "--output-dir" if args.output_dir else "--adapter",
+                              extra_files=(PLOT_NAME,))
+        source, cases, split = _load(args)
+        loaded.update(source=source, cases=cases)
+        tokenizer = check_prompts(args, base, [case.test_case for case in cases],
+                                  lambda index: cases[index].where(source.path))
+        return [split], tokenizer
+
+    outcomes, _ = evaluate_with_adapter(args, ranks, validate)
+    if not ranks.is_main:
+        return 0
+    source, cases = loaded["source"], loaded["cases"]
+    outcome = outcomes[SPLIT_NAME]
+    outcome.results.update(hatecheck_results(cases, outcome.predictions), source=source.to_json())
+    outcome.lines = prediction_lines(cases, outcome.predictions)
+    outcome.extra_plots = {PLOT_NAME: functionality_plot(outcome.results["functionalities"], args.mode)}
+    write_eval_outputs(out_dir, outcomes)
+    results = outcome.results
+    official = "" if source.official else ", NOT the official file"
+    print(f"HateCheck ({results['mode']} mode, {results['examples']} cases, {results['invalid']} invalid; "
+          f"git blob {source.git_blob_sha1[:12]}{official}): {summary_line(results)}")
+    print("weakest functional tests:")
+    for name, test in weakest(results["functionalities"]):
+        print(f"  {name:24s} gold={test['gold']:8s} {test['correct']:4d}/{test['n']:<4d} accuracy {test['accuracy']:.4f}")
+    print(f"wrote {out_dir}/eval_results.json (hatecheck), {SPLIT_NAME}_predictions.jsonl, {PLOT_NAME} and plots")
+    return 0
