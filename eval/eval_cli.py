@@ -8,7 +8,6 @@ tokenizer alone).
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from dynahate.plugin.splits import SPLITS, data_file, data_file_name

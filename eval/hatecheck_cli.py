@@ -11,6 +11,7 @@ length. Nothing printed holds a test case's text.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from .cli_args import add_model_arguments, positive_int, set_epilog
@@ -52,20 +53,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _load(args: argparse.Namespace):
-    """The verified source, its cases and the evaluation split built from them; the warning is printed."""
-    import sys
-
+    """The verified source, its cases, the evaluation split built from them, and the source's warning (or None)."""
     from .eval_data import EvalExample, EvalSplit
     from .hatecheck import SPLIT_NAME
     from .hatecheck_data import read_hatecheck_csv, resolve_source
 
     source, warning = resolve_source(args.csv, args.download)
-    if warning:
-        print(warning, file=sys.stderr)
     cases = read_hatecheck_csv(source.path)
     split = EvalSplit(SPLIT_NAME, source.path, [EvalExample(case.case_id, case.test_case, case.gold, line=case.line)
                                                 for case in cases])
-    return source, cases, split
+    return source, cases, split, warning
 
 
 def run(args: argparse.Namespace) -> int:
@@ -89,10 +86,12 @@ def _run(args: argparse.Namespace, ranks) -> int:
         base = resolve_adapter(args.adapter, args.base, args.force)
         check_eval_output_dir(out_dir, [SPLIT_NAME], "--output-dir" if args.output_dir else "--adapter",
                               extra_files=(PLOT_NAME,))
-        source, cases, split = _load(args)
+        source, cases, split, warning = _load(args)
         loaded.update(source=source, cases=cases)
         tokenizer = check_prompts(args, base, [case.test_case for case in cases],
                                   lambda index: cases[index].where(source.path))
+        if warning and ranks.is_main:  # after every check: a refusal stays one line
+            print(warning, file=sys.stderr)
         return [split], tokenizer
 
     outcomes, _ = evaluate_with_adapter(args, ranks, validate)

@@ -101,7 +101,7 @@ def _header_index(path: Path, header: list[str]) -> dict[str, int]:
     missing = [column for column in REQUIRED_COLUMNS if column not in header]
     if missing:
         raise DynahateError(f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))} in the header "
-                            f"(found: {describe_names(header)}); is this HateCheck's test_suite_cases.csv?")
+                            f"(found: {describe_names(name for name in header if name)}); is this HateCheck's test_suite_cases.csv?")
     repeated = [name for name in duplicated(header) if name in REQUIRED_COLUMNS]
     if repeated:
         raise DynahateError(f"{path}: line 1: column(s) {', '.join(map(repr, repeated))} occur more than once")
