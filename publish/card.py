@@ -5,7 +5,9 @@ rendered by ``huggingface_hub``'s ``ModelCard.from_template``; this module only 
 template shows (numbers, table rows, flags), each from the run's own files. The front matter comes
 from ``ModelCardData`` and ``EvalResult`` (so the Hub and ``ModelCard.load`` read the ``model-index``);
 evaluation splits that ``--force`` let through unverified are marked as such and left out of the
-``model-index``. Values reach Jinja as data, never as template source, so a value holding ``{{`` or
+``model-index``. A ``hatecheck`` entry (``dynahate hatecheck``) gets its own section and, for the
+official file only, ``model-index`` results for ``Paul/hatecheck``; the Dynahate test split is also
+shown per round. Values reach Jinja as data, never as template source, so a value holding ``{{`` or
 ``{%`` is printed as written; the card is Markdown, so nothing is HTML-escaped. The usage snippet
 builds the training prompt from the plugin's prompt strings; a test runs it against LLaMA-Factory's
 template, token for token.
@@ -16,6 +18,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dynahate.eval.hatecheck import PLOT_NAME, group_of
+from dynahate.eval.hatecheck import SPLIT_NAME as HATECHECK
+from dynahate.eval.hatecheck_data import CITATION as HATECHECK_CITATION
+from dynahate.eval.hatecheck_data import HATECHECK_COMMIT, HATECHECK_REPO
+from dynahate.eval.hatecheck_data import HUB_DATASET as HATECHECK_HUB
+from dynahate.eval.hatecheck_data import LICENSE as HATECHECK_LICENSE
 from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS
@@ -40,6 +48,9 @@ def eval_result_entries(record: RunRecord, dataset_id: str, unverified: dict[str
     for split, res in (record.eval_results or {}).items():
         if split in unverified:
             continue
+        if split == HATECHECK:
+            entries += _hatecheck_entries(res)
+            continue
         metrics = [("accuracy", "Accuracy", res["accuracy"]), ("f1", "Macro-F1", res["macro_f1"])]
         if res.get("roc_auc") is not None:
             metrics.append(("roc_auc", "ROC-AUC", res["roc_auc"]))
@@ -53,13 +64,27 @@ def eval_result_entries(record: RunRecord, dataset_id: str, unverified: dict[str
     return entries
 
 
+def _hatecheck_entries(res: dict[str, Any]) -> list[Any]:
+    """HateCheck's ``model-index`` results (accuracy, macro-F1), only for the official file (verified blob id)."""
+    from huggingface_hub import EvalResult
+
+    if not (res.get("source") or {}).get("official"):
+        return []
+    return [EvalResult(task_type="text-classification", task_name="Hate speech detection", dataset_type=HATECHECK_HUB,
+                       dataset_name="HateCheck", dataset_split="test", metric_type=metric_type,
+                       metric_name=metric_name, metric_value=round(float(res[key]), 4),
+                       metric_config="macro" if metric_type == "f1" else None)
+            for metric_type, metric_name, key in (("accuracy", "Accuracy", "accuracy"), ("f1", "Macro-F1", "macro_f1"))]
+
+
 def card_data(record: RunRecord, repo_id: str, license: str, dataset_id: str, unverified: dict[str, str]) -> Any:
     """The front matter: ``ModelCardData`` with the verified splits' ``EvalResult`` entries."""
     from huggingface_hub import ModelCardData
 
     results = eval_result_entries(record, dataset_id, unverified)
+    datasets = [dataset_id] + ([HATECHECK_HUB] if any(r.dataset_type == HATECHECK_HUB for r in results) else [])
     return ModelCardData(
-        library_name="peft", base_model=record.base_model, license=license, tags=TAGS, datasets=[dataset_id],
+        library_name="peft", base_model=record.base_model, license=license, tags=TAGS, datasets=datasets,
         language=["en"], pipeline_tag="text-generation", model_name=repo_id.split("/")[-1],
         eval_results=results or None,
     )
@@ -127,18 +152,44 @@ def _dataset(record: RunRecord) -> dict[str, Any] | None:
 
 def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str]) -> dict[str, Any] | None:
     """The evaluation table (numbers formatted as on the card), the modes used, and each split's plots."""
-    if not record.eval_results:
+    results = {split: res for split, res in (record.eval_results or {}).items() if split != HATECHECK}
+    if not results:
         return None
     rows = [{"split": split, "unverified": split in unverified, "mode": res["mode"], "examples": res["examples"],
              "invalid": res["invalid"], "accuracy": _fmt(res["accuracy"]), "macro_f1": _fmt(res["macro_f1"]),
              "roc_auc": _fmt(res.get("roc_auc")),
              "per_label": [(_fmt(res["precision"][label]), _fmt(res["recall"][label])) for label in LABELS]}
-            for split, res in record.eval_results.items()]
+            for split, res in results.items()]
     plots = [(split, [{"title": title, "file": f"{split}_{kind}.png"} for kind, title in PLOT_KINDS
-                      if f"{split}_{kind}.png" in files]) for split in record.eval_results]
-    return {"rows": rows, "unverified": list(unverified.items()),
-            "modes": sorted({res["mode"] for res in record.eval_results.values()}),
-            "plots": [(split, shown) for split, shown in plots if shown]}
+                      if f"{split}_{kind}.png" in files]) for split in results]
+    return {"rows": rows, "unverified": [(split, why) for split, why in unverified.items() if split in results],
+            "modes": sorted({res["mode"] for res in results.values()}),
+            "plots": [(split, shown) for split, shown in plots if shown],
+            "rounds": _rounds(results.get("test"))}
+
+
+def _rounds(res: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The test split per Dynahate round (R1-R4), from the breakdowns ``dynahate eval`` computed."""
+    by_round = ((res or {}).get("breakdowns") or {}).get("round") or {}
+    return [{"round": name, "examples": group["examples"], "accuracy": _fmt(group["accuracy"]),
+             "macro_f1": _fmt(group["macro_f1"])} for name, group in by_round.items()]
+
+
+def _hatecheck(record: RunRecord, files: set[str], unverified: dict[str, str]) -> dict[str, Any] | None:
+    """The HateCheck section: per functional test, the plot, the source (blob id, official or not)."""
+    res = (record.eval_results or {}).get(HATECHECK)
+    if not res:
+        return None
+    source = res.get("source") or {}
+    return {"mode": res["mode"], "examples": res["examples"], "invalid": res["invalid"],
+            "accuracy": _fmt(res["accuracy"]), "macro_f1": _fmt(res["macro_f1"]),
+            "unverified": unverified.get(HATECHECK),
+            "tests": [{"name": name, "group": group_of(name), "gold": test["gold"], "n": test["n"],
+                       "accuracy": _fmt(test["accuracy"])} for name, test in res.get("functionalities", {}).items()],
+            "plot": PLOT_NAME if PLOT_NAME in files else None,
+            "official": bool(source.get("official")), "git_blob_sha1": source.get("git_blob_sha1", "?"),
+            "repository": HATECHECK_REPO, "commit": HATECHECK_COMMIT, "license": HATECHECK_LICENSE,
+            "citation": HATECHECK_CITATION, "hub": HATECHECK_HUB}
 
 
 def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
@@ -159,6 +210,7 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
         "notes": list(record.notes),
         "versions": list(versions.items()),
         "evaluation": _evaluation(record, set(files), unverified),
+        "hatecheck": _hatecheck(record, set(files), unverified),
         # the usage snippet's Python literals (repr), and the markers prompt_code() cuts at
         "usage": {"prompt_start": PROMPT_START, "prompt_end": PROMPT_END,
                   "system_prompt": repr(prompts.SYSTEM_PROMPT), "instruction": repr(prompts.INSTRUCTION),
