@@ -206,3 +206,48 @@ def test_per_test_and_per_target_results_count_invalid_answers_as_wrong():
     assert sum(v["correct"] for t in targets.values() for v in t.values()) == sum(t["correct"] for t in tests.values())
     assert [group_of(name) for name in tests] == sorted((group_of(n) for n in tests), key=list(GROUPS.values()).index)
     assert len(weakest(tests)) == 5 and weakest(tests, 1)[0][1]["accuracy"] == min(t["accuracy"] for t in tests.values())
+
+
+def test_card_shows_hatecheck_and_per_round_test_results(trained_run, prepared_data, tmp_path):
+    import dataclasses
+    import shutil
+
+    from huggingface_hub import ModelCard
+
+    from conftest import REPO
+
+    from dynahate.publish.card import render_card
+    from dynahate.publish.run_record import load_run_record
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    run_cli(["dynahate", "eval", "--adapter", str(run), "--data-dir", str(prepared_data)])
+    _hatecheck(run, "--csv", str(SAMPLE))
+    stage = tmp_path / "stage"
+    run_cli(["dynahate", "publish", str(run), "--data-dir", str(prepared_data), "--repo-id", "me/tiny", "--dry-run",
+             "--stage-dir", str(stage)])
+    results = json.loads((run / "eval_results.json").read_text())
+    hc = results["hatecheck"]
+    card = ModelCard.load(stage / "README.md")
+    text = card.text
+    assert "### HateCheck" in text and "**Not the official HateCheck file**" in text and hc["source"]["git_blob_sha1"] in text
+    for name, test in hc["functionalities"].items():
+        assert f"| {name} | {group_of(name)} | {test['gold']} | {test['n']} | {test['accuracy']:.4f} |" in text
+    assert "![HateCheck accuracy per functional test](hatecheck_functionalities.png)" in text
+    assert (stage / "hatecheck_functionalities.png").is_file() and (stage / "hatecheck_predictions.jsonl").is_file()
+    assert "CC BY 4.0" in text and "rottger2021hatecheck" in text
+    # not the official file: no model-index result for Paul/hatecheck
+    assert all(r.dataset_type != "Paul/hatecheck" for r in card.data.eval_results)
+    for name, group in results["test"]["breakdowns"]["round"].items():
+        assert f"| {name} | {group['examples']} | {group['accuracy']:.4f} | {group['macro_f1']:.4f} |" in text
+    _no_text(text)
+    # the official file's results (same numbers, verified blob): model-index entries that huggingface_hub parses
+    record = load_run_record(run, recipe=REPO / "recipes" / "dynahate_qlora.yaml",
+                             prepare_report=prepared_data / "prepare_report.json")
+    official = {**hc, "source": {**hc["source"], "official": True, "git_blob_sha1": HATECHECK_BLOB}}
+    record = dataclasses.replace(record, eval_results={**record.eval_results, "hatecheck": official})
+    parsed = ModelCard(render_card(record, "me/tiny", {"hatecheck_functionalities.png": 1}))
+    entries = {(r.dataset_type, r.metric_type): r.metric_value for r in parsed.data.eval_results}
+    assert entries[("Paul/hatecheck", "accuracy")] == round(hc["accuracy"], 4)
+    assert entries[("Paul/hatecheck", "f1")] == round(hc["macro_f1"], 4)
+    assert "Paul/hatecheck" in parsed.data.datasets and "Not the official" not in parsed.text
