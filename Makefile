@@ -45,6 +45,7 @@ demo: install
 		$(TINY_TRAIN_OVERRIDES)
 	@echo "== adapter written to $(DEMO)/run (adapter_config.json, adapter_model.safetensors) =="
 	$(BIN)/dynahate eval --adapter $(DEMO)/run --data-dir $(DEMO)/data
+	$(BIN)/dynahate hatecheck --adapter $(DEMO)/run --csv tests/fixtures/hatecheck_sample.csv
 	$(BIN)/dynahate predict --adapter $(DEMO)/run "the Drellans next door brought us soup"
 	$(BIN)/dynahate publish $(DEMO)/run --repo-id your-name/dynahate-demo --data-dir $(DEMO)/data --dry-run
 	@echo "== model card: $(DEMO)/run/hub/README.md (staged, not uploaded) =="
