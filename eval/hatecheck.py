@@ -123,12 +123,16 @@ def functionality_plot(functionalities: dict[str, dict[str, Any]], mode: str) ->
         y += 1
     ax.barh(positions, [functionalities[name]["accuracy"] for name in names],
             color=[colours.get(functionalities[name]["gold"], "#2980b9") for name in names])
+    for position, name in zip(positions, names):  # the number too: a bar of 0 is not seen
+        ax.text(functionalities[name]["accuracy"] + 0.01, position, f"{functionalities[name]['accuracy']:.2f}",
+                fontsize=7, va="center")
     ax.set_yticks(positions, labels, fontsize=8)
     ax.invert_yaxis()
-    ax.set_xlim(0, 1)
+    ax.set_xlim(0, 1.1)  # room for the numbers
+    ax.set_xticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
     ax.axvline(0.5, color="grey", linewidth=0.6, linestyle=":")
     for start, group in group_starts:
-        ax.text(1.01, start, group, fontsize=7, va="center", transform=ax.get_yaxis_transform())
+        ax.text(1.01, start, group, fontsize=7, va="center", transform=ax.get_yaxis_transform())  # right of the axes
     ax.set_xlabel("accuracy")
     ax.set_title(f"HateCheck: accuracy per functional test ({mode} mode)", fontsize=10)
     ax.legend(handles=[Patch(color=colours[HATE], label="gold: hateful"), Patch(color="#2980b9", label="gold: non-hateful")],
