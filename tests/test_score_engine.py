@@ -10,6 +10,7 @@ from dynahate.eval.model_loading import load_adapter_model
 from dynahate.eval.numerics import training_autocast
 from dynahate.eval.score_engine import LabelLayout, ScoreEngine
 from dynahate.plugin import prompts
+from dynahate.plugin.labels import LABELS
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["4bit", "unquantized"])
@@ -168,8 +169,9 @@ def test_training_autocast_is_bf16_on_cuda_only():
 
 
 def test_a_post_that_breaks_the_prefix_falls_back_and_stays_exact(loaded):
-    # The prompt prefix ends with "Post:\n"; a post that starts with a newline lets the BPE merge
-    # "\n\n" into one token across the boundary, so the cached prefix ids do not match.
+    # The prompt prefix ends with "Post:\n", which Llama 3 encodes as "Post" ":\n"; a post that starts with a
+    # newline makes the pre-tokenizer take ":\n\n" as one piece across the boundary, so the cached prefix ids do
+    # not match.
     post = "\nDrellans are lovely neighbours"
     engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
     ids = prompts.encode_prompt(loaded.tokenizer, post)
@@ -178,9 +180,31 @@ def test_a_post_that_breaks_the_prefix_falls_back_and_stays_exact(loaded):
     mixed = engine.score([post, *others])
     assert engine.fallbacks == 3
     for text, result in zip([post, *others], mixed):
-        for label in ("hate", "not hate"):
+        for label in LABELS:
             assert result.label_logprobs[label] == pytest.approx(
                 reference_logprob(loaded.model, loaded.tokenizer, text, label), abs=1e-4)
+
+
+# How real posts start, in Llama 3.1's tokens: which keep the cached prefix and which do not.
+POST_STARTS = {
+    " a leading space": True, "\na leading newline": False, "\r\na Windows newline": True,
+    "🙂 an emoji first": True, "42 a digit first": True, "!!! punctuation first": True, "\ta tab first": True,
+    "@user a mention": True, "Zorblaxians a word": True,
+}
+
+
+def test_real_post_starts_keep_or_break_the_prefix_and_always_equal_the_uncached_result(loaded):
+    engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
+    posts = list(POST_STARTS)
+    keeps = [prompts.encode_prompt(loaded.tokenizer, post)[: len(engine.prefix_ids)] == engine.prefix_ids
+             for post in posts]
+    assert keeps == list(POST_STARTS.values())  # what Llama 3's split pattern does at the boundary
+    results = engine.score(posts)
+    assert engine.fallbacks == keeps.count(False)
+    for post, result in zip(posts, results):
+        for label in LABELS:
+            assert result.label_logprobs[label] == pytest.approx(
+                reference_logprob(loaded.model, loaded.tokenizer, post, label), abs=1e-4), (repr(post[:3]), label)
 
 
 def test_empty_input_and_bad_labels(loaded):
