@@ -48,6 +48,20 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 def register(dataset_dir: str | Path, data_dir: str | Path = "data", *, force: bool = False) -> RegisterResult:
+    """Copy the prepared splits into ``dataset_dir`` and add them to its ``dataset_info.json``.
+
+    Args:
+        dataset_dir: The user's LLaMA-Factory data directory (it must exist).
+        data_dir: Where ``dynahate prepare`` wrote the JSONL files and their metadata.
+        force: Replace a different existing entry or file (each backed up first as ``NAME.STAMP.bak``).
+
+    Returns:
+        The entries added, replaced and left unchanged, the files copied and the backups made.
+
+    Raises:
+        DynahateError: A missing input, a different existing entry or file without ``force``, or an
+            unreadable ``dataset_info.json`` (one line naming the file); nothing is changed then.
+    """
     dataset_dir, data_dir = Path(dataset_dir), Path(data_dir)
     if not dataset_dir.is_dir():
         raise DynahateError(f"{dataset_dir}: not a directory (pass your LLaMA-Factory dataset_dir)")

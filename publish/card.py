@@ -1,6 +1,6 @@
 """The model card (``README.md``) of a published adapter, rendered from a :class:`RunRecord`.
 
-The card's text is the Markdown template ``templates/model_card.md``, shipped with the package and
+The card's text is the Markdown template ``model_card_template.md``, shipped with the package and
 rendered by ``huggingface_hub``'s ``ModelCard.from_template``; this module only assembles what the
 template shows (numbers, table rows, flags), each from the run's own files. The front matter comes
 from ``ModelCardData`` and ``EvalResult`` (so the Hub and ``ModelCard.load`` read the ``model-index``);
@@ -22,7 +22,7 @@ from dynahate.plugin.labels import LABELS
 
 from .run_record import RunRecord, describe_optimizer
 
-TEMPLATE = Path(__file__).resolve().parent / "templates" / "model_card.md"
+TEMPLATE = Path(__file__).resolve().parent / "model_card_template.md"
 TAGS = ["llama-factory", "qlora", "peft", "lora", "hate-speech-detection", "text-classification"]
 DEFAULT_LICENSE = "llama3.1"
 DEFAULT_DATASET = "aps/dynahate"
@@ -170,7 +170,7 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
 
 def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, license: str = DEFAULT_LICENSE,
                 dataset_id: str = DEFAULT_DATASET, unverified: dict[str, str] | None = None) -> str:
-    """Render the model card (the Hub repo's ``README.md``) of a run from ``templates/model_card.md``.
+    """Render the model card (the Hub repo's ``README.md``) of a run from ``model_card_template.md``.
 
     Args:
         record: what the run's own files say (``load_run_record``); every number on the card comes from it.

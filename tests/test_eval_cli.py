@@ -92,7 +92,14 @@ def test_generate_mode_replaces_its_split_and_keeps_the_others(score_eval, train
 def test_show_misclassified_prints_misclassified_posts_only_when_asked(score_eval, trained_run, prepared_data,
                                                                       tmp_path):
     assert not [line for line in score_eval[1].stdout.splitlines() if line.startswith("  [")]  # not asked
-    args = ["dynahate", "eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data), "--split", "dev"]
+    # The gold labels of dev flipped, so that the tiny adapter gets many wrong however well it learned.
+    flipped = tmp_path / "flipped"
+    flipped.mkdir()
+    shutil.copy(meta_file(data_file(prepared_data, "dev")), meta_file(data_file(flipped, "dev")))
+    records = read_jsonl(data_file(prepared_data, "dev"))
+    data_file(flipped, "dev").write_text("".join(
+        json.dumps({**r, "output": LABELS[1 - LABELS.index(r["output"])]}) + "\n" for r in records))
+    args = ["dynahate", "eval", "--adapter", str(trained_run), "--data-dir", str(flipped), "--split", "dev"]
     proc = run_cli([*args, "--output-dir", str(tmp_path / "new"), "--show-misclassified", "3"])
     wrong = [line for line in read_jsonl(tmp_path / "new" / "dev_predictions.jsonl") if line["pred"] != line["gold"]]
     shown = [line for line in proc.stdout.splitlines() if line.startswith("  [")]

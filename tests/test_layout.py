@@ -60,3 +60,21 @@ def test_every_subcommand_comes_from_its_package_entry_point():
                          check=True).stdout
     shown = [line.split()[0] for line in out.splitlines() if line.startswith("    ") and line.split()[0] in declared]
     assert shown == sorted(declared, key=lambda name: importlib.import_module(declared[name]).ORDER)
+
+
+def test_the_readme_layout_table_matches_the_tree():
+    readme = (ROOT / "README.md").read_text()
+    table = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 2 and cells[0].startswith("`"):
+            rows[cells[0].split("`")[1].rstrip("/")] = cells[1]
+    top = {path.name for path in ROOT.iterdir() if not path.name.startswith(".") and path.name not in {
+        "build", "demo", "data", "saves", "dist"} and (path.is_dir() or path.name == "dataset_info.json")
+        and not path.name.endswith(".egg-info") and path.name != "__pycache__"}
+    assert set(rows) == top, (sorted(rows), sorted(top))
+    for folder, text in rows.items():
+        named = {name for name in (part.split("`")[0] for part in text.split("`")[1::2]) if name.endswith((".py", ".md", ".txt"))}
+        missing = [name for name in named if not (ROOT / folder / name).exists() and not (ROOT / name).exists()]
+        assert not missing, f"README's {folder}/ row names files that do not exist: {missing}"
