@@ -40,17 +40,18 @@ def train_tiny(work: Path) -> Path:
 
 
 def llama31_8b_random():
-    """Llama-3.1-8B's architecture with random bf16 weights (on the GPU when there is one), and the tiny tokenizer.
+    """Llama-3.1-8B's architecture with random bf16 weights (on the GPU when there is one), and its tokenizer.
 
-    About 16 GB of weights, no download; the tiny byte-level tokenizer splits posts into more pieces than the real
-    Llama 3 tokenizer does, which makes sequences longer, not shorter. Returns ``(model, tokenizer)``.
+    About 16 GB of weights, no download; the tokenizer is Llama 3.1's own, built offline from ``llama-models``
+    (:mod:`dynahate.plugin.llama3_tokenizer`), so sequence lengths are the real ones. Returns ``(model, tokenizer)``.
     """
     import torch
     from transformers import LlamaForCausalLM
 
-    from dynahate.plugin.tiny_model import build_tokenizer, llama31_8b_config
+    from dynahate.plugin.llama3_tokenizer import llama31_tokenizer
+    from dynahate.plugin.tiny_model import llama31_8b_config
 
-    tokenizer = build_tokenizer()
+    tokenizer = llama31_tokenizer()
     config = llama31_8b_config(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                                torch_dtype="bfloat16")
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):

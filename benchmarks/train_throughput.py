@@ -11,8 +11,8 @@ padding each batching scheme carries on this data (measured with transformers' o
 
 On CPU the fused kernels (liger) are switched off, since they need a GPU; the script says so.
 ``--llama31-8b-random`` writes a Llama-3.1-8B-shaped model with random bf16 weights (~16 GB of
-disk, no download) and the tiny byte-level tokenizer: its posts tokenize into more pieces than
-with the real Llama 3 tokenizer, which makes sequences longer, not shorter.
+disk, no download) and Llama 3.1's own tokenizer (offline, from ``llama-models``), so sequence
+lengths are the real ones.
 
 Why the fast recipe should be faster on a GPU (fixed cost per pass over the 4-bit weights,
 padding, batched evaluation), worked out as arithmetic: README, "Recipes: which to use when".
@@ -35,7 +35,7 @@ RECIPES = {"exact": REPO / "recipes" / "dynahate_qlora.yaml", "fast": REPO / "re
 
 
 def build_llama31_8b_random(out: Path) -> Path:
-    """Llama-3.1-8B dimensions, random weights, the tiny tokenizer, written to ``out``."""
+    """Llama-3.1-8B dimensions, random weights, Llama 3.1's tokenizer, written to ``out``."""
     model, tokenizer = llama31_8b_random()
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)

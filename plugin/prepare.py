@@ -8,7 +8,8 @@ For each split ``S`` of :data:`~dynahate.plugin.splits.SPLITS` (train, dev, test
   columns and ``input_sha1`` (SHA-1 of the post) so that the eval module can join them safely;
 
 and ``prepare_report.json`` with counts per split, label and round, every skipped row and why
-(by line and ``acl.id``, never by text), and the leakage audit.
+(by line and ``acl.id``, never by text), the leakage audit and, with a tokenizer, the prompt
+lengths in tokens per split (:mod:`dynahate.plugin.prompt_lengths`).
 
 The output paths are checked before the CSV is read: ``out_dir`` must be (or become) a directory
 that can be written, and no output may be the CSV itself. A write that fails later (disk full, a
@@ -35,6 +36,8 @@ from .dynahate_csv import CsvContents, CsvRow, read_dynahate_csv
 from .errors import DynahateError
 from .json_io import dumps_line
 from .labels import LABELS, label_from_csv
+from .post_rules import DEFAULT_CUTOFF_LEN
+from .prompt_lengths import LengthTokenizer, load_length_tokenizer, prompt_length_report
 from .prompts import make_record
 from .splits import SPLITS, data_file, meta_file
 
@@ -103,24 +106,45 @@ def check_outputs(csv_path: Path, out_dir: Path) -> None:
 
 
 def prepare(csv_path: str | Path, out_dir: str | Path, *, skip_invalid: bool = False,
-            normalize: bool = False) -> PrepareResult:
-    """Read, validate and write every output; nothing is written if anything fails."""
+            normalize: bool = False, tokenizer: str | None = None,
+            cutoff_len: int = DEFAULT_CUTOFF_LEN) -> PrepareResult:
+    """Read, validate and write every output; nothing is written if anything fails.
+
+    Args:
+        csv_path: The official Dynahate CSV (v0.2.3 or v0.2.2).
+        out_dir: Where the JSONL files, their metadata and ``prepare_report.json`` go (created).
+        skip_invalid: Leave bad rows out and list them in the report, instead of stopping at the first.
+        normalize: Unicode NFC and strip surrounding whitespace of each post (off: posts verbatim).
+        tokenizer: Measure every prompt in tokens with this tokenizer (``prompt_tokens`` in the report):
+            ``llama31-offline``, a tokenizer folder or Hub name; None or ``none``: no measurement. It is
+            loaded after the CSV has been read and checked, so a bad row is reported first.
+        cutoff_len: The training ``cutoff_len`` the report counts longer prompts against.
+
+    Returns:
+        The report (also written as ``prepare_report.json``) and the paths written.
+
+    Raises:
+        DynahateError: A bad path, row or value (one line naming the file, line and ``acl.id``).
+    """
     csv_path, out_dir = Path(csv_path), Path(out_dir)
     check_outputs(csv_path, out_dir)
     contents = read_dynahate_csv(csv_path, skip_invalid=skip_invalid)
     blob = git_blob_sha1(csv_path)
     files = output_paths(out_dir)
+    lengths = (load_length_tokenizer(tokenizer) if tokenizer else None, cutoff_len)
     try:
-        return _write(csv_path, files, contents, blob, normalize)
+        return _write(csv_path, files, contents, blob, normalize, lengths)
     except OSError as exc:  # disk full, permissions, a folder that vanished: nothing was replaced
         where = exc.filename or out_dir
         raise DynahateError(f"{where}: cannot write the prepared files ({exc.strerror or exc}); nothing was changed"
                             ) from None
 
 
-def _write(csv_path: Path, files: dict[str, Path], contents: CsvContents, blob: str, normalize: bool) -> PrepareResult:
+def _write(csv_path: Path, files: dict[str, Path], contents: CsvContents, blob: str, normalize: bool,
+           lengths: tuple[LengthTokenizer | None, int]) -> PrepareResult:
     rows = contents.rows
     normalized_changed = 0
+    posts: dict[str, list[str]] = {split: [] for split in SPLITS}
     with atomic_files() as group:
         handles = {split: (group.open(files[split]), group.open(files[f"{split}.meta"])) for split in SPLITS}
         for row in tqdm(rows, desc="prepare", unit="rows", mininterval=0.5, leave=False):
@@ -128,6 +152,7 @@ def _write(csv_path: Path, files: dict[str, Path], contents: CsvContents, blob: 
             if text != row.text:
                 normalized_changed += 1
             data_handle, meta_handle = handles[row.split]
+            posts[row.split].append(text)
             data_handle.write(dumps_line(make_record(text, label_from_csv(row.label))))
             meta_handle.write(dumps_line({"line": row.line, **row.meta, "input_sha1": text_sha1(text)}))
         report = {
@@ -150,6 +175,8 @@ def _write(csv_path: Path, files: dict[str, Path], contents: CsvContents, blob: 
                 "duplicate_texts_across_splits": audit.duplicate_texts_across_splits(rows),
                 "matched_pairs_across_splits": audit.matched_pairs_across_splits(rows),
             },
+            # measured before anything is renamed into place: a tokenizer that fails leaves no output
+            "prompt_tokens": prompt_length_report(lengths[0], posts, lengths[1]) if lengths[0] else None,
         }
         group.open(files["report"]).write(json.dumps(report, indent=2) + "\n")
     return PrepareResult(report, files)

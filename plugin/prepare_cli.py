@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .post_rules import DEFAULT_CUTOFF_LEN
 from .splits import EVERY_SPLIT, SPLITS, data_file_name
 
 ORDER = 10
@@ -33,6 +34,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "(default: off, stop with an error at the first bad row)")
     parser.add_argument("--normalize-text", action="store_true",
                         help="opt-in: Unicode NFC and strip surrounding whitespace (default: off, texts verbatim)")
+    parser.add_argument("--tokenizer", metavar="NAME_OR_PATH",
+                        help="measure every prompt in tokens with this tokenizer (mean, p50, p95, max per split and "
+                             "how many exceed --cutoff-len, in the report): 'llama31-offline' (Llama 3.1's tokenizer "
+                             "built from the llama-models package), a local tokenizer folder, a Hub model name, or "
+                             "'none' (default: llama31-offline when llama-models is installed, else none)")
+    parser.add_argument("--cutoff-len", type=_positive_int, default=DEFAULT_CUTOFF_LEN, metavar="N",
+                        help=f"the training cutoff_len to count longer prompts against (default: {DEFAULT_CUTOFF_LEN},"
+                             " the recipes' value)")
+
+
+def _positive_int(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value!r}")
+    return number
 
 
 def _summary(report: dict) -> str:
@@ -48,6 +67,13 @@ def _summary(report: dict) -> str:
     lines.append(f"audit: {dup['groups']} texts occur in more than one split "
                  f"({dup['dev_or_test_rows_with_text_in_train']} dev/test rows have their exact text in train); "
                  f"{pairs['pairs_across_splits']} of {pairs['pairs']} matched pairs cross splits")
+    lengths = report.get("prompt_tokens")
+    if lengths:
+        lines.append(f"prompt tokens ({lengths['tokenizer']}; cutoff_len {lengths['cutoff_len']}):")
+        for split, s in lengths["splits"].items():
+            lines.append(f"  {split:5s} " + ("no prompts" if not s["prompts"] else
+                         f"mean {s['mean']}, p50 {s['p50']}, p95 {s['p95']}, max {s['max']}; "
+                         f"{s['over_cutoff']} over cutoff_len"))
     return "\n".join(lines)
 
 
@@ -55,14 +81,16 @@ def run(args: argparse.Namespace) -> int:
     from .download import DEFAULT_DOWNLOAD_PATH, download
     from .errors import DynahateError
     from .prepare import prepare
+    from .prompt_lengths import default_tokenizer_name
 
     csv_path = args.csv
+    if csv_path is None and not args.download:
+        raise DynahateError("pass --csv PATH to the Dynahate CSV, or --download to fetch v0.2.3")
     if args.download:
         csv_path = download(dest=csv_path or DEFAULT_DOWNLOAD_PATH)
         print(f"verified {csv_path} (Dynahate v0.2.3)")
-    elif csv_path is None:
-        raise DynahateError("pass --csv PATH to the Dynahate CSV, or --download to fetch v0.2.3")
-    result = prepare(csv_path, args.out, skip_invalid=args.skip_invalid, normalize=args.normalize_text)
+    result = prepare(csv_path, args.out, skip_invalid=args.skip_invalid, normalize=args.normalize_text,
+                     tokenizer=args.tokenizer or default_tokenizer_name(), cutoff_len=args.cutoff_len)
     print(_summary(result.report))
     for split in SPLITS:
         if result.report["splits"][split]["rows"] == 0:

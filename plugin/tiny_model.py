@@ -1,11 +1,11 @@
-"""A tiny Llama-3-architecture model with a byte-level BPE tokenizer, built locally in seconds.
+"""A tiny Llama-3-architecture model that speaks Llama 3.1's own tokens, built locally in seconds.
 
 It stands in for Meta-Llama-3.1-8B-Instruct wherever there is no GPU and no download: tests,
-``make demo`` and the benchmarks. It has the Llama architecture (``LlamaForCausalLM``), the real
-Llama 3 special tokens (``<|begin_of_text|>``, ``<|start_header_id|>``, ``<|eot_id|>``, ...) at
-the end of the vocabulary as in Llama 3, a byte-level BPE trained in-process on the prompts and a
-small English corpus, and random weights. It is a pipeline check: it knows nothing about hate.
-Build one with ``dynahate tiny-model OUT_DIR``.
+``make demo`` and the benchmarks. It has the Llama architecture (``LlamaForCausalLM``), Llama 3.1's
+tokenizer (the 128,000 BPE ranks Meta ships in ``llama-models`` and the 256 special tokens at ids
+128000-128255, see :mod:`dynahate.plugin.llama3_tokenizer`), so prompts, labels, the prefix cache
+and token counts are the real ones, and random weights in two narrow layers. It is a pipeline
+check: it knows nothing about hate. Build one with ``dynahate tiny-model OUT_DIR``.
 
 Two more definitions live here, each the one source of its kind: :data:`TINY_TRAIN_OVERRIDES`,
 the ``llamafactory-cli train`` overrides with which the recipe trains this model on CPU so that it
@@ -21,108 +21,21 @@ from pathlib import Path
 
 from typing import Any
 
-from . import prompts
-from .labels import LABELS
+from .llama3_tokenizer import llama3_special_tokens, llama31_tokenizer
+
+__all__ = ["TINY_TRAIN_OVERRIDES", "build_tiny_model", "llama31_8b_config", "llama3_special_tokens"]
 
 # `llamafactory-cli train recipes/dynahate_qlora.yaml` with these (plus model_name_or_path, output_dir and, outside
-# a workspace, dataset_dir) trains the tiny model in about a minute on CPU until it answers with a label:
-# fp32 (no bf16 on CPU), 60 optimizer steps at a learning rate a tiny random model needs, a log every 10 steps,
-# one evaluation on the dev split halfway, and no checkpoint.
+# a workspace, dataset_dir) trains the tiny model in under two minutes on CPU until it answers with a label:
+# fp32 (no bf16 on CPU), 60 optimizer steps of 12 samples (not the recipe's 24: with Llama 3.1's 128,256-token
+# vocabulary the output layer and its logits dominate a CPU step) at a learning rate a tiny random model needs,
+# a log every 10 steps, one evaluation on the dev split halfway, and no checkpoint. Measured on the synthetic
+# sample (2-core CPU): 96 s of training, final loss 0.07, eval loss 0.04, no invalid answer. (6 samples a step
+# took 56 s but ended at loss 0.53: too close to chance for tests that need a model that answers.)
 TINY_TRAIN_OVERRIDES: tuple[str, ...] = (
-    "bf16=false", "max_steps=60", "learning_rate=5e-3", "logging_steps=10", "eval_steps=30", "save_steps=1000",
+    "bf16=false", "max_steps=60", "gradient_accumulation_steps=4", "learning_rate=5e-3", "logging_steps=10",
+    "eval_steps=30", "save_steps=1000",
 )
-
-# The 256 Llama 3 special tokens in their real order (ids 128000..128255 in the real vocabulary).
-_NAMED_SPECIALS = {
-    0: "<|begin_of_text|>",
-    1: "<|end_of_text|>",
-    4: "<|finetune_right_pad_id|>",
-    6: "<|start_header_id|>",
-    7: "<|end_header_id|>",
-    8: "<|eom_id|>",
-    9: "<|eot_id|>",
-    10: "<|python_tag|>",
-}
-
-
-def llama3_special_tokens() -> list[str]:
-    """The 256 special tokens of the Llama 3 tokenizer, in id order."""
-    tokens, reserved = [], 0
-    for i in range(256):
-        if i in _NAMED_SPECIALS:
-            tokens.append(_NAMED_SPECIALS[i])
-        else:
-            tokens.append(f"<|reserved_special_token_{reserved}|>")
-            reserved += 1
-    return tokens
-
-
-# Same split rule as the Llama 3 tokenizer's pre-tokenizer (contractions, letters, 1-3 digits, ...).
-_LLAMA3_SPLIT = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*"
-    r"|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
-
-# A Llama 3 style chat template so that apply_chat_template works on the tiny tokenizer.
-_CHAT_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
-    "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\\n\\n' + message['content'] + '<|eot_id|>' }}"
-    "{% endfor %}{% if add_generation_prompt %}{{ '<|start_header_id|>assistant<|end_header_id|>\\n\\n' }}{% endif %}"
-)
-
-_WORDS = (
-    "the a an and or but not no yes is are was were be been it this that these those they them their we us our "
-    "you your he she his her people group groups post posts social media online say said says think feel want "
-    "should would could can will must never always all every some many most few more less good bad great awful "
-    "love like hate hated hating dislike respect welcome support kind friendly rude nasty horrible lovely "
-    "community neighbours country city world work school family friends women men children old young new "
-    "immigrants refugees muslims jews christians gay trans black white asian disabled workers foreigners "
-    "because when where what who why how if then than so very really just only also even still again "
-    "classify label assistant helpful task respond strictly only with one word answer question system user"
-)
-
-
-def _training_corpus() -> list[str]:
-    words = _WORDS.split()
-    corpus = [prompts.INSTRUCTION, prompts.SYSTEM_PROMPT, *LABELS, "nothate", "not hate", "hate"]
-    # Deterministic pseudo-sentences so that merges cover common English words and punctuation.
-    for i in range(400):
-        sentence = " ".join(words[(i * 7 + j * 13) % len(words)] for j in range(6 + i % 9))
-        corpus.append(sentence.capitalize() + ".!?,"[i % 4] + f" {i % 1000}")
-    # Chat turns: Llama 3 writes "\n\n" after every header, and its tokenizer has it as one token.
-    corpus.extend(f"{role}\n\n{text}" for role in ("system", "user", "assistant") for text in corpus[:40])
-    corpus.append("".join(chr(c) for c in range(32, 127)))
-    return corpus
-
-
-def build_tokenizer(vocab_size: int = 1024):
-    """Train a byte-level BPE with the Llama 3 pre-tokenizer rule and append the special tokens."""
-    from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(_LLAMA3_SPLIT), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(_training_corpus(), trainer=trainer)
-    bpe.add_special_tokens(llama3_special_tokens())
-    return PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token="<|begin_of_text|>",
-        eos_token="<|eot_id|>",
-        chat_template=_CHAT_TEMPLATE,
-        model_max_length=131072,
-        clean_up_tokenization_spaces=False,
-    )
 
 
 def llama31_8b_config(**extra: Any):
@@ -156,12 +69,25 @@ def build_tiny_model(
     lm_head_std: float = 0.3,
     seed: int = 0,
 ) -> Path:
-    """Write a tiny random Llama 3 model and its tokenizer to ``out_dir``; return the path."""
+    """Write a tiny random Llama 3 model and Llama 3.1's tokenizer to ``out_dir``.
+
+    Args:
+        out_dir: Folder to write ``config.json``, ``model.safetensors`` and the tokenizer files to.
+        hidden_size, num_layers, num_heads, num_kv_heads, intermediate_size: The (tiny) shape.
+        lm_head_std: Spread of the random output layer (see below).
+        seed: Seed of the random weights; the same seed writes the same bytes.
+
+    Returns:
+        ``out_dir`` as a path.
+
+    Raises:
+        DynahateError: ``llama-models`` (which ships the tokenizer's ranks) is not installed.
+    """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
     out = Path(out_dir)
-    tokenizer = build_tokenizer()
+    tokenizer = llama31_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
         hidden_size=hidden_size,

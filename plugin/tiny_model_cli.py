@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 ORDER = 30
-HELP = "build a tiny random Llama-3-architecture model and tokenizer (pipeline checks on CPU)"
+HELP = "build a tiny random Llama-3-architecture model with Llama 3.1's tokenizer (offline; pipeline checks on CPU)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -219,7 +219,7 @@ def test_eval_refuses_overlong_prompts_naming_file_line_and_acl_id(unloadable_ru
 
 
 def test_eval_scores_a_long_post_in_full_when_the_cutoff_is_raised(trained_run, tmp_path):
-    post = long_post(50)
+    post = long_post(150)
     tokens = prompt_tokens(trained_run, post)
     assert 1024 < tokens < 2048, tokens  # the tiny model has 2048 positions
     data = tmp_path / "long.jsonl"

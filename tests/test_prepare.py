@@ -175,3 +175,41 @@ def test_new_files_get_the_mode_the_umask_gives(sample_csv, tmp_path, umask):
         os.umask(previous)
     for path in (tmp_path / "d").iterdir():
         assert path.stat().st_mode & 0o777 == 0o666 & ~umask, (path.name, oct(path.stat().st_mode))
+
+
+# --- prompt lengths in tokens (--tokenizer, --cutoff-len) ------------------------------------------
+
+def test_cli_reports_prompt_lengths_in_llama31_tokens_by_default(sample_csv, tmp_path):
+    from dynahate.plugin.llama3_tokenizer import llama31_tokenizer
+
+    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"),
+                    "--cutoff-len", "64"])
+    report = json.loads((tmp_path / "d" / "prepare_report.json").read_text())["prompt_tokens"]
+    assert report["tokenizer"] == "llama31-offline" and report["cutoff_len"] == 64
+    tokenizer = llama31_tokenizer()
+    for split in SPLITS:
+        lengths = sorted(len(prompts.encode_prompt(tokenizer, r["input"])) for r in read_jsonl(data_file(tmp_path / "d", split)))
+        stats = report["splits"][split]
+        assert (stats["prompts"], stats["max"], stats["over_cutoff"]) == (len(lengths), lengths[-1],
+                                                                           sum(n > 64 for n in lengths))
+        assert stats["p50"] in lengths and stats["p95"] in lengths and stats["p50"] <= stats["p95"] <= stats["max"]
+        assert stats["mean"] == pytest.approx(sum(lengths) / len(lengths), abs=0.01)
+        assert f"{split:5s} mean {stats['mean']}, p50 {stats['p50']}" in proc.stdout
+    assert "prompt tokens (llama31-offline; cutoff_len 64):" in proc.stdout
+    assert any(report["splits"][split]["over_cutoff"] for split in SPLITS)  # the sample has long prompts too
+
+
+def test_tokenizer_none_a_tokenizer_folder_and_a_bad_one(sample_csv, tiny_model, tmp_path):
+    run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "none"), "--tokenizer", "none"])
+    assert json.loads((tmp_path / "none" / "prepare_report.json").read_text())["prompt_tokens"] is None
+    run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "dir"),
+             "--tokenizer", str(tiny_model)])
+    assert json.loads((tmp_path / "dir" / "prepare_report.json").read_text())["prompt_tokens"]["tokenizer"] == str(
+        tiny_model)
+    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "bad"),
+                    "--tokenizer", str(tmp_path / "no-such-tokenizer")], check=False)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(f"error: --tokenizer '{tmp_path / 'no-such-tokenizer'}': cannot load it")
+    assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
+    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--cutoff-len", "0"], check=False)
+    assert proc.returncode == 2 and "argument --cutoff-len: must be a whole number >= 1, got '0'" in proc.stderr

@@ -10,6 +10,14 @@ from dynahate.eval.model_loading import load_adapter_model
 from dynahate.eval.numerics import training_autocast
 from dynahate.eval.score_engine import LabelLayout, ScoreEngine
 from dynahate.plugin import prompts
+from dynahate.plugin.labels import LABELS
+
+
+# Batched and unbatched fp32 passes round differently; over Llama 3's 128,256-token vocabulary the log-softmax of
+# one label differs by up to ~2e-4 between them (measured here), so log-probabilities agree within 5e-4 and the
+# probability of a label (a sigmoid of a difference of two such values) within 2.5e-4.
+LOGPROB_TOL = 5e-4
+PROB_TOL = 2.5e-4
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["4bit", "unquantized"])
@@ -43,14 +51,14 @@ def test_equals_unbatched_reference(loaded, posts, references, token_budget):
     assert engine.fallbacks == 0
     for reference, result in zip(references, results[:24]):
         for label in ("hate", "not hate"):
-            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=1e-4)
+            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=LOGPROB_TOL)
         # The two label probabilities sum to 1 and are the softmax of the reference log-probabilities
         # (independent full forward passes above), not just of the engine's own numbers.
         assert set(result.probabilities) == {"hate", "not hate"}
         assert result.probabilities["hate"] + result.probabilities["not hate"] == pytest.approx(1.0, abs=1e-9)
         p_hate = 1 / (1 + math.exp(reference["not hate"] - reference["hate"]))  # the reference softmax
-        assert result.probabilities["hate"] == pytest.approx(p_hate, abs=1e-5) == result.p_hate
-        assert result.probabilities["not hate"] == pytest.approx(1 - p_hate, abs=1e-5)
+        assert result.probabilities["hate"] == pytest.approx(p_hate, abs=PROB_TOL) == result.p_hate
+        assert result.probabilities["not hate"] == pytest.approx(1 - p_hate, abs=PROB_TOL)
         assert result.pred == ("hate" if p_hate > 0.5 else "not hate")
 
 
@@ -98,11 +106,11 @@ def test_labels_sharing_their_first_tokens_and_a_one_token_label(loaded, posts):
     for post, result in zip(posts[:6], results):
         reference = {label: reference_logprob(loaded.model, loaded.tokenizer, post, label) for label in labels}
         for label in labels:
-            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=1e-4)
+            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=LOGPROB_TOL)
         top = max(reference.values())
         total = sum(math.exp(v - top) for v in reference.values())
         for label in labels:
-            assert result.probabilities[label] == pytest.approx(math.exp(reference[label] - top) / total, abs=1e-5)
+            assert result.probabilities[label] == pytest.approx(math.exp(reference[label] - top) / total, abs=PROB_TOL)
         assert sum(result.probabilities.values()) == pytest.approx(1.0, abs=1e-12)
 
 
@@ -116,7 +124,7 @@ def test_eager_attention_takes_the_same_mask(loaded, posts, references):
         lm.set_attn_implementation("sdpa")
     for reference, result in zip(references, results):
         for label in ("hate", "not hate"):
-            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=1e-4)
+            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=LOGPROB_TOL)
 
 
 def test_the_mask_lets_each_label_see_its_prompt_and_itself_only(loaded):
@@ -168,8 +176,9 @@ def test_training_autocast_is_bf16_on_cuda_only():
 
 
 def test_a_post_that_breaks_the_prefix_falls_back_and_stays_exact(loaded):
-    # The prompt prefix ends with "Post:\n"; a post that starts with a newline lets the BPE merge
-    # "\n\n" into one token across the boundary, so the cached prefix ids do not match.
+    # The prompt prefix ends with "Post:\n", which Llama 3 encodes as "Post" ":\n"; a post that starts with a
+    # newline makes the pre-tokenizer take ":\n\n" as one piece across the boundary, so the cached prefix ids do
+    # not match.
     post = "\nDrellans are lovely neighbours"
     engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
     ids = prompts.encode_prompt(loaded.tokenizer, post)
@@ -178,9 +187,31 @@ def test_a_post_that_breaks_the_prefix_falls_back_and_stays_exact(loaded):
     mixed = engine.score([post, *others])
     assert engine.fallbacks == 3
     for text, result in zip([post, *others], mixed):
-        for label in ("hate", "not hate"):
+        for label in LABELS:
             assert result.label_logprobs[label] == pytest.approx(
-                reference_logprob(loaded.model, loaded.tokenizer, text, label), abs=1e-4)
+                reference_logprob(loaded.model, loaded.tokenizer, text, label), abs=LOGPROB_TOL)
+
+
+# How real posts start, in Llama 3.1's tokens: which keep the cached prefix and which do not.
+POST_STARTS = {
+    " a leading space": True, "\na leading newline": False, "\r\na Windows newline": True,
+    "🙂 an emoji first": True, "42 a digit first": True, "!!! punctuation first": True, "\ta tab first": True,
+    "@user a mention": True, "Zorblaxians a word": True,
+}
+
+
+def test_real_post_starts_keep_or_break_the_prefix_and_always_equal_the_uncached_result(loaded):
+    engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
+    posts = list(POST_STARTS)
+    keeps = [prompts.encode_prompt(loaded.tokenizer, post)[: len(engine.prefix_ids)] == engine.prefix_ids
+             for post in posts]
+    assert keeps == list(POST_STARTS.values())  # what Llama 3's split pattern does at the boundary
+    results = engine.score(posts)
+    assert engine.fallbacks == keeps.count(False)
+    for post, result in zip(posts, results):
+        for label in LABELS:
+            assert result.label_logprobs[label] == pytest.approx(
+                reference_logprob(loaded.model, loaded.tokenizer, post, label), abs=LOGPROB_TOL), (repr(post[:3]), label)
 
 
 def test_empty_input_and_bad_labels(loaded):

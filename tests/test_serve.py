@@ -222,13 +222,14 @@ def test_bad_chat_posts_get_the_classify_rules(server, body, status, message):
 
 
 def prompt_of(tokenizer, n_tokens):
-    """A post of 'x's whose classification prompt is exactly ``n_tokens`` tokens."""
+    """A post of space-separated 'x's (one token each in Llama 3) whose prompt is exactly ``n_tokens`` tokens."""
     from dynahate.plugin import prompts
 
     guess = n_tokens - len(prompts.encode_prompt(tokenizer, "x")) + 1
     for size in range(max(1, guess - 8), guess + 9):
-        if len(prompts.encode_prompt(tokenizer, "x" * size)) == n_tokens:
-            return "x" * size
+        post = " ".join(["x"] * size)
+        if len(prompts.encode_prompt(tokenizer, post)) == n_tokens:
+            return post
     pytest.fail(f"no run of x makes a {n_tokens}-token prompt")
 
 

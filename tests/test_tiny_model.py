@@ -1,4 +1,4 @@
-"""The tiny CPU model: Llama architecture, Llama 3 special tokens, byte-level BPE; its training overrides."""
+"""The tiny CPU model: Llama architecture, Llama 3.1's own tokenizer (128,256 tokens); its training overrides."""
 
 import os
 import subprocess
@@ -11,21 +11,24 @@ from conftest import REPO, run_cli
 from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES, llama3_special_tokens
 
 
-def test_tiny_model_is_llama3_shaped(tiny_model):
+def test_tiny_model_is_llama3_shaped_and_speaks_llama31_tokens(tiny_model):
     config = AutoConfig.from_pretrained(tiny_model)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    assert config.architectures == ["LlamaForCausalLM"] and config.vocab_size == len(tokenizer)
+    assert config.architectures == ["LlamaForCausalLM"] and config.vocab_size == len(tokenizer) == 128_256
     specials = llama3_special_tokens()
     assert len(specials) == 256 and specials[:2] == ["<|begin_of_text|>", "<|end_of_text|>"]
     assert specials[6:10] == ["<|start_header_id|>", "<|end_header_id|>", "<|eom_id|>", "<|eot_id|>"]
-    # The special tokens come last, in the real order, each a single id.
+    # The special tokens sit at Llama 3.1's ids, after the 128,000 BPE ranks, each a single id.
     ids = [tokenizer.convert_tokens_to_ids(t) for t in specials]
-    assert ids == list(range(len(tokenizer) - 256, len(tokenizer)))
+    assert ids == list(range(128_000, 128_256))
     assert tokenizer.bos_token == "<|begin_of_text|>" and tokenizer.eos_token == "<|eot_id|>"
-    text = "Ünïcode \x19 post\nwith 123 numbers"
+    assert config.bos_token_id == 128000 and set(config.eos_token_id) == {128001, 128008, 128009}
+    text = "Ünïcode \x19 post\nwith 123 numbers 🙂"
     encoded = tokenizer.encode(text, add_special_tokens=False)
     assert tokenizer.decode(encoded) == text  # byte-level: every string round-trips
     assert tokenizer.encode("<|eot_id|>", add_special_tokens=False) == [tokenizer.eos_token_id]
+    # the ids any Llama 3 tokenizer gives ("hello" 15339, " world" 1917): the real vocabulary
+    assert tokenizer.encode("hello world", add_special_tokens=False) == [15339, 1917]
 
 
 def test_tiny_model_is_reproducible(tmp_path):
