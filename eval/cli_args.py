@@ -38,24 +38,8 @@ environment:
 """ % {"cutoff": DEFAULT_CUTOFF_LEN}
 
 
-def _number_type(kind: type, accept, description: str):
-    """An argparse type: ``kind(text)`` that ``accept`` takes, else "must be <description>, got '<text>'"."""
-    def parse(text: str):
-        try:
-            value = kind(text)
-        except ValueError:
-            value = None
-        if value is None or not accept(value):
-            raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its own messages
-    return parse
-
-
-positive_int = _number_type(int, lambda value: value >= 1, "a positive integer")
-non_negative_int = _number_type(int, lambda value: value >= 0, "a whole number >= 0")
-positive_float = _number_type(float, lambda value: value > 0, "a number greater than 0")
+# the number types live in the base package so that every subcommand shares them
+from dynahate.plugin.arg_types import non_negative_int, positive_float, positive_int  # noqa: E402,F401
 
 
 ALIASES_REMOVED_IN = "0.2"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from .arg_types import positive_int
 from .post_rules import DEFAULT_CUTOFF_LEN
 from .splits import EVERY_SPLIT, SPLITS, data_file_name
 
@@ -39,19 +40,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "how many exceed --cutoff-len, in the report): 'llama31-offline' (Llama 3.1's tokenizer "
                              "built from the llama-models package), a local tokenizer folder, a Hub model name, or "
                              "'none' (default: llama31-offline when llama-models is installed, else none)")
-    parser.add_argument("--cutoff-len", type=_positive_int, default=DEFAULT_CUTOFF_LEN, metavar="N",
+    parser.add_argument("--cutoff-len", type=positive_int, default=DEFAULT_CUTOFF_LEN, metavar="N",
                         help=f"the training cutoff_len to count longer prompts against (default: {DEFAULT_CUTOFF_LEN},"
                              " the recipes' value)")
 
 
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        number = 0
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 1, got {value!r}")
-    return number
 
 
 def _summary(report: dict) -> str:

@@ -212,4 +212,4 @@ def test_tokenizer_none_a_tokenizer_folder_and_a_bad_one(sample_csv, tiny_model,
     assert proc.stderr.startswith(f"error: --tokenizer '{tmp_path / 'no-such-tokenizer'}': cannot load it")
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
     proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--cutoff-len", "0"], check=False)
-    assert proc.returncode == 2 and "argument --cutoff-len: must be a whole number >= 1, got '0'" in proc.stderr
+    assert proc.returncode == 2 and "argument --cutoff-len: must be a positive integer, got '0'" in proc.stderr

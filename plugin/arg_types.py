@@ -1,0 +1,25 @@
+"""argparse types for numbers, shared by every subcommand: one message shape, "must be …, got '…'"."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _number_type(kind: type, accept, description: str):
+    """An argparse type: ``kind(text)`` that ``accept`` takes, else "must be <description>, got '<text>'"."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not accept(value):
+            raise argparse.ArgumentTypeError(f"must be {description}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its own messages
+    return parse
+
+
+positive_int = _number_type(int, lambda value: value >= 1, "a positive integer")
+non_negative_int = _number_type(int, lambda value: value >= 0, "a whole number >= 0")
+positive_float = _number_type(float, lambda value: value > 0, "a number greater than 0")
