@@ -170,7 +170,7 @@ def test_new_files_get_the_mode_the_umask_gives(sample_csv, tmp_path, umask):
     """Written through a temporary file, yet with the mode a plain open() would give under the user's umask."""
     previous = os.umask(umask)  # the CLI inherits it
     try:
-        run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d")])
+        run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"), "--tokenizer", "none"])
     finally:
         os.umask(previous)
     for path in (tmp_path / "d").iterdir():

@@ -236,7 +236,7 @@ def test_signal_during_prepare_leaves_no_temporary_file(tmp_path, good_csv, sign
     run_cli(["dynahate", "prepare", "--csv", str(good_csv), "--out", str(out)])
     before = snapshot(out)
     source = big_csv(tmp_path / "big.csv")
-    proc = subprocess.Popen([cli_path("dynahate"), "prepare", "--csv", str(source), "--out", str(out)],
+    proc = subprocess.Popen([cli_path("dynahate"), "prepare", "--csv", str(source), "--out", str(out), "--tokenizer", "none"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env={**os.environ, **OFFLINE_ENV})
     deadline = time.monotonic() + 120
