@@ -160,7 +160,7 @@ def test_cli_error_is_one_line_and_nonzero(tmp_path):
 
 
 def test_cli_prints_summary_without_posts(sample_csv, tmp_path):
-    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d")])
+    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"), "--tokenizer", "none"])
     assert "train    204 rows" in proc.stdout and "audit:" in proc.stdout
     assert "Zorblaxians" not in proc.stdout + proc.stderr  # no post text in the output
 

@@ -32,7 +32,10 @@ def good_rows():
 
 
 def prepare_cli(csv_path: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    return run_cli(["dynahate", "prepare", "--csv", str(csv_path), "--out", str(out), *extra], check=False)
+    """``dynahate prepare`` without the prompt-length measurement (tested in test_prepare.py), which these
+    tests of the CSV do not need and which costs seconds per run to load the tokenizer."""
+    return run_cli(["dynahate", "prepare", "--csv", str(csv_path), "--out", str(out), "--tokenizer", "none", *extra],
+                   check=False)
 
 
 # --- 10: duplicated column names -------------------------------------------------------------------
@@ -193,8 +196,8 @@ def test_byte_order_mark_before_the_header_is_ignored(tmp_path):
     plain.write_text(csv_text(rows, HEADER[1:]), encoding="utf-8")
     marked.write_text(csv_text(rows, HEADER[1:]), encoding="utf-8-sig")
     assert marked.read_bytes().startswith(b"\xef\xbb\xbf\"acl.id\"")
-    run_cli(["dynahate", "prepare", "--csv", str(plain), "--out", str(tmp_path / "a")])
-    run_cli(["dynahate", "prepare", "--csv", str(marked), "--out", str(tmp_path / "b")])
+    assert prepare_cli(plain, tmp_path / "a").returncode == 0
+    assert prepare_cli(marked, tmp_path / "b").returncode == 0
     a, b = snapshot(tmp_path / "a"), snapshot(tmp_path / "b")
     reports = [json.loads(files.pop("prepare_report.json")) for files in (a, b)]  # they name the source file
     assert a == b and len(a) == 6 and b"acl2" in a[meta_file(data_file(tmp_path, "dev")).name]
@@ -233,7 +236,7 @@ def big_csv(path: Path, rows: int = 120_000) -> Path:
                                                      (signal.SIGINT, 130, "error: interrupted")])
 def test_signal_during_prepare_leaves_no_temporary_file(tmp_path, good_csv, signum, status, message):
     out = tmp_path / "data"
-    run_cli(["dynahate", "prepare", "--csv", str(good_csv), "--out", str(out)])
+    assert prepare_cli(good_csv, out).returncode == 0
     before = snapshot(out)
     source = big_csv(tmp_path / "big.csv")
     proc = subprocess.Popen([cli_path("dynahate"), "prepare", "--csv", str(source), "--out", str(out), "--tokenizer", "none"],
