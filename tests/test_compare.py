@@ -385,7 +385,7 @@ def _other_round(lines):
     (_rename_ids, ["5 id(s) only in A (acl10000, acl10001, acl10002, ...)", "5 id(s) only in B (zz0, zz1, zz2, ...)"]),
     (_duplicate, ["test_predictions.jsonl: id acl10003 occurs more than once (first on line 4)", "1 id(s) repeated"]),
     (_flip_gold, ["the gold differs for 2 post(s), first id acl10007 (A: ", "did not read the same data"]),
-    (_post_as_pred, ["test_predictions.jsonl:5: pred is a 27-character value, not shown as it may be a post",
+    (_post_as_pred, ["test_predictions.jsonl:5: pred is a 32-character value, not shown as it may be a post",
                      "expected 'hate' or 'not hate' or null"]),
     (_other_round, ["the round differs for 1 post(s), first id acl10002 (A: ", "B: '9'"]),
 ], ids=["count", "ids", "duplicate", "gold", "pred-holds-text", "round"])
