@@ -72,9 +72,9 @@ class Evaluation:
     def name(self) -> str:
         """The adapter's Hub repo id when a split records one, else the folder's name."""
         for res in self.results.values():
-            repo_id = (res.get("adapter") or {}).get("repo_id") if isinstance(res.get("adapter"), dict) else None
-            if repo_id:
-                return str(repo_id)
+            adapter = res.get("adapter")
+            if isinstance(adapter, dict) and adapter.get("repo_id"):
+                return str(adapter["repo_id"])
         return self.folder.resolve().name
 
     def adapter(self, split: str) -> dict[str, Any] | None:
@@ -160,7 +160,11 @@ def _read_predictions(evaluation: Evaluation, split: str) -> SplitPredictions:
     posts: dict[Any, Post] = {}
     first_line: dict[Any, int] = {}
     duplicates: Counter = Counter()
-    for number, line in iter_jsonl(path):
+    try:
+        lines = list(iter_jsonl(path))
+    except OSError as exc:
+        raise DynahateError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    for number, line in lines:
         where = f"{path}:{number}"
         for needed in (key, "gold", "pred"):
             if needed not in line:
