@@ -224,7 +224,10 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
                      "invalid": f"{entry['invalid']['a']} / {entry['invalid']['b']}"})
     first = next(iter(comparison["splits"].values()))
     other = (first["a"].get("adapter") or {})
+    parts = (("rounds", "per Dynahate round"), ("functionalities", "per HateCheck functional test"))
+    details = [what for key, what in parts if any(entry.get(key) for entry in comparison["splits"].values())]
     return {"name": comparison["a"]["name"], "file": COMPARISON_FILE, "rows": rows,
+            "details": " and ".join(details) or None,
             "other_sha256": other.get("sha256"), "other_commit": other.get("commit"),
             "resamples": method["resamples"], "seed": method["seed"], "confidence": f"{method['confidence'] * 100:g}",
             "notes": list(comparison.get("notes") or [])}
