@@ -17,7 +17,7 @@ from dynahate.plugin.arg_types import non_negative_int, open_fraction, positive_
 from .paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
 
 ORDER = 55
-HELP = "compare two evaluations on the same posts: accuracy/macro-F1 differences with paired bootstrap intervals, McNemar"
+HELP = "compare two evaluations of the same posts: accuracy/macro-F1 differences (paired bootstrap), McNemar"
 PLOT_SUFFIX = "_per_round.png"
 EPILOG = """\
 what is compared:
@@ -38,8 +38,9 @@ environment:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.epilog = EPILOG
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("a", type=Path, metavar="A", help="the first evaluation: a folder `dynahate eval` wrote, or its "
-                                                          "eval_results.json (the baseline: differences are B - A)")
+    parser.add_argument("a", type=Path, metavar="A",
+                        help="the first evaluation: a folder `dynahate eval` wrote, or its eval_results.json (the "
+                             "baseline: differences are B - A)")
     parser.add_argument("b", type=Path, metavar="B", help="the second evaluation, likewise")
     parser.add_argument("--split", action="extend", nargs="+", metavar="SPLIT",
                         help="splits to compare, each held by both (repeatable; default: every split both hold)")

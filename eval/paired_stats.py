@@ -157,5 +157,5 @@ def paired_comparison(gold: Sequence[int], pred_a: Sequence[int], pred_b: Sequen
     out["agreement"] = float(kinds.counts[kinds.a == kinds.b].sum() / kinds.n)
     out["discordant"] = {"a_right_b_wrong": b, "a_wrong_b_right": c}
     out["mcnemar_p"] = mcnemar_exact_p(b, c)
-    out["invalid"] = {"a": int(kinds.counts[kinds.a == INVALID].sum()), "b": int(kinds.counts[kinds.b == INVALID].sum())}
+    out["invalid"] = {side: int(kinds.counts[getattr(kinds, side) == INVALID].sum()) for side in ("a", "b")}
     return out

@@ -8,7 +8,8 @@ evaluation splits that ``--force`` let through unverified are marked as such and
 ``model-index``. A ``hatecheck`` entry (``dynahate hatecheck``) gets its own section and, for the
 official file only, ``model-index`` results for ``Paul/hatecheck``; the Dynahate test split is also
 shown per round. With ``publish --compare-to``, a "Comparison with ..." section shows ``dynahate compare``'s
-numbers against another adapter's evaluation (this adapter is B, the other A). Values reach Jinja as data, never as template source, so a value holding ``{{`` or
+numbers against another adapter's evaluation (this adapter is B, the other A). Values reach Jinja as
+data, never as template source, so a value holding ``{{`` or
 ``{%`` is printed as written; the card is Markdown, so nothing is HTML-escaped. The usage snippet
 builds the training prompt from the plugin's prompt strings; a test runs it against LLaMA-Factory's
 template, token for token.
@@ -219,7 +220,7 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
                                   _difference(entry["accuracy"])],
                      "macro_f1": [_fmt(f1["a"]), _fmt(f1["b"]), _difference(f1)] if f1 else ["n/a"] * 3,
                      "agreement": _fmt(entry["agreement"]),
-                     "discordant": f"{entry['discordant']['a_right_b_wrong']} / {entry['discordant']['a_wrong_b_right']}",
+                     "discordant": "{a_right_b_wrong} / {a_wrong_b_right}".format(**entry["discordant"]),
                      "mcnemar_p": f"{entry['mcnemar_p']:.4g}",
                      "invalid": f"{entry['invalid']['a']} / {entry['invalid']['b']}"})
     first = next(iter(comparison["splits"].values()))

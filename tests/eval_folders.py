@@ -46,7 +46,8 @@ def adapter(tag: str, repo_id: str | None = None) -> dict:
 
 def write_eval_folder(folder: Path, splits: dict[str, list[Prediction]], provenance: dict | None = None,
                       hatecheck: list[str | None] | None = None) -> Path:
-    """``folder`` as ``dynahate eval --mode generate`` (and ``dynahate hatecheck``, given each case's answer) writes it."""
+    """``folder`` as ``dynahate eval --mode generate`` writes it (and ``dynahate hatecheck``, given each case's
+    answer)."""
     outcomes = {}
     for name, predictions in splits.items():
         metas = [{"round": p.round} for p in predictions] if any(p.round for p in predictions) else None
