@@ -7,7 +7,7 @@
   predictions file was scored), which ``dynahate publish`` checks and stages from.
 - ``eval_metrics.txt``: per split, ``Accuracy: 0.xxxx | Macro-F1: 0.xxxx | Time: N.NNs`` and
   scikit-learn's ``classification_report(digits=4)``, for every split in ``eval_results.json``.
-- ``<split>_predictions.jsonl``: one line per post, in input order (id, gold, pred, p_hate/raw; an
+- ``<split>_predictions.jsonl``: one line per post, in input order (id, round, gold, pred, p_hate/raw; an
   outcome may give its own lines, keys from ``PREDICTION_KEYS``, as ``dynahate hatecheck`` does).
 - ``<split>_*.png``: the split's plots (and an outcome's ``extra_plots``).
 

@@ -30,6 +30,12 @@ def _timed_predict(engine: Engine, posts: list[str]) -> tuple[list[EnginePredict
     return outputs, time.perf_counter() - start
 
 
+def _round(meta: dict | None) -> str | None:
+    """The post's Dynahate round from its metadata (``1``, ``2a``, ...), None without metadata."""
+    value = (meta or {}).get("round")
+    return None if value is None else str(value)
+
+
 def predict_split(split: EvalSplit, engine: Engine,
                   ranks: Ranks = ONE_PROCESS) -> tuple[list[Prediction], float] | None:
     """Run the engine over this rank's shard of a split; on rank 0, all predictions in input order and the
@@ -40,7 +46,8 @@ def predict_split(split: EvalSplit, engine: Engine,
         return None
     outputs = [output for shard, _ in gathered for output in shard]
     seconds = max(seconds for _, seconds in gathered)
-    predictions = [Prediction(example.id, example.gold, output.pred, p_hate=output.p_hate, raw=output.raw)
+    predictions = [Prediction(example.id, example.gold, output.pred, p_hate=output.p_hate, raw=output.raw,
+                              round=_round(example.meta))
                    for example, output in zip(split.examples, outputs, strict=True)]
     return predictions, seconds
 

@@ -2,7 +2,9 @@
 
 ``pred`` is ``None`` when a generated answer was neither label (counted as *invalid*, never
 assigned to a class). ``p_hate`` is set in score mode, ``raw`` (the generated text) in generate
-mode and when scoring a LLaMA-Factory predictions file.
+mode and when scoring a LLaMA-Factory predictions file. ``round`` is the post's Dynahate round
+(``1``, ``2a``, ... from the split's ``.meta.jsonl``), set when the split has metadata, so that
+``dynahate compare`` can compare two evaluations per round from their predictions files alone.
 """
 
 from __future__ import annotations
@@ -12,8 +14,9 @@ from typing import Any
 
 
 # Every key a predictions line may have: none of them holds a post's text (``case_id`` and
-# ``functionality`` are HateCheck's short identifiers, in ``hatecheck_predictions.jsonl``).
-PREDICTION_KEYS = ("id", "case_id", "functionality", "gold", "pred", "p_hate", "raw")
+# ``functionality`` are HateCheck's short identifiers, in ``hatecheck_predictions.jsonl``; ``round``
+# is the Dynahate round from the metadata sidecar).
+PREDICTION_KEYS = ("id", "case_id", "functionality", "round", "gold", "pred", "p_hate", "raw")
 
 
 @dataclass(frozen=True)
@@ -23,10 +26,14 @@ class Prediction:
     pred: str | None
     p_hate: float | None = None
     raw: str | None = None
+    round: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The per-post line of the predictions JSONL: id, gold, pred, then p_hate and/or raw."""
-        out: dict[str, Any] = {"id": self.id, "gold": self.gold, "pred": self.pred}
+        """The per-post line of the predictions JSONL: id, round (when known), gold, pred, then p_hate and/or raw."""
+        out: dict[str, Any] = {"id": self.id}
+        if self.round is not None:
+            out["round"] = self.round
+        out.update(gold=self.gold, pred=self.pred)
         if self.p_hate is not None:
             out["p_hate"] = self.p_hate
         if self.raw is not None:

@@ -7,7 +7,9 @@ from ``ModelCardData`` and ``EvalResult`` (so the Hub and ``ModelCard.load`` rea
 evaluation splits that ``--force`` let through unverified are marked as such and left out of the
 ``model-index``. A ``hatecheck`` entry (``dynahate hatecheck``) gets its own section and, for the
 official file only, ``model-index`` results for ``Paul/hatecheck``; the Dynahate test split is also
-shown per round. Values reach Jinja as data, never as template source, so a value holding ``{{`` or
+shown per round. With ``publish --compare-to``, a "Comparison with ..." section shows ``dynahate compare``'s
+numbers against another adapter's evaluation (this adapter is B, the other A). Values reach Jinja as
+data, never as template source, so a value holding ``{{`` or
 ``{%`` is printed as written; the card is Markdown, so nothing is HTML-escaped. The usage snippet
 builds the training prompt from the plugin's prompt strings; a test runs it against LLaMA-Factory's
 template, token for token.
@@ -192,8 +194,48 @@ def _hatecheck(record: RunRecord, files: set[str], unverified: dict[str, str]) -
             "citation": HATECHECK_CITATION, "hub": HATECHECK_HUB}
 
 
+COMPARISON_FILE = "comparison.json"
+
+
+def _signed(value: float) -> str:
+    return f"{value:+.4f}"
+
+
+def _difference(metric: dict[str, Any]) -> str:
+    low, high = metric["interval"]
+    return f"{_signed(metric['difference'])} [{_signed(low)}, {_signed(high)}]"
+
+
+def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The comparison section (``publish --compare-to``): per split both evaluations hold, the other adapter's
+    numbers (A), this one's (B), B - A with its bootstrap interval, agreement, discordant posts, McNemar's p."""
+    if not comparison:
+        return None
+    method = comparison["method"]
+    rows = []
+    for split, entry in comparison["splits"].items():
+        f1 = entry.get("macro_f1")
+        rows.append({"split": split, "n": entry["n"],
+                     "accuracy": [_fmt(entry["accuracy"]["a"]), _fmt(entry["accuracy"]["b"]),
+                                  _difference(entry["accuracy"])],
+                     "macro_f1": [_fmt(f1["a"]), _fmt(f1["b"]), _difference(f1)] if f1 else ["n/a"] * 3,
+                     "agreement": _fmt(entry["agreement"]),
+                     "discordant": "{a_right_b_wrong} / {a_wrong_b_right}".format(**entry["discordant"]),
+                     "mcnemar_p": f"{entry['mcnemar_p']:.4g}",
+                     "invalid": f"{entry['invalid']['a']} / {entry['invalid']['b']}"})
+    first = next(iter(comparison["splits"].values()))
+    other = (first["a"].get("adapter") or {})
+    parts = (("rounds", "per Dynahate round"), ("functionalities", "per HateCheck functional test"))
+    details = [what for key, what in parts if any(entry.get(key) for entry in comparison["splits"].values())]
+    return {"name": comparison["a"]["name"], "file": COMPARISON_FILE, "rows": rows,
+            "details": " and ".join(details) or None,
+            "other_sha256": other.get("sha256"), "other_commit": other.get("commit"),
+            "resamples": method["resamples"], "seed": method["seed"], "confidence": f"{method['confidence'] * 100:g}",
+            "notes": list(comparison.get("notes") or [])}
+
+
 def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
-                 unverified: dict[str, str]) -> dict[str, Any]:
+                 unverified: dict[str, str], comparison: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the template shows, as data: strings, numbers, lists and flags."""
     versions = dict(record.framework_versions)
     if record.adapter.get("peft_version"):
@@ -211,6 +253,7 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
         "versions": list(versions.items()),
         "evaluation": _evaluation(record, set(files), unverified),
         "hatecheck": _hatecheck(record, set(files), unverified),
+        "comparison": _comparison(comparison),
         # the usage snippet's Python literals (repr), and the markers prompt_code() cuts at
         "usage": {"prompt_start": PROMPT_START, "prompt_end": PROMPT_END,
                   "system_prompt": repr(prompts.SYSTEM_PROMPT), "instruction": repr(prompts.INSTRUCTION),
@@ -221,7 +264,8 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
 
 
 def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, license: str = DEFAULT_LICENSE,
-                dataset_id: str = DEFAULT_DATASET, unverified: dict[str, str] | None = None) -> str:
+                dataset_id: str = DEFAULT_DATASET, unverified: dict[str, str] | None = None,
+                comparison: dict[str, Any] | None = None) -> str:
     """Render the model card (the Hub repo's ``README.md``) of a run from ``model_card_template.md``.
 
     Args:
@@ -232,6 +276,8 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
         dataset_id: the Hub dataset named in the front matter and in each ``model-index`` result.
         unverified: split -> why its results are not verified to be this adapter's (let through by
             ``--force``); those splits are marked on the card and left out of the ``model-index``.
+        comparison: ``dynahate compare``'s result with the other adapter's evaluation as A and this run's as B
+            (``publish --compare-to``): the card gains a "Comparison with ..." section naming ``comparison.json``.
 
     Returns:
         The card's full text: YAML front matter (``ModelCardData``), then the Markdown body.
@@ -241,7 +287,7 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
     unverified = unverified or {}
     data = card_data(record, repo_id, license, dataset_id, unverified)
     card = ModelCard.from_template(data, template_path=str(TEMPLATE),
-                                   **card_context(record, repo_id, files, unverified))
+                                   **card_context(record, repo_id, files, unverified, comparison))
     return str(card)
 
 

@@ -1,10 +1,19 @@
-"""``dynahate publish``: stage a finished run with its generated model card, and upload it to the Hub."""
+"""``dynahate publish``: stage a finished run with its generated model card, and upload it to the Hub.
+
+With ``--compare-to EVAL_DIR`` the run's evaluation is compared with another adapter's by
+:func:`dynahate.eval.compare.compare_evaluations` (the code of ``dynahate compare``, default resamples and
+seed): the card gains a "Comparison with ..." section and the result is staged as ``comparison.json``.
+A comparison that ``dynahate compare`` would refuse is refused here, before anything is staged.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
+
+from dynahate.eval.paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
 
 from .card import DEFAULT_DATASET, DEFAULT_LICENSE
 from .upload import BACKOFF_S as DEFAULT_BACKOFF_S
@@ -55,6 +64,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--force", action="store_true",
                         help="publish eval results not verified to be this adapter's: computed on another adapter "
                              "or scored from a predictions file (default: refuse); the card names those splits")
+    parser.add_argument("--compare-to", type=Path, metavar="EVAL_DIR",
+                        help="another adapter's evaluation folder (or its eval_results.json), e.g. the original "
+                             "adapter's: the card gains a comparison on the splits both hold (dynahate compare's "
+                             f"paired bootstrap, {DEFAULT_RESAMPLES} resamples, seed {DEFAULT_SEED}, "
+                             f"{DEFAULT_CONFIDENCE:g} confidence), staged as comparison.json (default: no comparison)")
     parser.add_argument("--include-checkpoints", action="store_true",
                         help="also upload checkpoint-*/ folders and training_args.bin, pickles (default: left out)")
 
@@ -81,8 +95,10 @@ def run(args: argparse.Namespace) -> int:
     run_dir = args.run_dir
     check_adapter_files(run_dir)
     eval_dir = args.eval_dir or run_dir
-    stage_dir = check_stage_dir(args.stage_dir or run_dir / DEFAULT_STAGE, run_dir=run_dir, protected={
-        "data directory": args.data_dir, "eval directory": eval_dir, "current directory": Path.cwd()})
+    protected = {"data directory": args.data_dir, "eval directory": eval_dir, "current directory": Path.cwd()}
+    if args.compare_to is not None:
+        protected["--compare-to directory"] = args.compare_to if args.compare_to.is_dir() else args.compare_to.parent
+    stage_dir = check_stage_dir(args.stage_dir or run_dir / DEFAULT_STAGE, run_dir=run_dir, protected=protected)
     run_files = select_run_files(run_dir, args.include_checkpoints)
     check_adapter(run_dir)
     record = load_run_record(run_dir, recipe=args.recipe, eval_dir=eval_dir,
@@ -95,10 +111,17 @@ def run(args: argparse.Namespace) -> int:
         from dynahate.eval.model_loading import adapter_sha256
 
         unverified = check_provenance(record, adapter_sha256(run_dir), args.force)
-    card = render_card(record, args.repo_id, planned_sizes(files), license=args.license,
-                       dataset_id=args.dataset_id, unverified=unverified)
+    generated = {}
+    comparison = _comparison(args, record)
+    if comparison is not None:
+        from .card import COMPARISON_FILE
+
+        generated[COMPARISON_FILE] = json.dumps(comparison, indent=2) + "\n"
+    sizes = {**planned_sizes(files), **{name: len(text.encode("utf-8")) for name, text in generated.items()}}
+    card = render_card(record, args.repo_id, sizes, license=args.license,
+                       dataset_id=args.dataset_id, unverified=unverified, comparison=comparison)
     check_record(record, card, args.allow_missing_eval)
-    staged = stage(files, card, stage_dir)
+    staged = stage(files, card, stage_dir, generated)
     total = sum(staged.values())
     shown = args.stage_dir or run_dir / DEFAULT_STAGE
     print(f"staged {len(staged)} files ({_size(total)}) in {shown}:")
@@ -120,6 +143,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"uploaded to {result.repo_url}")
     print(f"commit: {result.commit_url}")
     return 0
+
+
+def _comparison(args: argparse.Namespace, record) -> dict | None:
+    """``dynahate compare``'s result for ``--compare-to`` (the other evaluation as A, this run's as B), or None."""
+    if args.compare_to is None:
+        return None
+    from dynahate.eval.compare import compare_evaluations
+    from dynahate.plugin.errors import DynahateError
+
+    if not record.eval_results:
+        raise DynahateError(f"--compare-to {args.compare_to}: this run has no `dynahate eval` results in "
+                            f"{record.eval_dir} to compare; run `dynahate eval` first")
+    return compare_evaluations(args.compare_to, record.eval_dir)
 
 
 def _backoff_s() -> float:

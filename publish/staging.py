@@ -8,6 +8,8 @@
   files found by a name pattern: a ``*_predictions.jsonl`` written by ``dynahate predict
   --include-text`` holds posts and is not staged.
 - The two prompt files, from the package.
+- Files publish writes itself: the card, and with ``--compare-to`` the comparison (``comparison.json``:
+  numbers, split, round and test names, paths and adapter hashes; no post).
 
 Each staged file must be a regular file whose real path is inside its folder (the run directory, or
 the eval directory): a link out of it, a folder or a device under an allowlisted name is refused,
@@ -125,14 +127,24 @@ def merge_sources(*groups: dict[str, Path]) -> dict[str, Path]:
     return merged
 
 
-def stage(files: dict[str, Path], card_text: str, stage_dir: Path) -> dict[str, int]:
-    """Copy ``files`` and write the card into ``stage_dir`` (checked, replaced as a whole); return name -> size."""
+def stage(files: dict[str, Path], card_text: str, stage_dir: Path,
+          generated: dict[str, str] | None = None) -> dict[str, int]:
+    """Copy ``files``, write the card and the ``generated`` texts (name -> text, e.g. ``comparison.json``) into
+    ``stage_dir`` (checked, replaced as a whole); return name -> size."""
+    generated = generated or {}
+    taken = [name for name in generated if name in files or name == CARD]
+    if taken:
+        raise DynahateError(f"{taken[0]}: publish writes this file itself, but {files.get(taken[0], CARD)} would "
+                            "be staged under the same name")
+
     def fill(folder: Path) -> None:
         for name, source in files.items():
             target = folder / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
         (folder / CARD).write_text(card_text, encoding="utf-8")
+        for name, text in generated.items():
+            (folder / name).write_text(text, encoding="utf-8")
 
     replace_folder(stage_dir, fill)
     sizes = {str(p.relative_to(stage_dir)): p.stat().st_size for p in sorted(stage_dir.rglob("*")) if p.is_file()}

@@ -53,6 +53,7 @@ def test_score_eval_writes_the_promised_files(score_eval, prepared_data):
         lines = read_jsonl(out / f"{split}_predictions.jsonl")
         assert res["examples"] == len(records) == len(lines)
         assert [line["id"] for line in lines] == [m["acl.id"] for m in metas]  # input order, joined ids
+        assert [line["round"] for line in lines] == [m["round"] for m in metas]  # for `dynahate compare` per round
         assert [line["gold"] for line in lines] == [r["output"] for r in records]
         assert all(0.0 <= line["p_hate"] <= 1.0 and line["pred"] == ("hate" if line["p_hate"] >= 0.5 else "not hate")
                    for line in lines)

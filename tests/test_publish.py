@@ -515,15 +515,22 @@ def test_template_names_only_what_card_py_gives_it(evaluated_run, prepared_data)
     record = dataclasses.replace(record, notes=[f"note {INJECTED}"],
                                  framework_versions={f"Lib{INJECTED}": f"1.{INJECTED}"})
     files = {"adapter_model.safetensors": 1, f"a{INJECTED}.json": 2, "dev_roc.png": 3}
-    for unverified in ({}, {"test": f"why {INJECTED}"}):
-        context = card_context(record, repo_id, files, unverified)
+    from dynahate.eval.compare import compare_evaluations
+
+    comparison = compare_evaluations(evaluated_run, evaluated_run, resamples=100)  # the run against itself
+    comparison["a"]["name"] = f"other/{INJECTED}"
+    comparison["notes"] = [f"a note {INJECTED}"]
+    for unverified, compared in (({}, None), ({"test": f"why {INJECTED}"}, comparison)):
+        context = card_context(record, repo_id, files, unverified, compared)
         source = TEMPLATE.read_text(encoding="utf-8")
         used = meta.find_undeclared_variables(jinja2.Environment().parse(source))
         assert used == set(context) | {"card_data"}
         data = card_data(record, repo_id, "mit", "aps/dynahate", unverified)
         strict = jinja2.Template(source, undefined=jinja2.StrictUndefined).render(card_data=data.to_yaml(), **context)
-        text = render_card(record, repo_id, files, license="mit", unverified=unverified)
+        text = render_card(record, repo_id, files, license="mit", unverified=unverified, comparison=compared)
         assert text == strict
+        assert (f"## Comparison with other/{INJECTED}" in text) == bool(compared)
+        assert (f"Note: a note {INJECTED}." in text) == bool(compared)
         for shown in (f"Notes: note {INJECTED}.", f"- Lib{INJECTED} 1.{INJECTED}", f"| `a{INJECTED}.json` | 2 |",
                       "![dev ROC curve](dev_roc.png)"):
             assert shown in text, shown
@@ -535,6 +542,85 @@ def test_template_names_only_what_card_py_gives_it(evaluated_run, prepared_data)
     text = render_card(record, odd, files)
     assert f"\n# {INJECTED}\n" in text and f"PeftModel.from_pretrained(base, {odd!r})" in text
     assert text.count("JINJA-RAN") == text.count(INJECTED) and "49-JINJA" not in text
+
+
+@pytest.fixture(scope="module")
+def original_eval(evaluated_run, tmp_path_factory):
+    """Another adapter's evaluation of the same posts (every third answer of this run's flipped), written by
+    `dynahate eval`'s own writer, recording a Hub repo id and commit as the `--adapter` of a Hub adapter does."""
+    from eval_folders import write_eval_folder
+
+    from dynahate.eval.predictions import Prediction
+
+    flip = {"hate": "not hate", "not hate": "hate"}
+    splits = {}
+    for split in ("dev", "test"):
+        lines = read_jsonl(evaluated_run / f"{split}_predictions.jsonl")
+        assert all("round" in line for line in lines)  # dynahate eval recorded each post's round
+        splits[split] = [Prediction(line["id"], line["gold"], flip[line["pred"]] if i % 3 == 0 else line["pred"],
+                                    round=line["round"]) for i, line in enumerate(lines)]
+    provenance = {"path": "/elsewhere", "sha256": "ab" * 32, "base_model": "org/base", "repo_id": "someone/original",
+                  "commit": "0123456789abcdef0123456789abcdef01234567"}
+    return write_eval_folder(tmp_path_factory.mktemp("original") / "eval", splits, provenance)
+
+
+def test_compare_to_adds_the_comparison_to_the_card_and_stages_it(evaluated_run, original_eval, prepared_data,
+                                                                  tmp_path):
+    stage = tmp_path / "s"
+    proc = publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--compare-to",
+                   str(original_eval), data_dir=prepared_data)
+    assert "comparison.json" in proc.stdout
+    staged = json.loads((stage / "comparison.json").read_text())
+    # the same numbers as `dynahate compare OTHER THIS` prints and writes
+    run_cli(["dynahate", "compare", str(original_eval), str(evaluated_run), "--output", str(tmp_path / "c.json")])
+    assert staged["splits"] == json.loads((tmp_path / "c.json").read_text())["splits"]
+    assert set(staged["splits"]) == {"dev", "test"} and staged["method"]["resamples"] == 10000
+
+    text = (stage / "README.md").read_text()
+    assert "\n## Comparison with someone/original\n" in text
+    assert ("This adapter against someone/original (adapter SHA-256 `abababababab...`, commit "
+            "`0123456789abcdef0123456789abcdef01234567`) on the same posts") in text
+    assert "10000 resamples, seed 0" in text and "file `comparison.json`" in text
+    header = "| split | posts | accuracy, other |"
+    rows = []
+    for line in text[text.index(header):].splitlines()[2:]:  # the table: up to its first non-table line
+        if not line.startswith("|"):
+            break
+        rows.append([cell.strip() for cell in line.strip("|").split("|")])
+
+    def diff(metric):
+        low, high = metric["interval"]
+        return f"{metric['difference']:+.4f} [{low:+.4f}, {high:+.4f}]"
+
+    assert {row[0]: row[1:] for row in rows} == {  # every number on the card equals comparison.json's
+        split: [str(e["n"]), f"{e['accuracy']['a']:.4f}", f"{e['accuracy']['b']:.4f}", diff(e["accuracy"]),
+                f"{e['macro_f1']['a']:.4f}", f"{e['macro_f1']['b']:.4f}", diff(e["macro_f1"]), f"{e['agreement']:.4f}",
+                f"{e['discordant']['a_right_b_wrong']} / {e['discordant']['a_wrong_b_right']}",
+                f"{e['mcnemar_p']:.4g}", f"{e['invalid']['a']} / {e['invalid']['b']}"]
+        for split, e in staged["splits"].items()}
+    results = json.loads((evaluated_run / "eval_results.json").read_text())
+    for split, entry in staged["splits"].items():
+        assert entry["accuracy"]["b"] == pytest.approx(results[split]["accuracy"])  # this run is B
+    assert f"| `comparison.json` | {(stage / 'comparison.json').stat().st_size} |" in text
+    posts = [line["input"] for split in ("dev", "test") for line in read_jsonl(data_file(prepared_data, split))]
+    staged_text = (stage / "comparison.json").read_text()
+    assert not [post for post in posts if post in staged_text or post in text]
+
+
+def test_compare_to_an_evaluation_of_other_posts_is_refused_and_nothing_is_staged(evaluated_run, original_eval,
+                                                                                   prepared_data, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(original_eval, other)
+    lines = read_jsonl(other / "test_predictions.jsonl")[1:]
+    (other / "test_predictions.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
+    stage = tmp_path / "s"
+    proc = publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--compare-to",
+                   str(other), data_dir=prepared_data, check=False)
+    assert_refused(proc, "cannot compare split 'test'", "1 id(s) only in B")
+    assert not stage.exists()
+    proc = publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(other), "--compare-to",
+                   str(other), data_dir=prepared_data, check=False)
+    assert_refused(proc, "is the --compare-to directory")
 
 
 def test_publish_help_states_defaults_and_environment():
