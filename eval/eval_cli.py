@@ -1,8 +1,9 @@
 """``dynahate eval``: evaluate an adapter on Dynahate splits, or score a LLaMA-Factory predictions file.
 
 Everything that can be checked is checked before the model loads: the numbers (argparse), the
-output directory, the adapter files, every split's records, and every prompt's length (with the
-tokenizer alone).
+``--adapter`` spec (a Hub repo id, :mod:`dynahate.eval.adapter_source`, needs ``--output-dir`` and is
+fetched first), the adapter files, the output directory, every split's records, and every prompt's
+length (with the tokenizer alone).
 """
 
 from __future__ import annotations

@@ -4,7 +4,8 @@ The same model loading, engines (``--mode``), batching, token budget and all-or-
 under the results lock as ``dynahate eval`` (:mod:`dynahate.eval.adapter_eval`,
 :mod:`dynahate.eval.artifacts`); the cases come from :mod:`dynahate.eval.hatecheck_data` and the
 per-test results from :mod:`dynahate.eval.hatecheck`. Everything is checked before the model
-loads: the adapter, the output directory, the file (blob id, columns, labels) and every prompt's
+loads: the adapter (a Hub repo id, :mod:`dynahate.eval.adapter_source`, needs ``--output-dir`` and
+is fetched first), the output directory, the file (blob id, columns, labels) and every prompt's
 length. Nothing printed holds a test case's text.
 """
 

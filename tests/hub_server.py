@@ -170,9 +170,10 @@ class _Handler(BaseHTTPRequestHandler):
         sha, files = resolved
         state = self.server.state.repos[repo]
         if action == "revision":
+            siblings = [{"rfilename": path} for path in sorted(files)]
             return self._json(200, {"_id": repo, "id": repo, "modelId": repo, "author": repo.split("/")[0],
                                     "sha": sha, "private": state["private"], "gated": state["gated"],
-                                    "disabled": False, "tags": [], "siblings": [{"rfilename": p} for p in sorted(files)]})
+                                    "disabled": False, "tags": [], "siblings": siblings})
         entries = []
         for path, data in sorted(files.items()):
             entry = {"type": "file", "oid": git_blob_sha1(data), "size": len(data), "path": path}
