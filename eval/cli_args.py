@@ -1,8 +1,10 @@
-"""Arguments shared by ``dynahate eval``, ``predict`` and ``serve``: checked types, model options, aliases, epilog.
+"""Arguments shared by ``dynahate eval``, ``hatecheck``, ``predict`` and ``serve``: checked types, options, epilog.
 
 Numbers are checked by argparse itself (``--batch-size 0`` is a usage error before anything
-loads), and the options the commands share are defined once here, with their defaults. An option
-that was renamed keeps its old spelling as a deprecated alias for one release
+loads), and the options the commands share are defined once here, with their defaults:
+``--adapter`` (:func:`add_adapter_argument`), the model options (:func:`add_model_arguments`) and
+the engine options of the commands that evaluate (:func:`add_engine_arguments`). An option that
+was renamed keeps its old spelling as a deprecated alias for one release
 (:func:`add_option_with_deprecated_alias`).
 """
 
@@ -11,10 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
+from .adapter_source import ADAPTER_HELP, ADAPTER_METAVAR, HUB_ENVIRONMENT
+from .engines import DEFAULT_MODE, ENGINES, modes_help
 from .token_budget import AUTO, CPU_TOKEN_BUDGET, token_budget_arg
+
+DEFAULT_BATCH_SIZE = 8
 
 DEFAULT_TOKEN_BUDGET = AUTO
 TOKEN_BUDGET_HELP = (f"score mode: padded tokens per batch, or auto (default {DEFAULT_TOKEN_BUDGET}: on a GPU from "
@@ -35,7 +42,7 @@ environment:
   the base model, read HF_TOKEN (a gated base such as meta-llama/Llama-3.1-8B-Instruct; else
   the cached `hf auth login` token), HF_HOME / HF_HUB_CACHE (where downloaded models are
   cached) and HF_HUB_OFFLINE=1 (use the cache only); CUDA_VISIBLE_DEVICES picks the GPU.
-""" % {"cutoff": DEFAULT_CUTOFF_LEN}
+%(hub)s""" % {"cutoff": DEFAULT_CUTOFF_LEN, "hub": HUB_ENVIRONMENT}
 
 
 # the number types live in the base package so that every subcommand shares them
@@ -95,18 +102,47 @@ def add_option_with_deprecated_alias(parser: argparse.ArgumentParser, name: str,
                         help=f"(deprecated alias of {name}; removed in {ALIASES_REMOVED_IN})", **kwargs)
 
 
-def add_model_arguments(parser: argparse.ArgumentParser, using: str) -> None:
-    """``--base``, ``--force``, ``--no-quantize``, ``--token-budget`` and ``--cutoff-len``; ``using`` fills the help."""
+def add_adapter_argument(parser, required: bool = True) -> None:
+    """``--adapter RUN_DIR|USER/NAME[@REV]`` (a string: :mod:`.adapter_source` tells a run from a Hub repo in ``run``).
+
+    ``parser`` may be a mutually exclusive group, whose members cannot be ``required`` themselves.
+    """
+    parser.add_argument("--adapter", metavar=ADAPTER_METAVAR, help=ADAPTER_HELP,
+                        **({"required": True} if required else {}))
+
+
+def add_engine_arguments(parser: argparse.ArgumentParser, batch_size_note: str = "") -> None:
+    """``--mode``, the model options, ``--batch-size`` and ``--output-dir`` of the commands that evaluate an adapter.
+
+    Args:
+        parser: the subcommand's parser (``eval``, ``hatecheck``).
+        batch_size_note: appended to the default of ``--batch-size`` (``", as originally"``).
+    """
+    parser.add_argument("--mode", choices=tuple(ENGINES), default=DEFAULT_MODE, help=modes_help())
+    add_model_arguments(parser, using="evaluate on")
+    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
+                        help=f"generate mode: posts per batch (default {DEFAULT_BATCH_SIZE}{batch_size_note})")
+    parser.add_argument("--output-dir", type=Path,
+                        help="where to write; created if missing (default: the adapter's run directory; a Hub "
+                             "adapter needs it)")
+
+
+def add_model_arguments(parser: argparse.ArgumentParser, using: str, cutoff_len_help: str | None = None) -> None:
+    """``--base``, ``--force``, ``--no-quantize``, ``--token-budget`` and ``--cutoff-len``; ``using`` fills the help.
+
+    ``cutoff_len_help`` replaces the help of ``--cutoff-len`` (serve: what the HTTP answer is).
+    """
     parser.add_argument("--base", help="base model: a local directory or Hub id "
                                        "(default: the adapter's base_model_name_or_path)")
-    parser.add_argument("--force", action="store_true", help=f"{using} a --base the adapter was not trained on")
+    parser.add_argument("--force", action="store_true",
+                        help=f"{using} a --base the adapter was not trained on (default: off, refused)")
     parser.add_argument("--no-quantize", action="store_true",
                         help="load the base unquantized, bf16 on GPU / fp32 on CPU (default: 4-bit NF4, as trained)")
     parser.add_argument("--token-budget", type=token_budget_arg, default=DEFAULT_TOKEN_BUDGET, metavar="N|auto",
                         help=TOKEN_BUDGET_HELP)
     parser.add_argument("--cutoff-len", type=positive_int, default=DEFAULT_CUTOFF_LEN, metavar="N",
-                        help=f"longest prompt in tokens; longer posts are refused, never truncated "
-                             f"(default {DEFAULT_CUTOFF_LEN}, the recipe's cutoff_len)")
+                        help=cutoff_len_help or f"longest prompt in tokens; longer posts are refused, never truncated "
+                                                f"(default {DEFAULT_CUTOFF_LEN}, the recipe's cutoff_len)")
 
 
 def set_epilog(parser: argparse.ArgumentParser) -> None:

@@ -1,8 +1,9 @@
 """``dynahate eval``: evaluate an adapter on Dynahate splits, or score a LLaMA-Factory predictions file.
 
 Everything that can be checked is checked before the model loads: the numbers (argparse), the
-output directory, the adapter files, every split's records, and every prompt's length (with the
-tokenizer alone).
+``--adapter`` spec (a Hub repo id, :mod:`dynahate.eval.adapter_source`, needs ``--output-dir`` and is
+fetched first), the adapter files, the output directory, every split's records, and every prompt's
+length (with the tokenizer alone).
 """
 
 from __future__ import annotations
@@ -12,14 +13,12 @@ from pathlib import Path
 
 from dynahate.plugin.splits import SPLITS, data_file, data_file_name
 
-from .cli_args import (add_model_arguments, add_option_with_deprecated_alias, non_negative_int, positive_int,
-                       set_epilog)
-from .engines import DEFAULT_MODE, ENGINES, modes_help
+from .cli_args import (add_adapter_argument, add_engine_arguments, add_option_with_deprecated_alias,
+                       non_negative_int, set_epilog)
 
 ORDER = 40
 HELP = "evaluate an adapter (score or generate mode) or a LLaMA-Factory generated_predictions.jsonl"
 DEFAULT_SPLITS = ("dev", "test")
-DEFAULT_BATCH_SIZE = 8
 DISTRIBUTED_EPILOG = """
 several GPUs or nodes:
   torchrun --nproc-per-node N --no-python dynahate eval ... (with --nnodes/--node-rank and a
@@ -40,7 +39,7 @@ def split_name(text: str) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--adapter", type=Path, metavar="RUN_DIR", help="a LLaMA-Factory LoRA training run")
+    add_adapter_argument(source, required=False)  # the group is required: --adapter or --predictions
     source.add_argument("--predictions", type=Path, metavar="FILE",
                         help="score LLaMA-Factory's generated_predictions.jsonl (do_predict or vllm_infer.py)")
     parser.add_argument("--name", type=split_name, default="predictions",
@@ -53,12 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                            "stem are refused); NAME.meta.jsonl beside one is joined")
     parser.add_argument("--data-dir", type=Path, default=Path("data"),
                         help=f"where `dynahate prepare` wrote {data_file_name('<split>')} (default: data/)")
-    parser.add_argument("--mode", choices=tuple(ENGINES), default=DEFAULT_MODE, help=modes_help())
-    add_model_arguments(parser, using="evaluate on")
-    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
-                        help=f"generate mode: posts per batch (default {DEFAULT_BATCH_SIZE}, as originally)")
-    parser.add_argument("--output-dir", type=Path,
-                        help="where to write; created if missing (default: the adapter's run directory)")
+    add_engine_arguments(parser, batch_size_note=", as originally")
     add_option_with_deprecated_alias(parser, "--show-misclassified", "--show-examples", type=non_negative_int,
                                      default=0, metavar="N", help="print up to N misclassified posts per split "
                                                                   "(default 0: posts are hate speech)")
@@ -90,20 +84,19 @@ def _print_misclassified(split, outcome, limit: int) -> None:
         print(f"  [{example.id}] gold={example.gold} pred={prediction.pred} {detail}: {example.post!r}")
 
 
-def _evaluate_adapter(args: argparse.Namespace, out_dir: Path, ranks):
+def _evaluate_adapter(args: argparse.Namespace, spec, out_dir: Path, ranks):
     """Validate (every rank), load the model on this rank's device, evaluate; rank 0 gets the outcomes."""
-    from .adapter_eval import check_prompts, evaluate_with_adapter
+    from .adapter_eval import check_adapter, check_prompts, evaluate_with_adapter
     from .artifacts import check_eval_output_dir
-    from .model_loading import resolve_adapter
 
     def validate():
-        base = resolve_adapter(args.adapter, args.base, args.force)
+        source, base = check_adapter(args, spec)
         check_eval_output_dir(out_dir, _split_names(args), "--output-dir" if args.output_dir else "--adapter")
         splits = list({split.name: split for split in _splits(args)}.values())  # all validated before the model loads
         located = [(split, example) for split in splits for example in split.examples]
-        tokenizer = check_prompts(args, base, [example.post for _, example in located],
+        tokenizer = check_prompts(args, source, base, [example.post for _, example in located],
                                   lambda index: located[index][1].where(located[index][0].path))
-        return splits, tokenizer
+        return source, splits, tokenizer
 
     outcomes, splits = evaluate_with_adapter(args, ranks, validate)
     return outcomes, {split.name: split for split in splits}
@@ -114,24 +107,30 @@ def run(args: argparse.Namespace) -> int:
 
     from .distributed import from_environment, process_group
 
+    from .adapter_source import parse_adapter_spec, require_output_dir
+
     if args.predictions and args.output_dir is None:
         raise DynahateError("--predictions needs --output-dir DIR")
+    spec = None
+    if args.adapter is not None:  # before any network or model: the spec, and where a Hub adapter's results go
+        spec = parse_adapter_spec(args.adapter)
+        require_output_dir(spec, args.output_dir)
     ranks = from_environment()
     with process_group(ranks):
-        return _run(args, ranks)
+        return _run(args, spec, ranks)
 
 
-def _run(args: argparse.Namespace, ranks) -> int:
+def _run(args: argparse.Namespace, spec, ranks) -> int:
     from .artifacts import check_eval_output_dir, summary_line, write_eval_outputs
 
-    out_dir = args.output_dir or args.adapter
+    out_dir = args.output_dir or Path(args.adapter)
     if args.predictions:
         from .evaluate import score_generated_predictions_file
 
         ranks.agree(lambda: check_eval_output_dir(out_dir, _split_names(args)))
         outcomes, splits = ranks.agree(lambda: score_generated_predictions_file(args.predictions, args.name)), {}
     else:
-        outcomes, splits = _evaluate_adapter(args, out_dir, ranks)
+        outcomes, splits = _evaluate_adapter(args, spec, out_dir, ranks)
     if not ranks.is_main:
         return 0  # rank 0 writes the files, and prints
     write_eval_outputs(out_dir, outcomes)

@@ -4,7 +4,8 @@ The same model loading, engines (``--mode``), batching, token budget and all-or-
 under the results lock as ``dynahate eval`` (:mod:`dynahate.eval.adapter_eval`,
 :mod:`dynahate.eval.artifacts`); the cases come from :mod:`dynahate.eval.hatecheck_data` and the
 per-test results from :mod:`dynahate.eval.hatecheck`. Everything is checked before the model
-loads: the adapter, the output directory, the file (blob id, columns, labels) and every prompt's
+loads: the adapter (a Hub repo id, :mod:`dynahate.eval.adapter_source`, needs ``--output-dir`` and
+is fetched first), the output directory, the file (blob id, columns, labels) and every prompt's
 length. Nothing printed holds a test case's text.
 """
 
@@ -14,9 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from .cli_args import add_model_arguments, positive_int, set_epilog
-from .engines import DEFAULT_MODE, ENGINES, modes_help
-from .eval_cli import DEFAULT_BATCH_SIZE
+from .cli_args import add_adapter_argument, add_engine_arguments, set_epilog
 from .hatecheck_data import DEFAULT_HATECHECK_PATH, HATECHECK_BLOB, HATECHECK_COMMIT, HATECHECK_REPO
 
 ORDER = 45
@@ -32,8 +31,7 @@ HateCheck:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adapter", type=Path, required=True, metavar="RUN_DIR",
-                        help="a LLaMA-Factory LoRA training run")
+    add_adapter_argument(parser)
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--csv", type=Path, metavar="PATH",
                         help="a local test_suite_cases.csv; a file other than HateCheck's is evaluated with a "
@@ -42,12 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--download", action="store_true",
                         help=f"fetch the file, verify its git blob id before writing, cache it at "
                              f"{DEFAULT_HATECHECK_PATH} (default: off)")
-    parser.add_argument("--mode", choices=tuple(ENGINES), default=DEFAULT_MODE, help=modes_help())
-    add_model_arguments(parser, using="evaluate on")
-    parser.add_argument("--batch-size", type=positive_int, default=DEFAULT_BATCH_SIZE, metavar="N",
-                        help=f"generate mode: posts per batch (default {DEFAULT_BATCH_SIZE})")
-    parser.add_argument("--output-dir", type=Path,
-                        help="where to write; created if missing (default: the adapter's run directory)")
+    add_engine_arguments(parser)
     set_epilog(parser)
     parser.epilog += SOURCE_EPILOG
 
@@ -66,33 +59,35 @@ def _load(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
+    from .adapter_source import parse_adapter_spec, require_output_dir
     from .distributed import from_environment, process_group
 
+    spec = parse_adapter_spec(args.adapter)  # before any network or model: a Hub adapter needs --output-dir
+    require_output_dir(spec, args.output_dir)
     ranks = from_environment()
     with process_group(ranks):
-        return _run(args, ranks)
+        return _run(args, spec, ranks)
 
 
-def _run(args: argparse.Namespace, ranks) -> int:
-    from .adapter_eval import check_prompts, evaluate_with_adapter
+def _run(args: argparse.Namespace, spec, ranks) -> int:
+    from .adapter_eval import check_adapter, check_prompts, evaluate_with_adapter
     from .artifacts import check_eval_output_dir, summary_line, write_eval_outputs
     from .hatecheck import PLOT_NAME, SPLIT_NAME, functionality_plot, hatecheck_results, prediction_lines, weakest
-    from .model_loading import resolve_adapter
 
-    out_dir = args.output_dir or args.adapter
+    out_dir = args.output_dir or Path(args.adapter)
     loaded = {}
 
     def validate():
-        base = resolve_adapter(args.adapter, args.base, args.force)
+        source, base = check_adapter(args, spec)
         check_eval_output_dir(out_dir, [SPLIT_NAME], "--output-dir" if args.output_dir else "--adapter",
                               extra_files=(PLOT_NAME,))
-        source, cases, split, warning = _load(args)
-        loaded.update(source=source, cases=cases)
-        tokenizer = check_prompts(args, base, [case.test_case for case in cases],
-                                  lambda index: cases[index].where(source.path))
+        data, cases, split, warning = _load(args)
+        loaded.update(source=data, cases=cases)
+        tokenizer = check_prompts(args, source, base, [case.test_case for case in cases],
+                                  lambda index: cases[index].where(data.path))
         if warning and ranks.is_main:  # after every check: a refusal stays one line
             print(warning, file=sys.stderr)
-        return [split], tokenizer
+        return source, [split], tokenizer
 
     outcomes, _ = evaluate_with_adapter(args, ranks, validate)
     if not ranks.is_main:

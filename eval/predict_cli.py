@@ -1,6 +1,7 @@
 """``dynahate predict``: label new posts with an adapter (score mode: label and p_hate per post).
 
-Before the model loads: the numbers (argparse), the ``--output`` path, the adapter files, every
+Before the model loads: the numbers (argparse), the ``--output`` path, the adapter files (a Hub
+adapter, ``USER/NAME[@REV]``, is fetched first; its repo id and commit are named on stderr), every
 post (the one post rule: text, and a prompt within ``--cutoff-len`` tokens, checked with the
 tokenizer alone). Errors name the post by its argument or input record, never by its text.
 """
@@ -13,14 +14,14 @@ from pathlib import Path
 
 from dynahate.plugin.labels import LABELS
 
-from .cli_args import add_model_arguments, add_option_with_deprecated_alias, set_epilog
+from .cli_args import add_adapter_argument, add_model_arguments, add_option_with_deprecated_alias, set_epilog
 
 ORDER = 50
 HELP = f"label new posts ({' / '.join(LABELS)}, with p_hate) from arguments or a .txt, .csv or .jsonl file"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--adapter", type=Path, required=True, metavar="RUN_DIR", help="a LLaMA-Factory LoRA run")
+    add_adapter_argument(parser)
     parser.add_argument("texts", nargs="*", metavar="TEXT", help="posts to classify")
     parser.add_argument("--input", type=Path, help="posts from a UTF-8 file: .txt (one per line), .csv, .jsonl; "
                         "- reads standard input, one post per line like .txt")
@@ -47,27 +48,32 @@ def run(args: argparse.Namespace) -> int:
     from dynahate.plugin.errors import DynahateError
     from dynahate.plugin.json_io import dumps_line
 
+    from .adapter_source import fetch_adapter, parse_adapter_spec
     from .engines import EngineOptions, build_engine
     from .model_loading import load_adapter_model, load_tokenizer, resolve_adapter
     from .output_paths import check_output_file
     from .post_checks import refuse_invalid_posts, refuse_overlong_posts
     from .post_input import read_posts
 
+    spec = parse_adapter_spec(args.adapter)  # no network yet
     if bool(args.texts) == bool(args.input):
         raise DynahateError("give posts as arguments or with --input FILE (one of the two)")
     if args.output:
         check_output_file(args.output, "--output")
-    base = resolve_adapter(args.adapter, args.base, args.force)
+    source = fetch_adapter(spec)
+    base = resolve_adapter(source.path, args.base, args.force)
     where = _where(args)
     if args.texts:
         posts = args.texts
         refuse_invalid_posts(posts, where)
     else:
         posts = read_posts(args.input, args.text_column)  # checks each post itself, naming its line
-    tokenizer = load_tokenizer(args.adapter, base)
+    tokenizer = load_tokenizer(source.path, base)
     refuse_overlong_posts(tokenizer, posts, args.cutoff_len, where)
-    loaded = load_adapter_model(args.adapter, args.base, quantize=not args.no_quantize, force=args.force,
+    loaded = load_adapter_model(source.path, args.base, quantize=not args.no_quantize, force=args.force,
                                 tokenizer=tokenizer)
+    if source.is_hub:  # stdout is the predictions: which adapter made them goes to stderr
+        print(f"adapter {source.describe()}, from {source.path}", file=sys.stderr)
     engine = build_engine("score", loaded.model, loaded.tokenizer, EngineOptions(token_budget=args.token_budget))
     results = engine.predict(posts)
     if engine.budget_lowered:

@@ -4,7 +4,8 @@ One model in memory: LLaMA-Factory's ``ChatModel`` loads the base (4-bit by defa
 did) with the adapter and the ``dynahate`` template, so ``/v1/chat/completions`` takes the post
 alone as the user message. ``/v1/classify`` scores posts with the eval module's score engine on
 that same model, micro-batched across concurrent requests (:mod:`.classify_batcher`). ``/health``
-says what is loaded, the queue, and the requests dropped.
+says what is loaded (``adapter_hub``: the repo id, revision and commit of a Hub adapter, else
+null), the queue, and the requests dropped.
 
 In front of every route, :mod:`.serve_middleware` checks the API key, the body size, the chat
 request's posts (:mod:`.serve_chat`), and watches for clients that leave and for the deadline.
@@ -42,6 +43,7 @@ class ClassifyRequest(BaseModel):
 @dataclass(frozen=True)
 class ServeConfig:
     adapter: Path
+    hub: dict[str, str | None] | None = None  # repo_id, revision, commit of a Hub adapter (None: a local run)
     base: str | None = None
     quantize: bool = True
     force: bool = False
@@ -126,7 +128,8 @@ def create_serve_app(config: ServeConfig):
     async def health() -> dict[str, Any]:
         stats = batcher.stats
         return {
-            "status": "ok", "model_loaded": True, "adapter": str(config.adapter), "base_model": base,
+            "status": "ok", "model_loaded": True, "adapter": str(config.adapter), "adapter_hub": config.hub,
+            "base_model": base,
             "quantized": config.quantize, "device": device, "template": "dynahate", "labels": list(LABELS),
             "version": __version__, "max_texts": config.max_texts, "cutoff_len": config.cutoff_len,
             "limits": {"max_texts": config.max_texts, "max_text_chars": max_text_chars,

@@ -1,7 +1,8 @@
 """``dynahate serve``: classify posts over HTTP and chat with the adapter (OpenAI-compatible).
 
 Arguments are checked and the port is bound before the model loads, so a bad value or a port in
-use is one ``error:`` line (exit 2) within a second; uvicorn then serves on that bound socket.
+use is one ``error:`` line (exit 2) within a second; a Hub adapter (``USER/NAME[@REV]``) is then
+fetched (:mod:`dynahate.eval.adapter_source`), and uvicorn serves on that bound socket.
 """
 
 from __future__ import annotations
@@ -9,14 +10,13 @@ from __future__ import annotations
 import argparse
 import errno
 import socket
-from pathlib import Path
 
 from dynahate.plugin.errors import DynahateError
 from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
 
-from dynahate.eval.cli_args import (DEFAULT_TOKEN_BUDGET, TOKEN_BUDGET_HELP, add_option_with_deprecated_alias,
+from dynahate.eval.adapter_source import HUB_ENVIRONMENT
+from dynahate.eval.cli_args import (add_adapter_argument, add_model_arguments, add_option_with_deprecated_alias,
                                    positive_float, positive_int)
-from dynahate.eval.token_budget import token_budget_arg
 
 ORDER = 70
 HELP = "serve /v1/classify (micro-batched score mode), OpenAI chat completions and /health over HTTP"
@@ -27,11 +27,11 @@ environment variables read:
              'Authorization: Bearer <API_KEY>' (scheme in any case), else 401; /health stays open
   LLaMA-Factory's API also reads MAX_CONCURRENT (chat generations at once, default 1),
   API_MODEL_NAME (the id /v1/models lists) and FASTAPI_ROOT_PATH; HF_HUB_OFFLINE as usual.
-
+{hub}
 status codes: 401 no or wrong key; 408 body not received in time; 413 body, text or prompt too
 long, or too many texts; 422 bad JSON or a bad post (empty, blank, not text, a lone surrogate);
 429 queue full (with Retry-After); 503 --request-timeout passed (the request is not scored).
-"""
+""".format(hub=HUB_ENVIRONMENT)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,19 +39,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
-    parser.add_argument("--adapter", type=Path, required=True, metavar="RUN_DIR", help="a LLaMA-Factory LoRA run")
-    parser.add_argument("--base", help="base model (default: the adapter's base_model_name_or_path)")
-    parser.add_argument("--force", action="store_true",
-                        help="use a --base the adapter was not trained on (default off)")
+    add_adapter_argument(parser)
+    add_model_arguments(parser, using="use", cutoff_len_help="longest prompt in tokens, on /v1/classify and chat; "
+                        f"longer is refused with 413, never truncated (default {DEFAULT_CUTOFF_LEN}, the recipe's "
+                        "cutoff_len)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port (default 8000)")
-    parser.add_argument("--no-quantize", action="store_true",
-                        help="load the base unquantized (default: 4-bit NF4, as in training)")
     parser.add_argument("--max-texts", type=positive_int, default=64,
                         help="most posts per /v1/classify request (default 64)")
-    parser.add_argument("--cutoff-len", type=positive_int, default=DEFAULT_CUTOFF_LEN,
-                        help="longest prompt in tokens, on /v1/classify and chat; longer is refused with 413, "
-                             f"never truncated (default {DEFAULT_CUTOFF_LEN}, the recipe's cutoff_len)")
     parser.add_argument("--max-text-chars", type=positive_int, default=None,
                         help="longest text in characters, refused with 413 before it is tokenized (default "
                              f"{CHARS_PER_TOKEN_LIMIT} x --cutoff-len = {CHARS_PER_TOKEN_LIMIT * DEFAULT_CUTOFF_LEN}: "
@@ -67,8 +62,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="answer 503 and drop the request if it is not answered by then (default 60)")
     parser.add_argument("--window-ms", type=positive_float, default=5.0,
                         help="how long an idle server waits to batch requests arriving together (default 5)")
-    parser.add_argument("--token-budget", type=token_budget_arg, default=DEFAULT_TOKEN_BUDGET, metavar="N|auto",
-                        help=TOKEN_BUDGET_HELP)
     add_option_with_deprecated_alias(parser, "--log-requests", "--show-examples", action="store_true",
                                      help="let LLaMA-Factory log chat requests (off by default: they contain "
                                           "the posts)")
@@ -94,25 +87,35 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run(args: argparse.Namespace) -> int:
+    from dynahate.eval.adapter_source import fetch_adapter, parse_adapter_spec
     from dynahate.eval.model_loading import read_adapter_config
 
-    read_adapter_config(args.adapter)  # a missing or broken run dir: one line, before anything loads
+    spec = parse_adapter_spec(args.adapter)  # no network yet
+    if not spec.is_hub:
+        read_adapter_config(spec.text)  # a missing or broken run dir: one line, before anything loads
     if not 0 <= args.port <= 65535:
         raise DynahateError(f"--port {args.port}: not a port number (0 to 65535)")
     sock = bind(args.host, args.port)
+    with sock:
+        source = fetch_adapter(spec)  # a Hub adapter: after the port is ours, before the model loads
+        if source.is_hub:
+            read_adapter_config(source.path)
+        return _serve(args, source, sock)
 
+
+def _serve(args: argparse.Namespace, source, sock: socket.socket) -> int:
     import uvicorn
 
     from .app import ServeConfig, create_serve_app
 
-    config = ServeConfig(adapter=args.adapter, base=args.base, quantize=not args.no_quantize, force=args.force,
+    config = ServeConfig(adapter=source.path, hub=source.hub_record() if source.is_hub else None,
+                         base=args.base, quantize=not args.no_quantize, force=args.force,
                          cutoff_len=args.cutoff_len, max_texts=args.max_texts, max_text_chars=args.max_text_chars,
                          max_body_bytes=args.max_body_bytes, max_queue=args.max_queue,
                          request_timeout_s=args.request_timeout, window_s=args.window_ms / 1000,
                          token_budget=args.token_budget, log_requests=args.log_requests)
-    with sock:
-        app = create_serve_app(config)
-        print(f"serving {args.adapter} on http://{args.host}:{sock.getsockname()[1]} "
-              "(POST /v1/classify, POST /v1/chat/completions, GET /health)", flush=True)
-        uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    app = create_serve_app(config)
+    print(f"serving {source.describe()} on http://{args.host}:{sock.getsockname()[1]} "
+          "(POST /v1/classify, POST /v1/chat/completions, GET /health)", flush=True)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0
