@@ -28,8 +28,10 @@ Read side (``snapshot_download``, ``hf_hub_download``):
   ``repos[repo]["readers"]``: 401 without a token, 403 with another one.
 
 It checks the bearer token (401 for an unknown token; writing needs ``WRITE_TOKEN``, 403 for the
-read-only ``READ_TOKEN``), can fail the next N requests with 503 or by closing the connection,
-and records every request (method, path, headers). Every URL it returns is on its own host.
+read-only ``READ_TOKEN``), can fail the next N POST requests with 503 or by closing the connection
+(``fail_next``; reads are never failed, so the client's own GETs, such as huggingface_hub's
+``/api/agent-harnesses`` probe, do not use them up), and records every request (method, path,
+headers). Every URL it returns is on its own host.
 """
 
 from __future__ import annotations
@@ -56,7 +58,7 @@ class HubState:
     repos: dict[str, dict] = field(default_factory=dict)
     commits: list[dict] = field(default_factory=list)  # the commits uploaded (not the repos' empty first ones)
     requests: list[tuple[str, str, dict]] = field(default_factory=list)  # method, path, headers (lower-case names)
-    fail_next: list[str] = field(default_factory=list)  # "503" or "drop", consumed one per request
+    fail_next: list[str] = field(default_factory=list)  # "503" or "drop", consumed one per POST request
     validated: list[str] = field(default_factory=list)  # README texts sent to /api/validate-yaml
     shas_made: int = 0
 
@@ -132,9 +134,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._read()
 
     def _read(self) -> None:
-        self._record()
-        if self._failure_injected():
-            return
+        self._record()  # injected failures are for the write side: the client's own GETs must not consume them
         token = self._token()
         if token is not None and token not in TOKENS:
             return self._error(401, None, INVALID_CREDENTIALS)
