@@ -310,6 +310,14 @@ def common_splits(a: Evaluation, b: Evaluation, wanted: list[str] | None) -> lis
     return common
 
 
+def _mode_note(mode_a: str | None, mode_b: str | None) -> str | None:
+    """A warning when A and B were evaluated in different modes (their difference then mixes in the method)."""
+    if mode_a == mode_b:
+        return None
+    return (f"A was evaluated in {mode_a} mode, B in {mode_b} mode: the difference mixes the adapters with the "
+            "methods; evaluate both with the same --mode")
+
+
 def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str] | None = None, *,
                         resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
                         confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
@@ -346,8 +354,9 @@ def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str
             groups, note = _by_round(pairs, options)
             if groups is not None:
                 entry["rounds"] = groups
-        if note:
-            entry["note"] = note
-            out["notes"].append(f"{split}: {note}")
+        notes = [text for text in (_mode_note(entry["a"]["mode"], entry["b"]["mode"]), note) if text]
+        if notes:
+            entry["note"] = "; ".join(notes)
+            out["notes"].extend(f"{split}: {text}" for text in notes)
         out["splits"][split] = entry
     return out
