@@ -105,9 +105,8 @@ def _evaluate_adapter(args: argparse.Namespace, spec, out_dir: Path, ranks):
 def run(args: argparse.Namespace) -> int:
     from dynahate.plugin.errors import DynahateError
 
-    from .distributed import from_environment, process_group
-
     from .adapter_source import parse_adapter_spec, require_output_dir
+    from .distributed import from_environment, process_group
 
     if args.predictions and args.output_dir is None:
         raise DynahateError("--predictions needs --output-dir DIR")
