@@ -92,7 +92,8 @@ class AdapterSource:
         return {**adapter_provenance(self.path, base), **self.hub_record()}
 
 
-def _repo_id_problem(repo_id: str) -> str | None:
+def repo_id_problem(repo_id: str) -> str | None:
+    """What is wrong with a Hub model repo id ``USER/NAME`` (None: nothing); no network. ``publish`` uses it too."""
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
     if repo_id.count("/") != 1:
@@ -127,7 +128,7 @@ def parse_adapter_spec(text: str | os.PathLike) -> AdapterSpec:
     name, at, revision = text.partition("@")
     if not at and name.count("/") != 1:
         return AdapterSpec(text)  # a path (`run`, `saves/a/b`): the run-directory checks name it
-    problem = _repo_id_problem(name) or (_revision_problem(revision) if at else None)
+    problem = repo_id_problem(name) or (_revision_problem(revision) if at else None)
     if problem:
         raise DynahateError(f"--adapter {text!r}: run directory not found, and not a Hub repo id "
                             f"USER/NAME[@REVISION]: {problem}")

@@ -10,15 +10,12 @@ from .run_record import RunRecord
 
 
 def check_repo_id(repo_id: str) -> None:
-    from huggingface_hub.errors import HFValidationError
-    from huggingface_hub.utils import validate_repo_id
+    """``--repo-id`` is a well-formed ``USER/NAME`` (the same rule as a Hub ``--adapter``)."""
+    from dynahate.eval.adapter_source import repo_id_problem
 
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as exc:
-        raise DynahateError(f"--repo-id {repo_id!r} is not a valid Hub repo id: {str(exc).splitlines()[0]}") from None
-    if repo_id.count("/") != 1:
-        raise DynahateError(f"--repo-id {repo_id!r}: expected USER/NAME or ORG/NAME")
+    problem = repo_id_problem(repo_id)
+    if problem:
+        raise DynahateError(f"--repo-id {repo_id!r} is not a valid Hub repo id: {problem}")
 
 
 def check_adapter_files(run_dir: Path) -> None:
