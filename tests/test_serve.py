@@ -425,7 +425,7 @@ def test_abandoned_requests_are_dropped_unscored_and_a_probe_is_answered_at_once
     assert scored <= 64 * 20, "abandoned requests were scored"
 
 
-LARGE_POSTS = 190  # of 5,000 characters: ~2,000 tokens each, a 0.95 MB body
+LARGE_POSTS = 190  # of 5,000 characters: 855-923 Llama 3 tokens each, a 0.95 MB body
 
 
 @pytest.fixture(scope="module")
@@ -459,13 +459,18 @@ def test_health_answers_fast_while_a_large_request_is_processed_and_the_deadline
             latencies.append(time.perf_counter() - started)
             time.sleep(0.02)
     response = result["value"]
+    at_drop = health(url)["served"]["posts"]
     assert response.status_code == 503 and int(response.headers["retry-after"]) >= 1
     assert "(--request-timeout): the request was dropped unscored" in response.json()["error"]
     after = wait_idle(url)  # the score-engine call under way ends; the request's other posts are not scored
     scored = after["served"]["posts"] - before["served"]["posts"]
     assert after["dropped"]["timed_out"] - before["dropped"]["timed_out"] == 1
     assert after["served"]["requests"] == before["served"]["requests"]
-    assert scored < LARGE_POSTS / 2, f"{scored} posts of a dropped request were scored"
+    # How many posts fit in 3 s depends on the machine; what may follow the drop does not: at most the one
+    # score-engine call under way (4 x the token budget of 2,048 = 8,192 tokens; these posts are over 850 each)
+    assert scored < LARGE_POSTS, "every post of the dropped request was scored"
+    assert after["served"]["posts"] - at_drop <= 8192 // 850, \
+        f"{after['served']['posts'] - at_drop} posts scored after the request was dropped"
     latencies.sort()
     p50, p95 = latencies[len(latencies) // 2], latencies[int(len(latencies) * 0.95)]
     print(f"\n/health during a {LARGE_POSTS}-post request of 0.95 MB: {len(latencies)} probes, "
