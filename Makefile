@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 test: install
 	$(BIN)/python -m pytest -q
 
-# The tests that neither train nor need a trained run (tests/conftest.py marks those `integration`): under a minute.
+# The tests that neither train nor need a trained run (tests/conftest.py marks those `integration`): ~3 min on 2 cores.
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not integration"
 
