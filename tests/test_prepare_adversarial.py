@@ -237,18 +237,22 @@ def big_csv(path: Path, rows: int = 120_000) -> Path:
 def test_signal_during_prepare_leaves_no_temporary_file(tmp_path, good_csv, signum, status, message):
     out = tmp_path / "data"
     assert prepare_cli(good_csv, out).returncode == 0
-    before = snapshot(out)
-    source = big_csv(tmp_path / "big.csv")
-    proc = subprocess.Popen([cli_path("dynahate"), "prepare", "--csv", str(source), "--out", str(out), "--tokenizer", "none"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            env={**os.environ, **OFFLINE_ENV})
-    deadline = time.monotonic() + 120
-    while not temp_files(out):  # the writing has started
-        assert proc.poll() is None, f"prepare ended before writing was seen: {proc.communicate()}"
-        assert time.monotonic() < deadline
-        time.sleep(0.002)
-    proc.send_signal(signum)
-    stdout, stderr = proc.communicate(timeout=120)
+    for rows in (120_000, 480_000, 1_200_000):  # more to write when prepare finished before the signal landed
+        before = snapshot(out)
+        source = big_csv(tmp_path / f"big{rows}.csv", rows)
+        proc = subprocess.Popen([cli_path("dynahate"), "prepare", "--csv", str(source), "--out", str(out),
+                                 "--tokenizer", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                env={**os.environ, **OFFLINE_ENV})
+        deadline = time.monotonic() + 120
+        while not temp_files(out):  # the writing has started
+            assert proc.poll() is None, f"prepare ended before writing was seen: {proc.communicate()}"
+            assert time.monotonic() < deadline
+            time.sleep(0.002)
+        proc.send_signal(signum)
+        stdout, stderr = proc.communicate(timeout=300)
+        source.unlink()
+        if proc.returncode != 0:
+            break
     assert proc.returncode == status, stderr[-2000:]
     assert error_lines(stderr.replace("\r", "\n")) == [message] and "Traceback" not in stderr
     assert temp_files(tmp_path) == []
