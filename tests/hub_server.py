@@ -161,12 +161,19 @@ class _Handler(BaseHTTPRequestHandler):
             return True
         return False
 
-    def _api_read(self, repo: str, action: str, rev: str, token: str | None) -> None:
-        if self._repo_denied(repo, token, files=False):
-            return
+    def _readable(self, repo: str, rev: str, token: str | None, files: bool) -> tuple[str, dict] | None:
+        """The revision's commit sha and files, or None once the refusal (401/403/404) has been sent."""
+        if self._repo_denied(repo, token, files=files):
+            return None
         resolved = self.server.state.resolve(repo, rev)
         if resolved is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+            self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+        return resolved
+
+    def _api_read(self, repo: str, action: str, rev: str, token: str | None) -> None:
+        resolved = self._readable(repo, rev, token, files=False)
+        if resolved is None:
+            return
         sha, files = resolved
         state = self.server.state.repos[repo]
         if action == "revision":
@@ -183,11 +190,9 @@ class _Handler(BaseHTTPRequestHandler):
         self._json(200, entries)
 
     def _resolve(self, repo: str, rev: str, path: str, token: str | None) -> None:
-        if self._repo_denied(repo, token, files=True):
-            return
-        resolved = self.server.state.resolve(repo, rev)
+        resolved = self._readable(repo, rev, token, files=True)
         if resolved is None:
-            return self._error(404, "RevisionNotFound", f"Invalid rev id: {rev}")
+            return
         sha, files = resolved
         if path not in files:
             return self._error(404, "EntryNotFound", f"{path} does not exist on \"{rev}\"", commit=sha)
