@@ -10,7 +10,7 @@ STAMP := $(VENV)/.dynahate-installed
 export HF_HUB_OFFLINE := 1
 export DISABLE_VERSION_CHECK := 1
 
-.PHONY: install test test-fast demo clean
+.PHONY: install test test-fast lint demo clean
 
 install: $(STAMP)
 
@@ -22,6 +22,10 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 
 test: install
 	$(BIN)/python -m pytest -q
+
+# ruff (rules and line length in pyproject.toml's [tool.ruff]) on the whole tree; CI runs it before the tests.
+lint: install
+	$(BIN)/ruff check .
 
 # The tests that neither train nor need a trained run (tests/conftest.py marks those `integration`): ~3 min on 2 cores.
 test-fast: install

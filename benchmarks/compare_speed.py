@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
-from dynahate.eval.compare import compare_evaluations
+from dynahate.eval.compare.load import compare_evaluations
+from dynahate.eval.compare.paired_stats import paired_comparison
 from dynahate.eval.metrics import split_results
-from dynahate.eval.paired_stats import paired_comparison
 from dynahate.eval.predictions import Prediction
 from dynahate.plugin.labels import LABELS
 
@@ -42,7 +42,7 @@ def timed(fn):
 
 def write_folder(folder: Path, gold, pred, rounds) -> None:
     predictions = [Prediction(f"acl{i}", LABELS[g], LABELS[p], p_hate=None, raw="x", round=r)
-                   for i, (g, p, r) in enumerate(zip(gold, pred, rounds))]
+                   for i, (g, p, r) in enumerate(zip(gold, pred, rounds, strict=False))]
     results = split_results(predictions, "generate", 1.0, [{"round": r} for r in rounds])
     results["adapter"] = None
     write_eval_outputs(folder, {"test": SplitOutcome(predictions, results)})

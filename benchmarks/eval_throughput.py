@@ -113,7 +113,7 @@ def profile(score, posts) -> None:
 
 
 def main() -> None:
-    from dynahate.eval.token_budget import token_budget_arg
+    from dynahate.inference.token_budget import token_budget_arg
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--adapter", type=Path, help="a trained run directory (default: train the tiny model)")
@@ -132,9 +132,9 @@ def main() -> None:
 
     import torch
 
-    from dynahate.eval.generate_engine import GenerateEngine
-    from dynahate.eval.model_loading import load_adapter_model
-    from dynahate.eval.score_engine import ScoreEngine
+    from dynahate.inference.generate_engine import GenerateEngine
+    from dynahate.inference.model_loading import load_adapter_model
+    from dynahate.inference.score_engine import ScoreEngine
     from dynahate.plugin.splits import data_file
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -145,7 +145,7 @@ def main() -> None:
             adapter = args.adapter or train_tiny(work)
         data = args.data or data_file(work / "prepared", "train")
         if not data.exists():
-            from dynahate.plugin.prepare import prepare
+            from dynahate.plugin.data.prepare import prepare
 
             prepare(SAMPLE, work / "prepared")
         unique = [json.loads(line)["input"] for line in data.read_text().splitlines() if line.strip()]
@@ -179,7 +179,7 @@ def main() -> None:
     if not torch.cuda.is_available() and not args.score_only:
         print("(CPU peak memory is the process's peak RSS so far, so the second figure includes the first)")
     if not args.score_only:
-        valid = [(g.pred, s.pred) for g, s in zip(generated, scored) if g.pred is not None]
+        valid = [(g.pred, s.pred) for g, s in zip(generated, scored, strict=False) if g.pred is not None]
         agree = sum(a == b for a, b in valid)
         print(f"ratio score/generate: {t_gen / t_score:.2f}x")
         print(f"agreement where generate gave a valid label: {agree}/{len(valid)} = "

@@ -21,8 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from dynahate.plugin.prepare import prepare
-from dynahate.plugin.prompt_lengths import load_length_tokenizer
+from dynahate.plugin.data.prepare import prepare
+from dynahate.plugin.data.prompt_lengths import load_length_tokenizer
 
 SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "dynahate_sample.csv"
 BUDGET_S = 5.0

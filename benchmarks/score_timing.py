@@ -22,8 +22,8 @@ import time
 
 def compare(first: str, second: str) -> None:
     a, b = (json.load(open(path)) for path in (first, second))
-    diff = max(abs(x - y) for x, y in zip(a["p_hate"], b["p_hate"]))
-    agree = sum(x == y for x, y in zip(a["pred"], b["pred"]))
+    diff = max(abs(x - y) for x, y in zip(a["p_hate"], b["p_hate"], strict=False))
+    agree = sum(x == y for x, y in zip(a["pred"], b["pred"], strict=False))
     print(f"{first} vs {second}: labels equal {agree}/{len(a['pred'])}, largest |p_hate difference| {diff:.2e}, "
           f"time {a['seconds']:.2f} s vs {b['seconds']:.2f} s = {a['seconds'] / b['seconds']:.2f}x")
 
@@ -34,8 +34,8 @@ def main() -> None:
         return
     import torch
 
-    from dynahate.eval.model_loading import load_adapter_model
-    from dynahate.eval.score_engine import ScoreEngine
+    from dynahate.inference.model_loading import load_adapter_model
+    from dynahate.inference.score_engine import ScoreEngine
 
     tag, adapter, data, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
     budgets = [int(x) for x in sys.argv[5].split(",")]

@@ -24,21 +24,17 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import sys
-
 from tiny_run import SAMPLE, train_tiny
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the tests' server launcher
-from serve_process import start_serve, stop_serve  # noqa: E402
-
+from dynahate.testing.serve_process import start_serve, stop_serve
 
 CALL_SIZES = (1, 16, 64)
 
 
 def offline_rate(adapter: Path, posts: list[str], quantize: bool) -> tuple[float, dict[int, float]]:
     """Posts/s of one score call over all posts, and the seconds of one call of 1, 16 and 64 posts."""
-    from dynahate.eval.model_loading import load_adapter_model
-    from dynahate.eval.score_engine import ScoreEngine
+    from dynahate.inference.model_loading import load_adapter_model
+    from dynahate.inference.score_engine import ScoreEngine
 
     loaded = load_adapter_model(adapter, quantize=quantize)
     engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
@@ -93,7 +89,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         adapter = args.adapter or train_tiny(work)
-        from dynahate.plugin.prepare import prepare
+        from dynahate.plugin.data.prepare import prepare
         from dynahate.plugin.splits import data_file
 
         prepare(SAMPLE, work / "prepared")
@@ -107,8 +103,8 @@ def main() -> None:
         finally:
             stop_serve(proc)
 
-    print(f"posts: {len(posts)}, {args.texts_per_request} per request; CPU cores: {os.cpu_count()}; 4-bit: {not args.no_quantize}; "
-          f"batching window {args.window_ms} ms")
+    print(f"posts: {len(posts)}, {args.texts_per_request} per request; CPU cores: {os.cpu_count()}; "
+          f"4-bit: {not args.no_quantize}; batching window {args.window_ms} ms")
     print(f"offline score mode (one call):            {offline:8.1f} posts/s")
     print("one score call (fixed cost per batch):    "
           + ", ".join(f"{size} posts {seconds * 1000:.1f} ms" for size, seconds in per_call.items()))

@@ -21,8 +21,8 @@ RECIPE = REPO / "recipes" / "dynahate_qlora.yaml"
 
 
 def train_tiny(work: Path) -> Path:
+    from dynahate.plugin.data.prepare import prepare
     from dynahate.plugin.lf_workspace import make_workspace
-    from dynahate.plugin.prepare import prepare
     from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES, build_tiny_model
 
     model = build_tiny_model(work / "tiny-model")

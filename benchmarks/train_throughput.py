@@ -103,8 +103,8 @@ def main() -> None:
 
     import torch
 
+    from dynahate.plugin.data.prepare import prepare
     from dynahate.plugin.lf_workspace import make_workspace
-    from dynahate.plugin.prepare import prepare
     from dynahate.plugin.splits import data_file
     from dynahate.plugin.tiny_model import build_tiny_model
 
@@ -124,7 +124,8 @@ def main() -> None:
 
     device = torch.cuda.get_device_name(0) if on_gpu else "CPU (fused kernels off: liger needs a GPU)"
     print(f"device: {device}; model: {'Llama-3.1-8B random' if args.llama31_8b_random else model}")
-    print(f"data: {len(lengths)} train samples, {sum(lengths) / len(lengths):.1f} tokens on average, max {max(lengths)}")
+    print(f"data: {len(lengths)} train samples, {sum(lengths) / len(lengths):.1f} tokens on average, "
+          f"max {max(lengths)}")
     print(f"padding: exact (random batches of 3) {padding_fraction(lengths, 3, grouped=False):.1%}, "
           f"fast (length-grouped batches of 24) {padding_fraction(lengths, 24, grouped=True):.1%}")
     for name, run in runs.items():
@@ -132,7 +133,7 @@ def main() -> None:
               f"{run['runtime']:.1f} s)")
     print(f"ratio fast/exact: {runs['fast']['samples_per_second'] / runs['exact']['samples_per_second']:.2f}x")
     print("loss per step (exact | fast):")
-    for step, (a, b) in enumerate(zip(runs["exact"]["losses"], runs["fast"]["losses"]), start=1):
+    for step, (a, b) in enumerate(zip(runs["exact"]["losses"], runs["fast"]["losses"], strict=False), start=1):
         print(f"  {step:3d}  {a:8.4f} | {b:8.4f}")
 
 

@@ -37,13 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynahate.plugin.atomic import atomic_files
-from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.json_io import dumps_line, read_json
-
-from .output_paths import check_output_dir
-from .plots import split_plots
-from .predictions import Prediction
+from dynahate.core.atomic import atomic_files
+from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import dumps_line, read_json
+from dynahate.core.output_paths import check_output_dir
+from dynahate.eval.plots import split_plots
+from dynahate.eval.predictions import Prediction
 
 RESULTS_NAME = "eval_results.json"
 METRICS_NAME = "eval_metrics.txt"
@@ -94,7 +93,8 @@ def read_results(out_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
     if is_trainer_results(results):
         return {}, path.read_text(encoding="utf-8")
     if not all(isinstance(value, dict) and "mode" in value for value in results.values()):
-        raise DynahateError(f"{path}: neither dynahate's nor LLaMA-Factory's eval results; move it away to start afresh")
+        raise DynahateError(f"{path}: neither dynahate's nor LLaMA-Factory's eval results; "
+                            "move it away to start afresh")
     return results, None
 
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from dynahate.plugin.errors import DynahateError
+from dynahate.core.errors import DynahateError
 
 T = TypeVar("T")
 ENV_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
@@ -82,7 +82,7 @@ class Ranks:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         if self.rank == failed[0]:
             if isinstance(error, DynahateError):
-                print(f"error: {error}", file=sys.stderr, flush=True)  # as dynahate.plugin.cli prints it
+                print(f"error: {error}", file=sys.stderr, flush=True)  # as dynahate.core.cli prints it
             else:
                 traceback.print_exception(error, file=sys.stderr)
             sys.stderr.flush()

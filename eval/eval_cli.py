@@ -1,7 +1,7 @@
 """``dynahate eval``: evaluate an adapter on Dynahate splits, or score a LLaMA-Factory predictions file.
 
 Everything that can be checked is checked before the model loads: the numbers (argparse), the
-``--adapter`` spec (a Hub repo id, :mod:`dynahate.eval.adapter_source`, needs ``--output-dir`` and is
+``--adapter`` spec (a Hub repo id, :mod:`dynahate.inference.adapter_source`, needs ``--output-dir`` and is
 fetched first), the adapter files, the output directory, every split's records, and every prompt's
 length (with the tokenizer alone).
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from dynahate.core.arg_types import non_negative_int
+from dynahate.core.cli_args import add_option_with_deprecated_alias
+from dynahate.inference.cli_args import add_adapter_argument, add_engine_arguments, model_options, set_epilog
 from dynahate.plugin.splits import SPLITS, data_file, data_file_name
-
-from .cli_args import (add_adapter_argument, add_engine_arguments, add_option_with_deprecated_alias,
-                       non_negative_int, set_epilog)
 
 ORDER = 40
 HELP = "evaluate an adapter (score or generate mode) or a LLaMA-Factory generated_predictions.jsonl"
@@ -61,7 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _splits(args: argparse.Namespace):
-    from .eval_data import load_split, load_splits
+    from dynahate.eval.eval_data import load_split, load_splits
 
     if args.data:
         return load_splits(args.data)
@@ -78,7 +78,7 @@ def _split_names(args: argparse.Namespace) -> list[str]:
 
 
 def _print_misclassified(split, outcome, limit: int) -> None:
-    wrong = [(e, p) for e, p in zip(split.examples, outcome.predictions) if p.pred != e.gold][:limit]
+    wrong = [(e, p) for e, p in zip(split.examples, outcome.predictions, strict=False) if p.pred != e.gold][:limit]
     for example, prediction in wrong:
         detail = f"p_hate={prediction.p_hate:.3f}" if prediction.p_hate is not None else f"raw={prediction.raw!r}"
         print(f"  [{example.id}] gold={example.gold} pred={prediction.pred} {detail}: {example.post!r}")
@@ -86,27 +86,30 @@ def _print_misclassified(split, outcome, limit: int) -> None:
 
 def _evaluate_adapter(args: argparse.Namespace, spec, out_dir: Path, ranks):
     """Validate (every rank), load the model on this rank's device, evaluate; rank 0 gets the outcomes."""
-    from .adapter_eval import check_adapter, check_prompts, evaluate_with_adapter
-    from .artifacts import check_eval_output_dir
+    from dynahate.eval.adapter_eval import Validated, evaluate_with_adapter
+    from dynahate.eval.artifacts import check_eval_output_dir
+    from dynahate.inference.adapter_loading import check_adapter, check_prompts
 
-    def validate():
-        source, base = check_adapter(args, spec)
+    options = model_options(args)
+
+    def validate() -> Validated:
+        source, base = check_adapter(spec, options)
         check_eval_output_dir(out_dir, _split_names(args), "--output-dir" if args.output_dir else "--adapter")
         splits = list({split.name: split for split in _splits(args)}.values())  # all validated before the model loads
         located = [(split, example) for split in splits for example in split.examples]
-        tokenizer = check_prompts(args, source, base, [example.post for _, example in located],
+        tokenizer = check_prompts(source, base, [example.post for _, example in located], options.cutoff_len,
                                   lambda index: located[index][1].where(located[index][0].path))
-        return source, splits, tokenizer
+        return Validated(source, splits, tokenizer)
 
-    outcomes, splits = evaluate_with_adapter(args, ranks, validate)
-    return outcomes, {split.name: split for split in splits}
+    outcomes, validated = evaluate_with_adapter(ranks, validate, mode=args.mode, model=options,
+                                                batch_size=args.batch_size)
+    return outcomes, {split.name: split for split in validated.splits}
 
 
 def run(args: argparse.Namespace) -> int:
-    from dynahate.plugin.errors import DynahateError
-
-    from .adapter_source import parse_adapter_spec, require_output_dir
-    from .distributed import from_environment, process_group
+    from dynahate.core.errors import DynahateError
+    from dynahate.eval.distributed import from_environment, process_group
+    from dynahate.inference.adapter_source import parse_adapter_spec, require_output_dir
 
     if args.predictions and args.output_dir is None:
         raise DynahateError("--predictions needs --output-dir DIR")
@@ -120,11 +123,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, spec, ranks) -> int:
-    from .artifacts import check_eval_output_dir, summary_line, write_eval_outputs
+    from dynahate.eval.artifacts import check_eval_output_dir, summary_line, write_eval_outputs
 
     out_dir = args.output_dir or Path(args.adapter)
     if args.predictions:
-        from .evaluate import score_generated_predictions_file
+        from dynahate.eval.evaluate import score_generated_predictions_file
 
         ranks.agree(lambda: check_eval_output_dir(out_dir, _split_names(args)))
         outcomes, splits = ranks.agree(lambda: score_generated_predictions_file(args.predictions, args.name)), {}

@@ -4,7 +4,7 @@ A split is a prepared file (``data/dynahate_dev.jsonl``) or any JSONL with ``inp
 ``output``; it is named by its file stem. When ``NAME.meta.jsonl`` sits beside it (written by
 ``dynahate prepare``), each metadata line is joined to the record on the same line after
 checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch.
-Posts follow :func:`dynahate.plugin.post_rules.post_problem` (a whitespace-only ``input`` is
+Posts follow :func:`dynahate.plugin.post_rule.post_problem` (a whitespace-only ``input`` is
 refused, naming file and line). Several files are loaded with :func:`load_splits`, which refuses
 two files with the same stem (their outputs would overwrite each other).
 """
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dynahate.core.describe import text_sha1
+from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import iter_jsonl
 from dynahate.plugin import prompts
-from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.json_io import iter_jsonl
 from dynahate.plugin.labels import LABELS, normalize_gold
-from dynahate.plugin.post_rules import post_problem
-from dynahate.plugin.prepare import text_sha1
+from dynahate.plugin.post_rule import post_problem
 from dynahate.plugin.splits import meta_file
 
 
@@ -88,7 +88,7 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
             meta=meta,
             line=line,
         )
-        for (line, post, gold), meta in zip(rows, metas)
+        for (line, post, gold), meta in zip(rows, metas, strict=False)
     ]
     return EvalSplit(name, path, examples)
 
@@ -113,7 +113,7 @@ def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, A
         raise DynahateError(
             f"{sidecar}: {len(metas)} lines for {len(rows)} records in {path.name}; re-run `dynahate prepare`"
         )
-    for index, ((line, post, _), meta) in enumerate(zip(rows, metas), start=1):
+    for index, ((line, post, _), meta) in enumerate(zip(rows, metas, strict=False), start=1):
         if meta.get("input_sha1") != text_sha1(post):
             raise DynahateError(
                 f"{sidecar}:{index}: does not belong to {path.name} line {line} (input_sha1 differs); "

@@ -1,4 +1,4 @@
-"""Evaluate splits with an engine (any mode of :mod:`dynahate.eval.engines`), or score a predictions file.
+"""Evaluate splits with an engine (any mode of :mod:`dynahate.inference.modes`), or score a predictions file.
 
 The library entry points behind ``dynahate eval``: each returns ``{split name: SplitOutcome}``
 ready for :func:`dynahate.eval.artifacts.write_eval_outputs`. Every engine has one method,
@@ -13,13 +13,13 @@ import json
 import time
 from pathlib import Path
 
-from .artifacts import SplitOutcome
-from .distributed import Ranks
-from .engines import Engine, EnginePrediction
-from .eval_data import EvalSplit
-from .generated_predictions import read_generated_predictions
-from .metrics import split_results
-from .predictions import Prediction
+from dynahate.eval.artifacts import SplitOutcome
+from dynahate.eval.distributed import Ranks
+from dynahate.eval.eval_data import EvalSplit
+from dynahate.eval.lf_generated_predictions import read_generated_predictions
+from dynahate.eval.metrics import split_results
+from dynahate.eval.predictions import Prediction
+from dynahate.inference.engine import Engine, EnginePrediction
 
 ONE_PROCESS = Ranks()
 
@@ -54,7 +54,7 @@ def predict_split(split: EvalSplit, engine: Engine,
 
 def evaluate_splits(splits: list[EvalSplit], engine: Engine, mode: str,
                     ranks: Ranks = ONE_PROCESS) -> dict[str, SplitOutcome]:
-    """Every split through ``engine`` (built for ``mode`` from :data:`dynahate.eval.engines.ENGINES`).
+    """Every split through ``engine`` (built for ``mode`` from :data:`dynahate.inference.modes.ENGINES`).
 
     Under torch.distributed every rank calls this with the same splits; rank 0 returns the outcomes,
     the other ranks an empty dict (they write nothing).

@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from dynahate.eval.predictions import Prediction
 from dynahate.plugin.labels import HATE, LABELS
-
-from .predictions import Prediction
 
 INVALID = "invalid"
 ECE_BINS = 10
@@ -39,10 +38,10 @@ def classification_metrics(predictions: list[Prediction]) -> dict[str, Any]:
     return {
         "accuracy": float(accuracy_score(y_true, y_pred)),
         "macro_f1": float(sum(f1) / len(f1)),
-        "precision": dict(zip(LABELS, map(float, precision))),
-        "recall": dict(zip(LABELS, map(float, recall))),
-        "f1": dict(zip(LABELS, map(float, f1))),
-        "support": dict(zip(LABELS, map(int, support))),
+        "precision": dict(zip(LABELS, map(float, precision), strict=False)),
+        "recall": dict(zip(LABELS, map(float, recall), strict=False)),
+        "f1": dict(zip(LABELS, map(float, f1), strict=False)),
+        "support": dict(zip(LABELS, map(int, support), strict=False)),
         "invalid": y_pred.count(INVALID),
         "examples": len(predictions),
         "confusion_matrix": {
@@ -112,7 +111,7 @@ def breakdowns(predictions: list[Prediction], metas: list[dict[str, Any] | None]
     out: dict[str, Any] = {}
     for key in BREAKDOWN_KEYS:
         groups: dict[str, list[Prediction]] = defaultdict(list)
-        for prediction, meta in zip(predictions, metas):
+        for prediction, meta in zip(predictions, metas, strict=False):
             if meta is not None and meta.get(key) is not None:
                 groups[str(meta[key])].append(prediction)
         if groups:

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import io
 
+from dynahate.eval.metrics import ECE_BINS, INVALID
+from dynahate.eval.predictions import Prediction
 from dynahate.plugin.labels import HATE, LABELS
 
-from .metrics import ECE_BINS, INVALID
-from .predictions import Prediction
 
-
-def _png(fig) -> bytes:
+def png_bytes(fig) -> bytes:
     import matplotlib.pyplot as plt
 
     buffer = io.BytesIO()
@@ -53,7 +52,7 @@ def split_plots(name: str, predictions: list[Prediction], mode: str) -> dict[str
         ax.set_ylim(len(LABELS) - 0.5, -0.5)
     ax.set_xlabel("predicted")
     ax.set_ylabel("gold")
-    out[f"{name}_confusion_matrix.png"] = _png(fig)
+    out[f"{name}_confusion_matrix.png"] = png_bytes(fig)
     if mode != "score" or len(set(y_true)) < 2:
         return out
 
@@ -63,12 +62,12 @@ def split_plots(name: str, predictions: list[Prediction], mode: str) -> dict[str
     p_hate = [p.p_hate for p in predictions]
     fig, ax = _figure(f"{name}: ROC, positive class 'hate'")
     RocCurveDisplay.from_predictions(y, p_hate, pos_label=HATE, ax=ax, name="adapter", plot_chance_level=True)
-    out[f"{name}_roc.png"] = _png(fig)
+    out[f"{name}_roc.png"] = png_bytes(fig)
     fig, ax = _figure(f"{name}: precision-recall, positive class 'hate'")
     PrecisionRecallDisplay.from_predictions(y, p_hate, pos_label=HATE, ax=ax, name="adapter",
                                             plot_chance_level=True)
-    out[f"{name}_pr.png"] = _png(fig)
+    out[f"{name}_pr.png"] = png_bytes(fig)
     fig, ax = _figure(f"{name}: reliability of p_hate ({ECE_BINS} bins)")
     CalibrationDisplay.from_predictions(y, p_hate, n_bins=ECE_BINS, pos_label=HATE, ax=ax, name="adapter")
-    out[f"{name}_reliability.png"] = _png(fig)
+    out[f"{name}_reliability.png"] = png_bytes(fig)
     return out

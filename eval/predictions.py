@@ -12,7 +12,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-
 # Every key a predictions line may have: none of them holds a post's text (``case_id`` and
 # ``functionality`` are HateCheck's short identifiers, in ``hatecheck_predictions.jsonl``; ``round``
 # is the Dynahate round from the metadata sidecar).

@@ -1,7 +1,6 @@
-"""dynahate.plugin: Dynahate data preparation, prompts, labels and LLaMA-Factory registration.
+"""dynahate.plugin: the Dynahate task as LLaMA-Factory sees it: prompts, labels, template, registration.
 
-The other packages of the project (``dynahate.eval``, ``dynahate.publish``) build on the
-single prompt builder, label normalizer and JSONL reader that live here.
+The LLaMA-Factory side (chat template, ``dataset_info.json`` entries, registration, a workspace),
+the one prompt builder, label normalizer and post rule, the offline Llama 3.1 tokenizer and the
+tiny model; data preparation is :mod:`dynahate.plugin.data`. It imports only ``dynahate.core``.
 """
-
-__version__ = "0.1.0"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .splits import SPLITS, data_file_name, dataset_name
+from dynahate.plugin.splits import SPLITS, data_file_name, dataset_name
 
 ALPACA_COLUMNS = {"prompt": "instruction", "query": "input", "response": "output", "system": "system"}
 

@@ -12,7 +12,7 @@ idempotent.
 
 from __future__ import annotations
 
-from . import prompts
+from dynahate.plugin import prompts
 
 TEMPLATE_NAME = "dynahate"
 BASE_TEMPLATE = "llama3"

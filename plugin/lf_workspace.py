@@ -11,7 +11,7 @@ import json
 import shutil
 from pathlib import Path
 
-from .dataset_info import dataset_entries
+from dynahate.plugin.dataset_info import dataset_entries
 
 DATA_SUBDIR = "data"
 

@@ -21,7 +21,7 @@ import tempfile
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 
-from .errors import DynahateError
+from dynahate.core.errors import DynahateError
 
 DISTRIBUTION = "llama-models"
 TOKENIZER_MODEL = "llama_models/llama3/tokenizer.model"

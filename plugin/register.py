@@ -16,12 +16,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .atomic import atomic_files
-from .dataset_info import dataset_entries
-from .errors import DynahateError
-from .input_text import read_text
-from .json_members import JsonShapeError, parse_members, set_members
-from .splits import SPLITS, data_file, meta_file
+from dynahate.core.atomic import atomic_files
+from dynahate.core.errors import DynahateError
+from dynahate.core.json_edit import JsonShapeError, parse_members, set_members
+from dynahate.core.text_files import read_text
+from dynahate.plugin.dataset_info import dataset_entries
+from dynahate.plugin.splits import SPLITS, data_file, meta_file
 
 INFO_NAME = "dataset_info.json"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .splits import EVERY_SPLIT, dataset_name
+from dynahate.plugin.splits import EVERY_SPLIT, dataset_name
 
 ORDER = 20
 HELP = f"add {dataset_name(EVERY_SPLIT)} (and their JSONL files) to DIR/dataset_info.json"
@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .register import register
+    from dynahate.plugin.register import register
 
     result = register(args.dataset_dir, args.data, force=args.force)
     for label, names in (("added", result.added), ("replaced", result.replaced), ("unchanged", result.unchanged)):

@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
 from typing import Any
 
-from .llama3_tokenizer import llama3_special_tokens, llama31_tokenizer
+from dynahate.plugin.llama3_tokenizer import llama3_special_tokens, llama31_tokenizer
 
 __all__ = ["TINY_TRAIN_OVERRIDES", "build_tiny_model", "llama31_8b_config", "llama3_special_tokens"]
 

@@ -20,8 +20,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .errors import DynahateError
-    from .tiny_model import TINY_TRAIN_OVERRIDES, build_tiny_model
+    from dynahate.core.errors import DynahateError
+    from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES, build_tiny_model
 
     if args.print_train_overrides:
         print(" ".join(TINY_TRAIN_OVERRIDES))

@@ -20,17 +20,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from dynahate.eval.hatecheck import PLOT_NAME, group_of
-from dynahate.eval.hatecheck import SPLIT_NAME as HATECHECK
-from dynahate.eval.hatecheck_data import CITATION as HATECHECK_CITATION
-from dynahate.eval.hatecheck_data import HATECHECK_COMMIT, HATECHECK_REPO
-from dynahate.eval.hatecheck_data import HUB_DATASET as HATECHECK_HUB
-from dynahate.eval.hatecheck_data import LICENSE as HATECHECK_LICENSE
+from dynahate.eval.hatecheck.data import CITATION as HATECHECK_CITATION
+from dynahate.eval.hatecheck.data import HATECHECK_COMMIT, HATECHECK_REPO
+from dynahate.eval.hatecheck.data import HUB_DATASET as HATECHECK_HUB
+from dynahate.eval.hatecheck.data import LICENSE as HATECHECK_LICENSE
+from dynahate.eval.hatecheck.results import PLOT_NAME, group_of
+from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS
-
-from .run_record import RunRecord, describe_optimizer
+from dynahate.publish.run_record import RunRecord, describe_optimizer
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card_template.md"
 TAGS = ["llama-factory", "qlora", "peft", "lora", "hate-speech-detection", "text-classification"]

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dynahate.plugin.errors import DynahateError
-
-from .run_record import RunRecord
+from dynahate.core.errors import DynahateError
+from dynahate.publish.run_record import RunRecord
 
 
 def check_repo_id(repo_id: str) -> None:
     """``--repo-id`` is a well-formed ``USER/NAME`` (the same rule as a Hub ``--adapter``)."""
-    from dynahate.eval.adapter_source import repo_id_problem
+    from dynahate.inference.adapter_source import repo_id_problem
 
     problem = repo_id_problem(repo_id)
     if problem:
@@ -33,7 +32,8 @@ def check_adapter(run_dir: Path) -> None:
     try:
         config = PeftConfig.from_pretrained(str(run_dir))
     except (ValueError, OSError, TypeError) as exc:
-        raise DynahateError(f"{run_dir / 'adapter_config.json'}: peft cannot load it: {str(exc).splitlines()[0]}") from None
+        raise DynahateError(f"{run_dir / 'adapter_config.json'}: peft cannot load it: "
+                            f"{str(exc).splitlines()[0]}") from None
     if str(config.peft_type).split(".")[-1].upper() != "LORA":
         raise DynahateError(f"{run_dir}: adapter type {config.peft_type} is not LoRA")
 

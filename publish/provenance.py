@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from dynahate.plugin.errors import DynahateError
-
-from .run_record import RunRecord
+from dynahate.core.errors import DynahateError
+from dynahate.publish.run_record import RunRecord
 
 
 def unverified_splits(record: RunRecord, run_sha256: str) -> dict[str, str]:
@@ -26,7 +25,8 @@ def unverified_splits(record: RunRecord, run_sha256: str) -> dict[str, str]:
             reasons[split] = (f"computed on another adapter (adapter_model.safetensors SHA-256 "
                               f"{str(adapter['sha256'])[:12]}..., this run's is {run_sha256[:12]}...)")
         elif adapter.get("base_model") != record.base_model:
-            reasons[split] = f"computed on base model {adapter.get('base_model')!r}, not the adapter's {record.base_model!r}"
+            reasons[split] = (f"computed on base model {adapter.get('base_model')!r}, "
+                              f"not the adapter's {record.base_model!r}")
     return reasons
 
 

@@ -1,7 +1,7 @@
 """``dynahate publish``: stage a finished run with its generated model card, and upload it to the Hub.
 
 With ``--compare-to EVAL_DIR`` the run's evaluation is compared with another adapter's by
-:func:`dynahate.eval.compare.compare_evaluations` (the code of ``dynahate compare``, default resamples and
+:func:`dynahate.eval.compare.load.compare_evaluations` (the code of ``dynahate compare``, default resamples and
 seed): the card gains a "Comparison with ..." section and the result is staged as ``comparison.json``.
 A comparison that ``dynahate compare`` would refuse is refused here, before anything is staged.
 """
@@ -13,11 +13,10 @@ import json
 import os
 from pathlib import Path
 
-from dynahate.eval.paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
-
-from .card import DEFAULT_DATASET, DEFAULT_LICENSE
-from .upload import BACKOFF_S as DEFAULT_BACKOFF_S
-from .upload import DEFAULT_COMMIT_MESSAGE
+from dynahate.eval.compare.paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
+from dynahate.publish.card import DEFAULT_DATASET, DEFAULT_LICENSE
+from dynahate.publish.upload import BACKOFF_S as DEFAULT_BACKOFF_S
+from dynahate.publish.upload import DEFAULT_COMMIT_MESSAGE
 
 ORDER = 60
 HELP = "write the model card from the run's files, stage the allowlisted files, and upload them to the Hub"
@@ -82,13 +81,22 @@ def _size(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .card import render_card
-    from .checks import check_adapter, check_adapter_files, check_record, check_repo_id
-    from .no_posts import check_no_post_text
-    from .provenance import check_provenance
-    from .run_record import load_run_record
-    from .stage_dir import DEFAULT_STAGE, check_stage_dir
-    from .staging import CARD, merge_sources, planned_sizes, prompt_files, select_eval_files, select_run_files, stage
+    from dynahate.publish.card import render_card
+    from dynahate.publish.checks import check_adapter, check_adapter_files, check_record, check_repo_id
+    from dynahate.publish.post_text_check import check_no_post_text
+    from dynahate.publish.provenance import check_provenance
+    from dynahate.publish.run_record import load_run_record
+    from dynahate.publish.staging import (
+        CARD,
+        DEFAULT_STAGE,
+        check_stage_dir,
+        merge_sources,
+        planned_sizes,
+        prompt_files,
+        select_eval_files,
+        select_run_files,
+        stage,
+    )
 
     check_repo_id(args.repo_id)
     backoff_s = None if args.dry_run else _backoff_s()
@@ -103,18 +111,21 @@ def run(args: argparse.Namespace) -> int:
     check_adapter(run_dir)
     record = load_run_record(run_dir, recipe=args.recipe, eval_dir=eval_dir,
                              prepare_report=args.data_dir / "prepare_report.json")
-    eval_files, predictions = select_eval_files(record.eval_dir, record.eval_results) if record.eval_results else ({}, set())
+    if record.eval_results:
+        eval_files, predictions = select_eval_files(record.eval_dir, record.eval_results)
+    else:
+        eval_files, predictions = {}, set()
     files = merge_sources(run_files, eval_files, prompt_files())
     check_no_post_text(files, predictions)
     unverified = {}
     if record.eval_results:
-        from dynahate.eval.model_loading import adapter_sha256
+        from dynahate.inference.model_loading import adapter_sha256
 
         unverified = check_provenance(record, adapter_sha256(run_dir), args.force)
     generated = {}
     comparison = _comparison(args, record)
     if comparison is not None:
-        from .card import COMPARISON_FILE
+        from dynahate.publish.card import COMPARISON_FILE
 
         generated[COMPARISON_FILE] = json.dumps(comparison, indent=2) + "\n"
     sizes = {**planned_sizes(files), **{name: len(text.encode("utf-8")) for name, text in generated.items()}}
@@ -135,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
     if args.dry_run:
         print("dry run: nothing uploaded")
         return 0
-    from .upload import upload
+    from dynahate.publish.upload import upload
 
     result = upload(stage_dir, args.repo_id, private=args.private, revision=args.revision,
                     commit_message=args.commit_message, endpoint=os.environ.get("HF_ENDPOINT"),
@@ -149,8 +160,8 @@ def _comparison(args: argparse.Namespace, record) -> dict | None:
     """``dynahate compare``'s result for ``--compare-to`` (the other evaluation as A, this run's as B), or None."""
     if args.compare_to is None:
         return None
-    from dynahate.eval.compare import compare_evaluations
-    from dynahate.plugin.errors import DynahateError
+    from dynahate.core.errors import DynahateError
+    from dynahate.eval.compare.load import compare_evaluations
 
     if not record.eval_results:
         raise DynahateError(f"--compare-to {args.compare_to}: this run has no `dynahate eval` results in "
@@ -159,7 +170,7 @@ def _comparison(args: argparse.Namespace, record) -> dict | None:
 
 
 def _backoff_s() -> float:
-    from dynahate.plugin.errors import DynahateError
+    from dynahate.core.errors import DynahateError
 
     raw = os.environ.get("DYNAHATE_UPLOAD_BACKOFF_S", str(DEFAULT_BACKOFF_S))
     try:

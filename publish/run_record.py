@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.json_io import read_json
+from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import read_json
 
 TRAINER_CARD = "README.md"
 RECIPE_KEYS = ("quantization_bit", "quantization_method", "template", "cutoff_len", "bf16", "dataset", "eval_dataset")
@@ -46,7 +46,8 @@ def _bullets(text: str) -> dict[str, str]:
 def parse_trainer_card(markdown: str) -> tuple[dict[str, str], dict[str, str]]:
     """Hyperparameters and framework versions from the card transformers' Trainer writes."""
     hyper = _bullets(_section(markdown, "Training hyperparameters"))
-    versions = {m.group(1): m.group(2) for m in re.finditer(r"^- (\S+) (\S+)$", _section(markdown, "Framework versions"), re.M)}
+    version_lines = _section(markdown, "Framework versions")
+    versions = {m.group(1): m.group(2) for m in re.finditer(r"^- (\S+) (\S+)$", version_lines, re.M)}
     return hyper, versions
 
 
@@ -82,7 +83,8 @@ def read_recipe(path: Path) -> dict[str, Any]:
     try:
         recipe = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
-        raise DynahateError(f"{path}: recipe not found (pass --recipe with the YAML the run was trained with)") from None
+        raise DynahateError(f"{path}: recipe not found "
+                            "(pass --recipe with the YAML the run was trained with)") from None
     except yaml.YAMLError as exc:
         raise DynahateError(f"{path}: not valid YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(recipe, dict):
@@ -126,7 +128,10 @@ def load_run_record(run_dir: Path, *, recipe: Path, eval_dir: Path | None = None
         raise DynahateError(f"{run_dir}: run directory not found")
     adapter = read_json(run_dir / "adapter_config.json", "the LoRA adapter's config")
     trainer_card = run_dir / TRAINER_CARD
-    hyper, versions = parse_trainer_card(trainer_card.read_text(encoding="utf-8")) if trainer_card.is_file() else ({}, {})
+    if trainer_card.is_file():
+        hyper, versions = parse_trainer_card(trainer_card.read_text(encoding="utf-8"))
+    else:
+        hyper, versions = {}, {}
     notes = [] if hyper else [f"the Trainer's {TRAINER_CARD} is missing from the run, so batch size, learning rate, "
                               "schedule and epochs are not stated"]
     state_path, results_path = run_dir / "trainer_state.json", run_dir / "all_results.json"
@@ -138,13 +143,17 @@ def load_run_record(run_dir: Path, *, recipe: Path, eval_dir: Path | None = None
             notes.append(f"{recipe.name} sets {recipe_key}: {full_recipe[recipe_key]} but the Trainer recorded "
                          f"{card_key}: {hyper[card_key]} (overridden at launch); the Trainer's value is stated")
     if hyper and full_recipe.get("bf16") and "mixed_precision_training" not in hyper:
-        notes.append(f"{recipe.name} sets bf16: true but the Trainer recorded no mixed precision (overridden at launch)")
+        notes.append(f"{recipe.name} sets bf16: true but the Trainer recorded no mixed precision "
+                     "(overridden at launch)")
     eval_dir = Path(eval_dir) if eval_dir else run_dir
     eval_results = None
     if (eval_dir / RESULTS_NAME).is_file():
         loaded = read_json(eval_dir / RESULTS_NAME, "dynahate eval results")
         if isinstance(loaded, dict) and not is_trainer_results(loaded):
             eval_results = loaded
-    report = read_json(prepare_report, "dynahate prepare's report") if prepare_report and prepare_report.is_file() else None
+    report = None
+    if prepare_report and prepare_report.is_file():
+        report = read_json(prepare_report, "dynahate prepare's report")
     return RunRecord(run_dir, adapter, hyper, versions, state, all_results, Path(recipe),
-                     {k: full_recipe[k] for k in RECIPE_KEYS if k in full_recipe}, eval_results, eval_dir, report, notes)
+                     {k: full_recipe[k] for k in RECIPE_KEYS if k in full_recipe}, eval_results, eval_dir,
+                     report, notes)

@@ -1,8 +1,9 @@
 """Upload a staged folder to the Hub with ``huggingface_hub``: one commit, retried on network errors.
 
 The token comes from ``HF_TOKEN`` or the cached login (``hf auth login``); it is passed to the
-client and never printed, logged or written. The stage folder's marker file is not uploaded. 401 and 403 become one line saying how to log in or
-which permission is missing; connection errors and 5xx answers are retried with backoff.
+client and never printed, logged or written. The stage folder's marker file is not uploaded.
+401 and 403 become one line saying how to log in or which permission is missing; connection
+errors and 5xx answers are retried with backoff.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from dynahate.plugin.errors import DynahateError
+from dynahate.core.errors import DynahateError
 
 RETRIES = 4
 BACKOFF_S = 2.0
@@ -79,7 +80,8 @@ def with_retries(what: str, call, repo_id: str, retries: int = RETRIES, backoff_
 
 
 def upload(stage_dir: Path, repo_id: str, *, private: bool = False, revision: str | None = None,
-           commit_message: str | None = None, endpoint: str | None = None, backoff_s: float = BACKOFF_S) -> UploadResult:
+           commit_message: str | None = None, endpoint: str | None = None,
+           backoff_s: float = BACKOFF_S) -> UploadResult:
     """Upload a staged folder to a Hub model repo as one commit, creating the repo (and branch) if missing.
 
     Each Hub call is made up to ``RETRIES`` (4) times in all: a connection error or 5xx answer is retried
@@ -103,7 +105,7 @@ def upload(stage_dir: Path, repo_id: str, *, private: bool = False, revision: st
     """
     from huggingface_hub import HfApi
 
-    from .stage_dir import MARKER
+    from dynahate.publish.staging import MARKER
 
     api = HfApi(endpoint=endpoint, token=_token())
     repo_url = with_retries("creating the repo", lambda: api.create_repo(

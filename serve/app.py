@@ -3,13 +3,13 @@
 One model in memory: LLaMA-Factory's ``ChatModel`` loads the base (4-bit by default, as training
 did) with the adapter and the ``dynahate`` template, so ``/v1/chat/completions`` takes the post
 alone as the user message. ``/v1/classify`` scores posts with the eval module's score engine on
-that same model, micro-batched across concurrent requests (:mod:`.classify_batcher`). ``/health``
+that same model, micro-batched across concurrent requests (:mod:`dynahate.serve.classify_batcher`). ``/health``
 says what is loaded (``adapter_hub``: the repo id, revision and commit of a Hub adapter, else
 null), the queue, and the requests dropped.
 
-In front of every route, :mod:`.serve_middleware` checks the API key, the body size, the chat
-request's posts (:mod:`.serve_chat`), and watches for clients that leave and for the deadline.
-Posts are checked by one rule on both routes (:mod:`.serve_posts`), tokenized and scored off the
+In front of every route, :mod:`dynahate.serve.middleware` checks the API key, the body size, the chat
+request's posts (:mod:`dynahate.serve.chat`), and watches for clients that leave and for the deadline.
+Posts are checked by one rule on both routes (:mod:`dynahate.serve.post_checks`), tokenized and scored off the
 event loop. Bad input is a 4xx with a one-line ``error`` that never quotes a post; the server
 keeps serving.
 """
@@ -25,11 +25,10 @@ from typing import Any
 from fastapi import Request
 from pydantic import BaseModel
 
-from dynahate.plugin import __version__
+from dynahate.core import __version__
+from dynahate.inference.model_loading import read_adapter_config, resolve_base
 from dynahate.plugin.labels import LABELS
-from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
-
-from dynahate.eval.model_loading import read_adapter_config, resolve_base
+from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
 
 API_KEY_ENV = "API_KEY"  # the same variable LLaMA-Factory's chat API checks
 CHAT_PATH = "/v1/chat/completions"
@@ -49,7 +48,7 @@ class ServeConfig:
     force: bool = False
     cutoff_len: int = DEFAULT_CUTOFF_LEN
     max_texts: int = 64
-    max_text_chars: int | None = None  # None: serve_posts.default_max_text_chars(cutoff_len)
+    max_text_chars: int | None = None  # None: post_checks.default_max_text_chars(cutoff_len)
     max_body_bytes: int = 1 << 20
     max_queue: int = 256
     request_timeout_s: float = 60.0
@@ -80,15 +79,14 @@ def create_serve_app(config: ServeConfig):
     from llamafactory.chat import ChatModel
     from starlette.middleware import Middleware
 
+    from dynahate.inference.model_loading import default_device
+    from dynahate.inference.score_engine import ScoreEngine
     from dynahate.plugin.lf_template import register_dynahate_template
-
-    from .classify_batcher import ClassifyBatcher, QueueFull
-    from dynahate.eval.model_loading import default_device
-    from dynahate.eval.score_engine import ScoreEngine
-    from .chat import ChatPrecheck, guard_generation
-    from .guard import DropCounts, ServeError, current_guard
-    from .middleware import ServeMiddleware
-    from .posts import PostChecks, default_max_text_chars
+    from dynahate.serve.chat import ChatPrecheck, guard_generation
+    from dynahate.serve.classify_batcher import ClassifyBatcher, QueueFull
+    from dynahate.serve.guard import DropCounts, ServeError, current_guard
+    from dynahate.serve.middleware import ServeMiddleware
+    from dynahate.serve.post_checks import PostChecks, default_max_text_chars
 
     base = resolve_base(read_adapter_config(config.adapter), config.base, config.force)
     device = default_device()

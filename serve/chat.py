@@ -1,11 +1,11 @@
 """The served post rules on LLaMA-Factory's chat completions, and no generation for dropped requests.
 
 :class:`ChatPrecheck` runs on a chat request's body before LLaMA-Factory's route does (it is a
-pre-check of :mod:`.serve_middleware`), so that a streaming request gets its 4xx too:
+pre-check of :mod:`dynahate.serve.middleware`), so that a streaming request gets its 4xx too:
 
 - every message must be text (the dynahate model reads no images, video or audio: 422);
 - every text must be valid Unicode and within ``--max-text-chars``; a user message is a post
-  and must also not be blank (:mod:`.serve_posts`, the rule of eval and predict);
+  and must also not be blank (:mod:`dynahate.serve.post_checks`, the rule of eval and predict);
 - the prompt the ``dynahate`` template builds from the request must fit ``--cutoff-len`` (413):
   it is counted with LLaMA-Factory's own request conversion (``api.chat._process_request``)
   and template encoding (``mm_plugin.process_messages`` then ``Template.encode_oneturn``, as
@@ -28,9 +28,8 @@ import json
 import logging
 from typing import Any
 
-from .guard import RequestGuard, ServeError, current_guard
-from .posts import PostChecks
-
+from dynahate.serve.guard import RequestGuard, ServeError, current_guard
+from dynahate.serve.post_checks import PostChecks
 
 _prechecking = contextvars.ContextVar("dynahate_chat_precheck", default=False)
 

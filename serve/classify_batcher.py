@@ -22,8 +22,8 @@ from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
-from dynahate.eval.score_engine import ScoreEngine, ScoreResult
-from .guard import TIMED_OUT, RequestDropped, RequestGuard
+from dynahate.inference.score_engine import ScoreEngine, ScoreResult
+from dynahate.serve.guard import TIMED_OUT, RequestDropped, RequestGuard
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Per-request state of ``dynahate serve``: has the client gone, has the deadline passed.
 
-The HTTP middleware (:mod:`.serve_middleware`) makes one :class:`RequestGuard` per POST request
+The HTTP middleware (:mod:`dynahate.serve.middleware`) makes one :class:`RequestGuard` per POST request
 and puts it in the :data:`current_guard` context variable, which the route handlers, the
 classify batcher and LLaMA-Factory's generation thread (``asyncio.to_thread`` copies the
 context) all see. When the client disconnects or the deadline passes the guard is *dropped*:
@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import contextvars
 import time
-from dataclasses import dataclass, field
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 ABANDONED = "abandoned"  # the client disconnected before its answer
 TIMED_OUT = "timed out"  # --request-timeout passed first

@@ -8,8 +8,8 @@ For each HTTP request, before any route code runs:
    body; a chunked body is counted while it is read and refused as soon as it passes the limit.
    (The server's HTTP layer discards the rest of a refused body without keeping it.)
 3. A per-route bound on requests in progress (chat completions: 429 with ``Retry-After``).
-4. The route's pre-check on the body (chat completions: the post rules, see :mod:`.serve_chat`),
-   then the route, run with a :class:`~.serve_guard.RequestGuard` in ``current_guard``. A task
+4. The route's pre-check on the body (chat completions: the post rules, see :mod:`dynahate.serve.chat`),
+   then the route, run with a :class:`~dynahate.serve.guard.RequestGuard` in ``current_guard``. A task
    awaits ``http.disconnect`` from the server meanwhile: when the client goes, the guard is
    dropped (queued work is discarded, counted as abandoned). When ``--request-timeout`` passes
    before the answer starts, the client gets 503 and the guard is dropped (the work is not done,
@@ -29,8 +29,15 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from .guard import (ABANDONED, TIMED_OUT, DropCounts, RequestDropped, RequestGuard, ServeError,
-                          current_guard)
+from dynahate.serve.guard import (
+    ABANDONED,
+    TIMED_OUT,
+    DropCounts,
+    RequestDropped,
+    RequestGuard,
+    ServeError,
+    current_guard,
+)
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]

@@ -2,7 +2,7 @@
 
 Arguments are checked and the port is bound before the model loads, so a bad value or a port in
 use is one ``error:`` line (exit 2) within a second; a Hub adapter (``USER/NAME[@REV]``) is then
-fetched (:mod:`dynahate.eval.adapter_source`), and uvicorn serves on that bound socket.
+fetched (:mod:`dynahate.inference.adapter_source`), and uvicorn serves on that bound socket.
 """
 
 from __future__ import annotations
@@ -11,31 +11,31 @@ import argparse
 import errno
 import socket
 
-from dynahate.plugin.errors import DynahateError
-from dynahate.plugin.post_rules import DEFAULT_CUTOFF_LEN
-
-from dynahate.eval.adapter_source import HUB_ENVIRONMENT
-from dynahate.eval.cli_args import (add_adapter_argument, add_model_arguments, add_option_with_deprecated_alias,
-                                   positive_float, positive_int)
+from dynahate.core.arg_types import positive_float, positive_int
+from dynahate.core.cli_args import add_option_with_deprecated_alias
+from dynahate.core.errors import DynahateError
+from dynahate.inference.adapter_source import HUB_ENVIRONMENT
+from dynahate.inference.cli_args import add_adapter_argument, add_model_arguments
+from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
 
 ORDER = 70
 HELP = "serve /v1/classify (micro-batched score mode), OpenAI chat completions and /health over HTTP"
 
-EPILOG = """\
+EPILOG = f"""\
 environment variables read:
   API_KEY    if set, every /v1/... request (classify, chat, models) needs
              'Authorization: Bearer <API_KEY>' (scheme in any case), else 401; /health stays open
   LLaMA-Factory's API also reads MAX_CONCURRENT (chat generations at once, default 1),
   API_MODEL_NAME (the id /v1/models lists) and FASTAPI_ROOT_PATH; HF_HUB_OFFLINE as usual.
-{hub}
+{HUB_ENVIRONMENT}
 status codes: 401 no or wrong key; 408 body not received in time; 413 body, text or prompt too
 long, or too many texts; 422 bad JSON or a bad post (empty, blank, not text, a lone surrogate);
 429 queue full (with Retry-After); 503 --request-timeout passed (the request is not scored).
-""".format(hub=HUB_ENVIRONMENT)
+"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from .posts import CHARS_PER_TOKEN_LIMIT
+    from dynahate.serve.post_checks import CHARS_PER_TOKEN_LIMIT
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = EPILOG
@@ -87,8 +87,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dynahate.eval.adapter_source import fetch_adapter, parse_adapter_spec
-    from dynahate.eval.model_loading import read_adapter_config
+    from dynahate.inference.adapter_source import fetch_adapter, parse_adapter_spec
+    from dynahate.inference.model_loading import read_adapter_config
 
     spec = parse_adapter_spec(args.adapter)  # no network yet
     if not spec.is_hub:
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, source, sock: socket.socket) -> int:
     import uvicorn
 
-    from .app import ServeConfig, create_serve_app
+    from dynahate.serve.app import ServeConfig, create_serve_app
 
     config = ServeConfig(adapter=source.path, hub=source.hub_record() if source.is_hub else None,
                          base=args.base, quantize=not args.no_quantize, force=args.force,

@@ -1,10 +1,11 @@
-"""Shared fixtures and helpers: the synthetic sample CSV, the tiny CPU model, prepared data, real
-``llamafactory-cli train`` runs of the repository's recipe on that model, and the helpers that more
-than one test file uses (CLI runs, JSONL and CSV text, the loaded adapter, the dev posts).
+"""Shared fixtures: the synthetic sample CSV, the tiny CPU model, prepared data, real
+``llamafactory-cli train`` runs of the repository's recipe on that model, the loaded adapter and
+the dev posts. The helpers that tests and benchmarks share are the package ``dynahate.testing``
+(``tests/helpers``).
 
 The ``integration`` marker holds every test that trains or needs a trained run, by construction:
-a test whose fixtures include one of :data:`TRAINING_FIXTURES` is marked at collection (so ``-m
-"not integration"``, ``make test-fast``, leaves it out), and :func:`run_cli` refuses to start
+a test whose fixtures include one of ``TRAINING_FIXTURES`` is marked at collection (so ``-m
+"not integration"``, ``make test-fast``, leaves it out), and ``run_cli`` refuses to start
 ``llamafactory-cli`` from a test that is not marked, so a new kind of training run cannot hide in
 the fast loop either.
 
@@ -13,38 +14,26 @@ Nothing here downloads anything: the model is built locally and the Hub is kept 
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from dynahate.testing.cli import (
+    INTEGRATION,
+    OFFLINE_ENV,
+    REPO,
+    RUNNING,
+    SAMPLE_CSV,
+    TRAINING_FIXTURES,
+    lf_train,
+    run_cli,
+)
+from dynahate.testing.records import read_jsonl
+
 pytest_plugins = ["pytester"]  # tests/test_markers.py runs pytest on small test files
 
-REPO = Path(__file__).resolve().parent.parent
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SAMPLE_CSV = FIXTURES / "dynahate_sample.csv"
-RECIPE = REPO / "recipes" / "dynahate_qlora.yaml"
-
-OFFLINE_ENV = {
-    "HF_HUB_OFFLINE": "1",
-    "TRANSFORMERS_OFFLINE": "1",
-    "HF_DATASETS_OFFLINE": "1",
-    "DISABLE_VERSION_CHECK": "1",
-    "TOKENIZERS_PARALLELISM": "false",
-    "WANDB_DISABLED": "true",
-}
 os.environ.update(OFFLINE_ENV)
-
-
-# Fixtures that run `llamafactory-cli train` (directly or through another): a test using one is an integration test.
-TRAINING_FIXTURES = frozenset({"trained_run", "lf_predict_run"})
-INTEGRATION = "integration"
-_running: dict[str, pytest.Item | None] = {"item": None}
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects
@@ -56,47 +45,11 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(tryfirst=True)  # before the fixtures of the item are set up
 def pytest_runtest_setup(item):
-    _running["item"] = item
+    RUNNING["item"] = item
 
 
 def pytest_runtest_teardown(item):
-    _running["item"] = None
-
-
-def require_integration_marker(what: str) -> None:
-    """Fail the running test (or the fixture it set up) unless it is marked ``integration``."""
-    item = _running["item"]
-    if item is not None and item.get_closest_marker(INTEGRATION) is None:
-        pytest.fail(f"{item.nodeid} runs {what} but is not marked {INTEGRATION}: add @pytest.mark.{INTEGRATION} "
-                    "(or, for a new training fixture, add its name to conftest.TRAINING_FIXTURES)", pytrace=False)
-
-
-def cli_path(name: str) -> str:
-    """A console script installed beside the running interpreter (the venv's own)."""
-    candidate = Path(sys.executable).with_name(name)
-    return str(candidate) if candidate.exists() else name
-
-
-def run_cli(args: list[str], cwd: Path | None = None, check: bool = True, timeout: int = 900,
-            env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run a console script of the venv; on failure show the end of its output.
-
-    ``llamafactory-cli`` (training, prediction, export) runs only from a test marked ``integration``.
-    """
-    if args[0] == "llamafactory-cli":
-        require_integration_marker(" ".join(args[:2]))
-    full_env = {**os.environ, **OFFLINE_ENV, **(env or {})}
-    proc = subprocess.run([cli_path(args[0]), *args[1:]], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout, env=full_env)
-    if check and proc.returncode != 0:
-        raise AssertionError(f"{args[:3]} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}")
-    return proc
-
-
-def lf_train(workspace: Path, model: Path, output_dir: Path, *overrides: str, recipe: Path = RECIPE):
-    """``llamafactory-cli train RECIPE`` from ``workspace`` on CPU (``bf16=false``), with ``overrides``."""
-    return run_cli(["llamafactory-cli", "train", str(recipe), f"model_name_or_path={model}",
-                    f"output_dir={output_dir}", "bf16=false", *overrides], cwd=workspace)
+    RUNNING["item"] = None
 
 
 @pytest.fixture(scope="session")
@@ -113,7 +66,7 @@ def tiny_model(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def prepared_data(tmp_path_factory) -> Path:
-    from dynahate.plugin.prepare import prepare
+    from dynahate.plugin.data.prepare import prepare
 
     out = tmp_path_factory.mktemp("prepared") / "data"
     prepare(SAMPLE_CSV, out)
@@ -151,7 +104,7 @@ def lf_predict_run(tmp_path_factory, lf_workspace, tiny_model, trained_run) -> P
 @pytest.fixture(scope="module")
 def loaded(trained_run):
     """The trained tiny adapter loaded as ``dynahate eval`` loads it (4-bit base)."""
-    from dynahate.eval.model_loading import load_adapter_model
+    from dynahate.inference.model_loading import load_adapter_model
 
     return load_adapter_model(trained_run)
 
@@ -162,30 +115,3 @@ def dev_posts(prepared_data) -> list[str]:
     from dynahate.plugin.splits import data_file
 
     return [record["input"] for record in read_jsonl(data_file(prepared_data, "dev"))]
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """Every line of a JSONL file, parsed (blank lines are an error: the files under test have none)."""
-    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
-
-
-# The official CSV's columns, in its order (R's write.csv: a leading unnamed row-number column).
-CSV_HEADER = ["", "acl.id", "X1", "text", "label", "type", "target", "level", "split", "round.base", "annotator",
-              "round", "acl.id.matched"]
-
-
-def csv_row(n: int, text: str, label: str = "hate", split: str = "train", acl_id: str | None = None,
-            matched: str = "NA") -> list:
-    """One record of the official CSV, numbered ``n`` (``acl.id`` ``acl{n}`` unless given)."""
-    return [str(n), acl_id or f"acl{n}", n, text, label, "notgiven", "notgiven", "original", split, 1, "ann", "1",
-            matched]
-
-
-def csv_text(rows: list[list], header: list[str] | None = CSV_HEADER) -> str:
-    """The CSV as R writes it (strings quoted); ``header=None`` leaves the header row out."""
-    buf = io.StringIO()
-    writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
-    if header is not None:
-        writer.writerow(header)
-    writer.writerows(rows)
-    return buf.getvalue()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import INTEGRATION, TRAINING_FIXTURES
+from dynahate.testing.cli import INTEGRATION, TRAINING_FIXTURES
 
 CONFTEST = Path(__file__).with_name("conftest.py")
 
@@ -50,7 +50,7 @@ def test_tests_that_need_a_trained_run_are_marked_and_left_out_of_the_fast_loop(
 
 def test_an_unmarked_test_cannot_start_llamafactory(suite):
     suite.makepyfile(test_sample="""
-        from conftest import run_cli
+        from dynahate.testing.cli import run_cli
 
         def test_trains_by_itself(tmp_path):
             run_cli(["llamafactory-cli", "train", str(tmp_path / "recipe.yaml")])

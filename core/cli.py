@@ -1,0 +1,89 @@
+"""The ``dynahate`` console command: one entry point, one module per subcommand.
+
+Each package declares its subcommands as entry points of the group ``dynahate.commands`` in
+``pyproject.toml`` (name = module), so adding a command never touches this package. A subcommand
+module defines ``HELP`` (one line), ``ORDER`` (its place in ``--help``), ``add_arguments(parser)`` and
+``run(args) -> int``, and imports heavy libraries (torch, transformers) only inside ``run`` so
+that ``dynahate --help`` stays fast. A :class:`DynahateError` becomes one ``error:`` line on
+stderr and exit status 2. SIGINT and SIGTERM become exceptions, so temporary files are removed
+and nothing half-written is left (exit 130 and 143).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import signal
+import sys
+from importlib.metadata import entry_points
+from types import ModuleType
+
+from dynahate.core import __version__
+from dynahate.core.errors import DynahateError
+
+COMMAND_GROUP = "dynahate.commands"
+"""The entry-point group each package declares its subcommands in (``pyproject.toml``)."""
+
+
+def _available() -> dict[str, ModuleType]:
+    """Subcommand name -> module, from the installed entry points, in each module's ``ORDER``.
+
+    A command whose module is not installed is left out; a missing dependency of an installed module
+    is a real error and is raised.
+    """
+    modules: dict[str, ModuleType] = {}
+    for entry in entry_points(group=COMMAND_GROUP):
+        try:
+            modules[entry.name] = importlib.import_module(entry.value)
+        except ModuleNotFoundError as exc:
+            if exc.name != entry.value:
+                raise
+    return dict(sorted(modules.items(), key=lambda item: (getattr(item[1], "ORDER", 100), item[0])))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dynahate",
+        description="Dynahate QLoRA: prepare data, evaluate, predict, publish and serve the adapter.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    commands = _available()
+    if not commands:
+        parser.error(f"no subcommands are installed (entry-point group {COMMAND_GROUP!r}); "
+                     "reinstall the project: pip install -e .")
+    for name, module in commands.items():
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised where the program is, so that every ``finally`` and temporary-file cleanup runs."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)  # like SIGINT's KeyboardInterrupt
+    try:
+        return int(args._run(args) or 0)
+    except DynahateError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("error: interrupted", file=sys.stderr)
+        return 130
+    except Terminated:
+        print("error: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Reading users' text files (CSV, JSONL, plain text) without ever quoting a post.
+
+How a value is named in a message without showing it lives in :mod:`dynahate.core.describe`.
+
+- Text is UTF-8; a byte-order mark before the first line is ignored. A byte that is not UTF-8 is
+  reported with the line (and byte column) it is on, not a byte offset in some buffer.
+- CSV records are read strictly (a quote that is never closed is an error, not a field that
+  swallows the rest of the file) and each comes with the line it starts on.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+from dynahate.core.errors import DynahateError
+
+BOM = "\ufeff"
+
+
+def first_bad_utf8(path: Path) -> tuple[int, int, str] | None:
+    """``(line, byte column, reason)`` of the first byte sequence in ``path`` that is not UTF-8."""
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            try:
+                raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                return number, exc.start + 1, exc.reason
+    return None
+
+
+def not_utf8(path: Path, what: str = "text file", where: Callable[[int], str] | None = None) -> DynahateError:
+    """The one-line error for a file that is not UTF-8, naming the line of its first bad byte
+    (``where(line)`` formats the location; default ``PATH: line N``)."""
+    located = first_bad_utf8(path)
+    if located is None:  # the decoder and the line scan disagree: should not happen
+        return DynahateError(f"{path}: not a UTF-8 {what}")
+    line, column, reason = located
+    location = where(line) if where else f"{path}: line {line}"
+    return DynahateError(f"{location}: not a UTF-8 {what} ({reason} at byte {column} of the line); "
+                         "save it as UTF-8")
+
+
+def read_text(path: str | Path, what: str) -> str:
+    """A whole UTF-8 file as text; a missing file, a directory or a bad byte is one error naming it."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise DynahateError(f"{path}: not found ({what})") from None
+    except IsADirectoryError:
+        raise DynahateError(f"{path}: is a directory, expected a file ({what})") from None
+    except OSError as exc:
+        raise DynahateError(f"{path}: cannot read ({what}): {exc.strerror}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise DynahateError(f"{path}: line {line}: not UTF-8 text ({what}): {exc.reason} at byte {column} "
+                            "of the line") from None
+
+
+def decode_lines(raw_lines: Iterable[bytes], where: str) -> Iterator[tuple[int, str]]:
+    """``(line number, text without its line end)`` from binary lines; a leading BOM is dropped and a
+    line that is not UTF-8 is an error naming ``where`` and the line."""
+    for number, raw in enumerate(raw_lines, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise DynahateError(f"{where}:{number}: not UTF-8 text ({exc.reason} at byte {exc.start + 1} "
+                                "of the line); save it as UTF-8") from None
+        if number == 1 and line.startswith(BOM):
+            line = line[1:]
+        yield number, line.rstrip("\n").removesuffix("\r")
+
+
+def csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
+    """``(line the record starts on, fields)`` for each CSV record, the header first; blank lines
+    give empty field lists. Strict parsing; bad bytes and broken quoting name the line."""
+    start = 1
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle, strict=True)
+            for fields in reader:
+                yield start, fields
+                start = reader.line_num + 1
+    except UnicodeDecodeError:
+        raise not_utf8(path, "CSV file") from None
+    except csv.Error as exc:
+        hint = ""
+        if "unexpected end of data" in str(exc):
+            hint = "; a quote opened in this record is never closed"
+        elif "expected after" in str(exc):
+            hint = "; a quote in this record is unbalanced (a quote inside a quoted field is written twice)"
+        raise DynahateError(f"{path}: line {start}: not a valid CSV record ({exc}{hint})") from None

@@ -1,0 +1,101 @@
+"""``dynahate compare``: compare two evaluations of adapters on the same posts (paired bootstrap, McNemar).
+
+A and B are folders ``dynahate eval`` wrote (or their ``eval_results.json``). The work is in
+:mod:`dynahate.eval.compare.load` (loading, joining by id, refusals, the numbers) and
+:mod:`dynahate.eval.compare.report` (table and plot); this module checks the options and the output
+path first, prints the table, and writes ``--output`` (JSON) and the per-round plot beside it
+(``<stem>_per_round.png``), both or neither. No model is loaded; nothing printed or written holds a post.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from dynahate.core.arg_types import non_negative_int, open_fraction, positive_int
+from dynahate.eval.compare.paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
+
+ORDER = 55
+HELP = "compare two evaluations of the same posts: accuracy/macro-F1 differences (paired bootstrap), McNemar"
+PLOT_SUFFIX = "_per_round.png"
+EPILOG = """\
+what is compared:
+  for each split both evaluations hold (or each --split), the posts are joined by id (HateCheck:
+  case_id); different post sets, a repeated id or a gold label that differs is refused, naming
+  the difference. Then: accuracy and macro-F1 of A and B, the difference B - A with a paired
+  bootstrap percentile interval (the posts resampled with replacement, the same for A and B),
+  McNemar's exact test on the posts only one of them got right (scipy.stats.binomtest), and how
+  often they agree; the same per Dynahate round (R1-R4, when the predictions record each post's
+  round) and, for hatecheck, per functional test. A null prediction (an invalid generated
+  answer) counts as wrong.
+
+environment:
+  none read. No model is loaded and nothing is downloaded.
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("a", type=Path, metavar="A",
+                        help="the first evaluation: a folder `dynahate eval` wrote, or its eval_results.json (the "
+                             "baseline: differences are B - A)")
+    parser.add_argument("b", type=Path, metavar="B", help="the second evaluation, likewise")
+    parser.add_argument("--split", action="extend", nargs="+", metavar="SPLIT",
+                        help="splits to compare, each held by both (repeatable; default: every split both hold)")
+    parser.add_argument("--output", type=Path, metavar="FILE",
+                        help=f"write the comparison as JSON here, and the per-round plot beside it as "
+                             f"<stem>{PLOT_SUFFIX}, both replaced atomically (default: print the table only)")
+    parser.add_argument("--resamples", type=positive_int, default=DEFAULT_RESAMPLES, metavar="N",
+                        help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})")
+    parser.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, metavar="N",
+                        help=f"seed of the bootstrap's numpy generator (default {DEFAULT_SEED})")
+    parser.add_argument("--confidence", type=open_fraction, default=DEFAULT_CONFIDENCE, metavar="P",
+                        help=f"the intervals' confidence level (default {DEFAULT_CONFIDENCE})")
+
+
+def plot_path(output: Path) -> Path:
+    return output.with_name(output.stem + PLOT_SUFFIX)
+
+
+def _check_output(output: Path, read: list[Path]) -> None:
+    from dynahate.core.errors import DynahateError
+
+    for path in (output, plot_path(output)):
+        if path.resolve() in {p.resolve() for p in read}:
+            raise DynahateError(f"--output {output}: would overwrite {path}, which this comparison reads; "
+                                "choose another file")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from dynahate.core.atomic import atomic_files
+    from dynahate.core.output_paths import check_output_file
+    from dynahate.eval.compare.load import compare_evaluations
+    from dynahate.eval.compare.report import comparison_table, has_rounds, per_round_plot
+
+    if args.output is not None:
+        check_output_file(args.output, "--output")
+        check_output_file(plot_path(args.output), "--output (its plot)")
+    comparison = compare_evaluations(args.a, args.b, args.split, resamples=args.resamples, seed=args.seed,
+                                     confidence=args.confidence)
+    written = []
+    if args.output is not None:
+        read = [Path(comparison[side]["results"]) for side in ("a", "b")]
+        read += [Path(comparison[side]["results"]).parent / entry[side]["predictions"]
+                 for entry in comparison["splits"].values() for side in ("a", "b")]
+        _check_output(args.output, read)
+        png = per_round_plot(comparison) if has_rounds(comparison) else None
+        comparison["plot"] = plot_path(args.output).name if png else None
+        if png is None:
+            comparison["notes"].append("no per-round plot: no compared split records its posts' rounds")
+        with atomic_files() as group:
+            group.open(args.output).write(json.dumps(comparison, indent=2) + "\n")
+            if png is not None:
+                group.open(plot_path(args.output), "wb").write(png)
+        written = [args.output] + ([plot_path(args.output)] if png else [])
+    print(comparison_table(comparison))
+    if written:
+        print("wrote " + " and ".join(map(str, written)))
+    return 0

@@ -1,0 +1,368 @@
+"""Compare two evaluations of adapters on the same posts: load both, join by id, refuse mismatches, compute.
+
+An evaluation is a folder ``dynahate eval`` (and ``dynahate hatecheck``) wrote, or its
+``eval_results.json``: each split there has ``<split>_predictions.jsonl`` beside it. For every split
+both hold (or those asked for), the two predictions files are joined by ``id`` (HateCheck's:
+``case_id``) and compared with :func:`dynahate.eval.compare.paired_stats.paired_comparison`: overall, per
+Dynahate round (R1-R4: round ``2a`` and ``2b`` are R2; from each line's ``round``, which ``dynahate
+eval`` records when the split has metadata) and, for HateCheck, per functional test (accuracy only:
+a functional test has one gold label). A ``null`` prediction (an invalid generated answer) counts as
+wrong. Labels are read through :func:`dynahate.plugin.labels.normalize_gold`, so ``nothate`` and
+``not hate`` are one label.
+
+Refused, one line each (:class:`DynahateError`), before anything is computed or written: no
+``eval_results.json`` of dynahate's, no split in common (or an asked split one side lacks), a
+predictions file missing (saying whether ``eval_results.json`` records it), not a regular file, or a
+link out of its folder, a line without an id, gold or pred or with a label that is not one, an id
+twice in one file, different post sets (how many posts each side has, how many ids only one side
+has, and up to 3 of them), gold labels or rounds that differ for one id (the first, and how many).
+Ids are ``acl.id`` / ``case_id`` values and are shown only when they are short tokens; no message
+and no result holds a post's text.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dynahate.core.describe import describe_value, shown
+from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import iter_jsonl, read_json
+from dynahate.eval.artifacts import RESULTS_NAME, is_trainer_results, predictions_file
+from dynahate.eval.compare.paired_stats import (
+    DEFAULT_CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    DEFAULT_SEED,
+    INVALID,
+    paired_comparison,
+)
+from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
+from dynahate.plugin.labels import LABELS, normalize_gold
+
+SHOWN_IDS = 3
+ADAPTER_KEYS = ("repo_id", "commit", "sha256", "base_model", "path")
+INVALID_RULE = "a null prediction (an invalid generated answer) counts as wrong; two null predictions agree"
+METHOD = ("paired bootstrap: the posts resampled with replacement, the same posts for A and B; percentile interval "
+          "of the resampled differences")
+MCNEMAR = "exact two-sided binomial test on the discordant posts (scipy.stats.binomtest); p = 1 when there are none"
+
+
+@dataclass
+class Post:
+    gold: int
+    pred: int  # INVALID for null
+    round: str | None
+    functionality: str | None
+
+
+@dataclass
+class SplitPredictions:
+    path: Path
+    posts: dict[Any, Post]  # id -> post, in file order
+    results: dict[str, Any]
+
+
+@dataclass
+class Evaluation:
+    folder: Path
+    results_path: Path
+    results: dict[str, dict[str, Any]]
+    _loaded: dict[str, SplitPredictions] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The adapter's Hub repo id when a split records one, else the folder's name."""
+        for res in self.results.values():
+            adapter = res.get("adapter")
+            if isinstance(adapter, dict) and adapter.get("repo_id"):
+                return str(adapter["repo_id"])
+        return self.folder.resolve().name
+
+    def adapter(self, split: str) -> dict[str, Any] | None:
+        adapter = self.results[split].get("adapter")
+        if not isinstance(adapter, dict):
+            return None
+        return {key: adapter[key] for key in ADAPTER_KEYS if adapter.get(key) is not None}
+
+    def predictions(self, split: str) -> SplitPredictions:
+        if split not in self._loaded:
+            self._loaded[split] = _read_predictions(self, split)
+        return self._loaded[split]
+
+
+def load_evaluation(path: str | Path, side: str) -> Evaluation:
+    """An evaluation folder, or its ``eval_results.json``; ``side`` ("A" or "B") names it in errors."""
+    path = Path(path)
+    if path.is_dir():
+        folder, results_path = path, path / RESULTS_NAME
+        if not results_path.exists():
+            raise DynahateError(f"{side} {path}: no {RESULTS_NAME} in this folder; give a folder `dynahate eval` "
+                                "wrote, or its eval_results.json")
+    elif path.exists():
+        folder, results_path = path.parent, path
+    else:
+        raise DynahateError(f"{side} {path}: not found; give a folder `dynahate eval` wrote, or its {RESULTS_NAME}")
+    results = read_json(results_path, "dynahate eval results")
+    if not isinstance(results, dict) or not results:
+        raise DynahateError(f"{side} {results_path}: expected an object of evaluated splits")
+    if is_trainer_results(results):
+        raise DynahateError(f"{side} {results_path}: LLaMA-Factory's trainer results (eval_loss, ...), not "
+                            "`dynahate eval`'s; give the folder `dynahate eval` wrote")
+    bad = [name for name, res in results.items() if not isinstance(res, dict) or "mode" not in res]
+    if bad:
+        raise DynahateError(f"{side} {results_path}: split {bad[0]!r} is not a `dynahate eval` result (no 'mode')")
+    return Evaluation(folder, results_path, results)
+
+
+def _contained(path: Path, folder: Path, results_path: Path, recorded: bool) -> None:
+    if not path.exists():
+        if path.is_symlink():
+            raise DynahateError(f"{path}: a broken link; compare reads only regular files inside {folder}")
+        why = f"missing, but {results_path.name} records it" if recorded else "missing"
+        raise DynahateError(f"{path}: {why}; re-run `dynahate eval` for this split, or leave it out with --split")
+    real = path.resolve()
+    if not real.is_relative_to(folder.resolve()):
+        raise DynahateError(f"{path}: a link to a file outside {folder}; compare reads only files inside the "
+                            "evaluation folder (copy the file in, or remove the link)")
+    if not real.is_file():
+        raise DynahateError(f"{path}: not a regular file")
+
+
+def _label(value: Any, where: str, key: str, allow_null: bool) -> int:
+    if value is None and allow_null:
+        return INVALID
+    label = normalize_gold(value) if isinstance(value, str) else None
+    if label is None:
+        what = describe_value(value) if isinstance(value, str) else _describe_json(value)
+        expected = " or ".join(map(repr, LABELS)) + (" or null" if allow_null else "")
+        raise DynahateError(f"{where}: {key} is {what}, expected {expected}")
+    return LABELS.index(label)
+
+
+def _describe_json(value: Any) -> str:
+    """A value that is not a string: null, a number or a boolean as written, anything else by its kind."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    return f"a JSON {'array' if isinstance(value, list) else 'object'}, not shown"
+
+
+def _show_id(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value if shown(value) else "(an id not shown: not a short token)"
+
+
+def _read_predictions(evaluation: Evaluation, split: str) -> SplitPredictions:
+    res = evaluation.results[split]
+    path = predictions_file(evaluation.folder, split)
+    files = res.get("files")
+    _contained(path, evaluation.folder, evaluation.results_path, isinstance(files, list) and path.name in files)
+    key = "case_id" if split == HATECHECK else "id"
+    posts: dict[Any, Post] = {}
+    first_line: dict[Any, int] = {}
+    duplicates: Counter = Counter()
+    try:
+        lines = list(iter_jsonl(path))
+    except OSError as exc:
+        raise DynahateError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+    for number, line in lines:
+        where = f"{path}:{number}"
+        for needed in (key, "gold", "pred"):
+            if needed not in line:
+                raise DynahateError(f"{where}: missing key {needed!r}")
+        post_id = line[key]
+        if isinstance(post_id, bool) or not isinstance(post_id, (str, int)):
+            raise DynahateError(f"{where}: {key} is {_describe_json(post_id)}, expected a string")
+        post = Post(_label(line["gold"], where, "gold", allow_null=False),
+                    _label(line["pred"], where, "pred", allow_null=True),
+                    _optional_text(line, "round", where), _optional_text(line, "functionality", where))
+        if post_id in posts:
+            duplicates[post_id] += 1
+            continue
+        posts[post_id] = post
+        first_line[post_id] = number
+    if duplicates:
+        first = next(iter(duplicates))
+        raise DynahateError(f"{path}: {key} {_show_id(first)} occurs more than once (first on line "
+                            f"{first_line[first]}); {len(duplicates)} id(s) repeated; a comparison joins posts by "
+                            f"{key}, so each must be unique")
+    if not posts:
+        raise DynahateError(f"{path}: no predictions")
+    return SplitPredictions(path, posts, res)
+
+
+def _optional_text(line: dict[str, Any], key: str, where: str) -> str | None:
+    value = line.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise DynahateError(f"{where}: {key} is {_describe_json(value)}, expected a string")
+    return str(value)
+
+
+def _id_list(ids: list[Any]) -> str:
+    return ", ".join(_show_id(i) for i in ids[:SHOWN_IDS]) + (", ..." if len(ids) > SHOWN_IDS else "")
+
+
+def _join(split: str, a: SplitPredictions, b: SplitPredictions) -> list[tuple[Post, Post]]:
+    """The posts of both, in A's order; one line naming the difference when the post sets differ."""
+    only_a = [i for i in a.posts if i not in b.posts]
+    only_b = [i for i in b.posts if i not in a.posts]
+    if only_a or only_b:
+        parts = [f"cannot compare split {split!r}: A ({a.path}) has {len(a.posts)} posts, B ({b.path}) "
+                 f"{len(b.posts)}"]
+        if only_a:
+            parts.append(f"{len(only_a)} id(s) only in A ({_id_list(only_a)})")
+        if only_b:
+            parts.append(f"{len(only_b)} id(s) only in B ({_id_list(only_b)})")
+        raise DynahateError("; ".join(parts) + "; compare two evaluations of the same posts")
+    pairs = [(post, b.posts[i]) for i, post in a.posts.items()]
+    for what in ("gold", "round", "functionality"):
+        differing = [i for i, (pa, pb) in zip(a.posts, pairs, strict=False)
+                     if _differs(getattr(pa, what), getattr(pb, what), what)]
+        if differing:
+            first = differing[0]
+            pa, pb = a.posts[first], b.posts[first]
+            values = (LABELS[pa.gold], LABELS[pb.gold]) if what == "gold" else (getattr(pa, what), getattr(pb, what))
+            raise DynahateError(f"cannot compare split {split!r}: the {what} differs for {len(differing)} post(s), "
+                                f"first id {_show_id(first)} (A: {_value(values[0])}, B: {_value(values[1])}); "
+                                "the two evaluations did not read the same data")
+    return pairs
+
+
+def _differs(x: Any, y: Any, what: str) -> bool:
+    if what == "gold":
+        return x != y
+    return x is not None and y is not None and x != y  # recorded by one side only: not a difference
+
+
+def _value(value: Any) -> str:
+    return repr(value) if value is None or shown(value) else "(not shown)"
+
+
+def round_name(value: str) -> str:
+    """Dynahate round ``2a`` -> ``R2``; a value that does not start with a number stays as it is."""
+    match = re.match(r"\d+", value)
+    return f"R{int(match.group())}" if match else value
+
+
+def _round_key(name: str) -> tuple[int, str]:
+    match = re.fullmatch(r"R(\d+)", name)
+    return (int(match.group(1)), "") if match else (10**9, name)
+
+
+def _compare(pairs: list[tuple[Post, Post]], f1: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``f1``: "all" labels, "present" (labels in these posts' gold, as eval's breakdowns), or "none"."""
+    gold = [a.gold for a, _ in pairs]
+    labels = {"all": list(range(len(LABELS))), "present": sorted(set(gold)), "none": None}[f1]
+    return paired_comparison(gold, [a.pred for a, _ in pairs], [b.pred for _, b in pairs], n_labels=len(LABELS),
+                             f1_labels=labels, **options)
+
+
+def _groups(pairs: list[tuple[Post, Post]], key) -> dict[str, list[tuple[Post, Post]]]:
+    groups: dict[str, list[tuple[Post, Post]]] = {}
+    for pair in pairs:
+        groups.setdefault(key(pair), []).append(pair)
+    return groups
+
+
+def _by_round(pairs: list[tuple[Post, Post]], options: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    rounds = [a.round if a.round is not None else b.round for a, b in pairs]
+    if all(r is None for r in rounds):
+        return None, ("per-round comparison omitted: neither predictions file records each post's round (an "
+                      "evaluation written before rounds were recorded, or data without its .meta.jsonl); re-run "
+                      "`dynahate eval` to get it")
+    if any(r is None for r in rounds):
+        missing = sum(r is None for r in rounds)
+        return None, f"per-round comparison omitted: {missing} of {len(rounds)} posts have no round recorded"
+    groups = _groups(list(zip(rounds, pairs, strict=False)), lambda item: round_name(item[0]))
+    return {name: _compare([pair for _, pair in groups[name]], "present", options)
+            for name in sorted(groups, key=_round_key)}, None
+
+
+def _by_functionality(pairs: list[tuple[Post, Post]], order: list[str],
+                      options: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    names = [a.functionality if a.functionality is not None else b.functionality for a, b in pairs]
+    if any(name is None for name in names):
+        return None, "per-functional-test comparison omitted: not every case records its functional test"
+    groups = _groups(list(zip(names, pairs, strict=False)), lambda item: item[0])
+    ordered = [name for name in order if name in groups] + [name for name in groups if name not in order]
+    return {name: _compare([pair for _, pair in groups[name]], "none", options) for name in ordered}, None
+
+
+def _source(evaluation: Evaluation, path: str | Path) -> dict[str, Any]:
+    return {"path": str(path), "results": str(evaluation.results_path), "name": evaluation.name}
+
+
+def common_splits(a: Evaluation, b: Evaluation, wanted: list[str] | None) -> list[str]:
+    """The splits to compare: ``wanted`` (each must be in both), else every split both hold, in A's order."""
+    if wanted:
+        for split in dict.fromkeys(wanted):
+            lacking = [side for side, ev in (("A", a), ("B", b)) if split not in ev.results]
+            if lacking:
+                ev = a if lacking[0] == "A" else b
+                raise DynahateError(f"--split {split}: {' and '.join(lacking)} ({ev.results_path}) "
+                                    f"{'has' if len(lacking) == 1 else 'have'} no such split; "
+                                    f"A has {', '.join(a.results)}; B has {', '.join(b.results)}")
+        return list(dict.fromkeys(wanted))
+    common = [split for split in a.results if split in b.results]
+    if not common:
+        raise DynahateError(f"no split in common: A ({a.results_path}) has {', '.join(a.results)}; "
+                            f"B ({b.results_path}) has {', '.join(b.results)}")
+    return common
+
+
+def _mode_note(mode_a: str | None, mode_b: str | None) -> str | None:
+    """A warning when A and B were evaluated in different modes (their difference then mixes in the method)."""
+    if mode_a == mode_b:
+        return None
+    return (f"A was evaluated in {mode_a} mode, B in {mode_b} mode: the difference mixes the adapters with the "
+            "methods; evaluate both with the same --mode")
+
+
+def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str] | None = None, *,
+                        resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
+                        confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
+    """The comparison of evaluation B against evaluation A, as ``dynahate compare`` writes it (JSON-ready).
+
+    Every split is loaded and joined (and every refusal raised) before any statistic is computed.
+    """
+    a, b = load_evaluation(path_a, "A"), load_evaluation(path_b, "B")
+    names = common_splits(a, b, splits)
+    joined = {split: _join(split, a.predictions(split), b.predictions(split)) for split in names}
+    options = {"resamples": resamples, "seed": seed, "confidence": confidence}
+    out: dict[str, Any] = {
+        "a": _source(a, path_a), "b": _source(b, path_b),
+        "method": {"difference": "B - A", "bootstrap": METHOD, "resamples": resamples, "seed": seed,
+                   "confidence": confidence, "mcnemar": MCNEMAR, "invalid": INVALID_RULE,
+                   "macro_f1": "over both labels for a split, over the labels in the round's gold labels for a "
+                               "round (as dynahate eval's breakdowns); not computed per functional test"},
+        "splits": {}, "notes": [],
+    }
+    for split, pairs in joined.items():
+        entry: dict[str, Any] = {
+            "a": {"mode": a.results[split].get("mode"), "adapter": a.adapter(split),
+                  "predictions": a.predictions(split).path.name},
+            "b": {"mode": b.results[split].get("mode"), "adapter": b.adapter(split),
+                  "predictions": b.predictions(split).path.name},
+            **_compare(pairs, "all", options),
+        }
+        if split == HATECHECK:
+            order = list(a.results[split].get("functionalities") or {})
+            groups, note = _by_functionality(pairs, order, options)
+            if groups is not None:
+                entry["functionalities"] = groups
+        else:
+            groups, note = _by_round(pairs, options)
+            if groups is not None:
+                entry["rounds"] = groups
+        notes = [text for text in (_mode_note(entry["a"]["mode"], entry["b"]["mode"]), note) if text]
+        if notes:
+            entry["note"] = "; ".join(notes)
+            out["notes"].extend(f"{split}: {text}" for text in notes)
+        out["splits"][split] = entry
+    return out

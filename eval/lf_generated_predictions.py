@@ -1,0 +1,40 @@
+"""Read LLaMA-Factory's ``generated_predictions.jsonl`` into predictions.
+
+Written by ``llamafactory-cli train`` with ``do_predict`` and ``predict_with_generate`` (and by
+LLaMA-Factory's ``scripts/vllm_infer.py``): one line per post with ``prompt``, ``predict`` (the
+generated text) and ``label`` (the gold answer). ``predict`` goes through the same
+normalization as generate mode; a gold label outside the label space is an error.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import iter_jsonl
+from dynahate.eval.predictions import Prediction
+from dynahate.plugin.labels import LABELS, normalize_generation, normalize_gold
+
+REQUIRED_KEYS = ("predict", "label")
+
+
+def read_generated_predictions(path: str | Path, name: str) -> list[Prediction]:
+    path = Path(path)
+    predictions = []
+    for line, record in iter_jsonl(path):
+        missing = [key for key in REQUIRED_KEYS if key not in record]
+        if missing:
+            raise DynahateError(
+                f"{path}:{line}: missing key(s) {', '.join(map(repr, missing))}; "
+                "expected LLaMA-Factory's generated_predictions.jsonl (prompt, predict, label)"
+            )
+        gold = normalize_gold(str(record["label"]).strip())
+        if gold is None:
+            raise DynahateError(
+                f"{path}:{line}: gold label {record['label']!r} is not one of {', '.join(map(repr, LABELS))}"
+            )
+        raw = str(record["predict"])
+        predictions.append(Prediction(id=f"{name}-{line}", gold=gold, pred=normalize_generation(raw), raw=raw))
+    if not predictions:
+        raise DynahateError(f"{path}: no predictions (empty file)")
+    return predictions

@@ -1,0 +1,92 @@
+"""``dynahate predict``: label new posts with an adapter (score mode: label and p_hate per post).
+
+Before the model loads: the numbers (argparse), the ``--output`` path, the adapter files (a Hub
+adapter, ``USER/NAME[@REV]``, is fetched first; its repo id and commit are named on stderr), every
+post (the one post rule: text, and a prompt within ``--cutoff-len`` tokens, checked with the
+tokenizer alone). Errors name the post by its argument or input record, never by its text.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from dynahate.core.cli_args import add_option_with_deprecated_alias
+from dynahate.inference.cli_args import add_adapter_argument, add_model_arguments, model_options, set_epilog
+from dynahate.plugin.labels import LABELS
+
+ORDER = 50
+HELP = f"label new posts ({' / '.join(LABELS)}, with p_hate) from arguments or a .txt, .csv or .jsonl file"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_adapter_argument(parser)
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="posts to classify")
+    parser.add_argument("--input", type=Path, help="posts from a UTF-8 file: .txt (one per line), .csv, .jsonl; "
+                        "- reads standard input, one post per line like .txt")
+    parser.add_argument("--text-column",
+                        help="the column (.csv, required; no default) or key (.jsonl, default 'input') of the post")
+    parser.add_argument("--output", type=Path,
+                        help="write JSONL here, replaced atomically (default: print to stdout)")
+    add_model_arguments(parser, using="use")
+    add_option_with_deprecated_alias(parser, "--include-text", "--show-examples", action="store_true",
+                                     help="include each post's text in the output (default: off, posts are "
+                                          "hate speech)")
+    set_epilog(parser)
+
+
+def _where(args: argparse.Namespace):
+    """Names post ``index`` by where it came from: its TEXT argument, or its record in --input."""
+    if args.texts:
+        return lambda index: f"TEXT argument {index + 1} (index {index})"
+    return lambda index: f"{args.input}: post {index + 1} (index {index})"
+
+
+def run(args: argparse.Namespace) -> int:
+    from dynahate.core.atomic import atomic_open
+    from dynahate.core.errors import DynahateError
+    from dynahate.core.json_io import dumps_line
+    from dynahate.core.output_paths import check_output_file
+    from dynahate.inference.adapter_loading import check_adapter, check_prompts, load_checked
+    from dynahate.inference.adapter_source import parse_adapter_spec
+    from dynahate.inference.engine import EngineOptions
+    from dynahate.inference.modes import build_engine
+    from dynahate.inference.predict_input import read_posts
+    from dynahate.plugin.post_rule import refuse_invalid_posts
+
+    spec = parse_adapter_spec(args.adapter)  # no network yet
+    if bool(args.texts) == bool(args.input):
+        raise DynahateError("give posts as arguments or with --input FILE (one of the two)")
+    if args.output:
+        check_output_file(args.output, "--output")
+    options = model_options(args)
+    source, base = check_adapter(spec, options)
+    where = _where(args)
+    if args.texts:
+        posts = args.texts
+        refuse_invalid_posts(posts, where)
+    else:
+        posts = read_posts(args.input, args.text_column)  # checks each post itself, naming its line
+    tokenizer = check_prompts(source, base, posts, options.cutoff_len, where)
+    loaded = load_checked(source, tokenizer, options)
+    if source.is_hub:  # stdout is the predictions: which adapter made them goes to stderr
+        print(f"adapter {source.describe()}, from {source.path}", file=sys.stderr)
+    engine = build_engine("score", loaded.model, loaded.tokenizer, EngineOptions(token_budget=options.token_budget))
+    results = engine.predict(posts)
+    if engine.budget_lowered:
+        print(f"note: {engine.budget_lowered}", file=sys.stderr)
+    lines = []
+    for index, (post, result) in enumerate(zip(posts, results, strict=False)):
+        record = {"index": index, "label": result.pred, "p_hate": result.p_hate}
+        if args.include_text:
+            record["text"] = post
+        lines.append(dumps_line(record))
+    if args.output:
+        with atomic_open(args.output) as handle:
+            handle.writelines(lines)
+        counts = ", ".join(f"{sum(r.pred == label for r in results)} {label}" for label in LABELS)
+        print(f"wrote {len(lines)} predictions to {args.output} ({counts})")
+    else:
+        sys.stdout.writelines(lines)
+    return 0

@@ -1,0 +1,501 @@
+"""``dynahate compare``: the statistics against hand-worked cases, and the real CLI on evaluation folders written by
+``dynahate eval``'s own writer (tests/eval_folders.py; no model needed)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import shutil
+from fractions import Fraction
+from math import comb
+
+import numpy as np
+import pytest
+
+from dynahate.eval.compare.paired_stats import (
+    INVALID,
+    Kinds,
+    accuracy,
+    macro_f1,
+    mcnemar_exact_p,
+    paired_comparison,
+    resample_counts,
+)
+from dynahate.eval.predictions import PREDICTION_KEYS
+from dynahate.testing.cli import REPO, run_cli
+from dynahate.testing.cli_refusal import MARKER, assert_refused, snapshot, temp_files
+from dynahate.testing.eval_folders import adapter, answers, hatecheck_answers, posts, write_eval_folder
+from dynahate.testing.records import read_jsonl
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+# ---------------------------------------------------------------- McNemar
+
+
+@pytest.mark.parametrize("b, c, expected", [
+    (0, 5, Fraction(2, 2**5)),                    # 2 * P(X = 0), X ~ Bin(5, 1/2): 0.0625
+    (5, 0, Fraction(2, 2**5)),
+    (1, 9, Fraction(2 * (1 + 10), 2**10)),        # 2 * (C(10,0) + C(10,1)) / 1024 = 22/1024
+    (3, 7, Fraction(2 * (1 + 10 + 45 + 120), 2**10)),
+    (4, 4, Fraction(1)),                          # the two tails cover everything
+    (0, 0, Fraction(1)),                          # no discordant post: no evidence either way
+])
+def test_mcnemar_exact_against_hand_worked_cases(b, c, expected):
+    assert mcnemar_exact_p(b, c) == pytest.approx(float(expected), rel=1e-12)
+    if b + c:  # the binomial tail, summed here without scipy
+        k, n = min(b, c), b + c
+        assert mcnemar_exact_p(b, c) == pytest.approx(min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n))
+
+
+# ---------------------------------------------------------------- bootstrap
+
+
+def _hand_macro_f1(gold, pred, labels):
+    scores = []
+    for label in labels:
+        tp = sum(g == p == label for g, p in zip(gold, pred, strict=False))
+        denominator = sum(p == label for p in pred) + sum(g == label for g in gold)
+        scores.append(2 * tp / denominator if denominator else 0.0)
+    return sum(scores) / len(scores)
+
+
+def _exact_distribution(gold, pred_a, pred_b, statistic):
+    """Every one of the n**n equally likely resamples of the posts, enumerated: value -> probability."""
+    n = len(gold)
+    distribution: dict[float, int] = {}
+    for index in itertools.product(range(n), repeat=n):
+        g = [gold[i] for i in index]
+        value = round(statistic(g, [pred_b[i] for i in index]) - statistic(g, [pred_a[i] for i in index]), 12)
+        distribution[value] = distribution.get(value, 0) + 1
+    return {value: count / n**n for value, count in sorted(distribution.items())}
+
+
+def _exact_quantile(distribution, q):
+    """The smallest value whose cumulative probability reaches q; also how far the cdf steps are from q."""
+    cumulative = 0.0
+    for value, p in distribution.items():
+        if cumulative + p >= q:
+            return value, min(q - cumulative, cumulative + p - q)
+        cumulative += p
+    raise AssertionError
+
+
+GOLD = [0, 0, 1, 1, 1, 0]
+PRED_A = [0, 1, 1, 0, INVALID, 0]  # right on posts 0, 2, 5; post 4 is an invalid answer
+PRED_B = [0, 0, 1, 1, 0, 1]        # right on posts 0, 1, 2, 3
+
+
+@pytest.mark.parametrize("metric", ["accuracy", "macro_f1"])
+def test_bootstrap_interval_equals_the_enumerated_exact_percentiles(metric):
+    """n = 6 posts: all 6**6 = 46,656 resamples enumerated by hand-written formulas give the exact bootstrap
+    distribution of B - A; 10,000 multinomial resamples give its 2.5 % and 97.5 % percentiles exactly (the cdf
+    steps over each quantile by a wide margin), and the value frequencies match within Monte Carlo error."""
+    def stat(gold, pred):
+        if metric == "accuracy":
+            return sum(g == p for g, p in zip(gold, pred, strict=False)) / len(gold)
+        return _hand_macro_f1(gold, pred, [0, 1])
+
+    exact = _exact_distribution(GOLD, PRED_A, PRED_B, stat)
+    result = paired_comparison(GOLD, PRED_A, PRED_B, n_labels=2, f1_labels=[0, 1], resamples=10_000, seed=0)
+    low, low_margin = _exact_quantile(exact, 0.025)
+    high, high_margin = _exact_quantile(exact, 0.975)
+    if metric == "accuracy":  # few values: the cdf steps over each quantile far from it, so 10,000 draws hit it
+        assert low_margin > 0.005 and high_margin > 0.005
+        assert result[metric]["interval"] == [pytest.approx(low), pytest.approx(high)]
+    # macro-F1 takes many values, some steps close to 2.5 %: the sample's percentile lies within the exact
+    # quantiles 1 % either side (5 standard errors of an empirical cdf of 10,000 draws there)
+    got_low, got_high = np.round(result[metric]["interval"], 12)  # the enumeration's values are rounded so
+    assert _exact_quantile(exact, 0.015)[0] <= got_low <= _exact_quantile(exact, 0.035)[0]
+    assert _exact_quantile(exact, 0.965)[0] <= got_high <= _exact_quantile(exact, 0.985)[0]
+    assert result[metric]["difference"] == pytest.approx(stat(GOLD, PRED_B) - stat(GOLD, PRED_A))
+
+    kinds = Kinds.of(GOLD, PRED_A, PRED_B, 2)
+    drawn = resample_counts(kinds, 10_000, seed=0)
+    if metric == "accuracy":
+        values = accuracy(kinds, drawn, "b") - accuracy(kinds, drawn, "a")
+    else:
+        values = macro_f1(kinds, drawn, "b", [0, 1]) - macro_f1(kinds, drawn, "a", [0, 1])
+    values = np.round(values, 12)
+    for value, p in exact.items():
+        seen = np.mean(values == value)
+        assert abs(seen - p) <= 5 * np.sqrt(p * (1 - p) / 10_000) + 1e-4, (value, p, seen)
+    assert set(np.unique(values)) <= set(exact)
+
+
+def test_resampled_statistics_equal_sklearn_on_the_resampled_posts():
+    from sklearn.metrics import accuracy_score, f1_score
+
+    rng = np.random.default_rng(3)
+    gold = rng.integers(0, 2, 40)
+    pred_a = np.where(rng.random(40) < 0.1, INVALID, np.where(rng.random(40) < 0.7, gold, 1 - gold))
+    pred_b = np.where(rng.random(40) < 0.8, gold, 1 - gold)
+    kinds = Kinds.of(gold, pred_a, pred_b, 2)
+    drawn = resample_counts(kinds, 25, seed=1)
+    names = {0: "hate", 1: "not hate", INVALID: "invalid"}
+    for row in drawn:
+        # the resample as posts: each kind repeated as often as it was drawn
+        repeat = np.repeat(np.arange(row.size), row)
+        g = [names[v] for v in kinds.gold[repeat]]
+        for side in ("a", "b"):
+            p = [names[v] for v in getattr(kinds, side)[repeat]]
+            assert accuracy(kinds, row[None, :], side)[0] == pytest.approx(accuracy_score(g, p))
+            for labels in ([0, 1], [1]):
+                expected = f1_score(g, p, labels=[names[x] for x in labels], average="macro", zero_division=0)
+                assert macro_f1(kinds, row[None, :], side, labels)[0] == pytest.approx(expected)
+
+
+def test_identical_predictions_give_a_zero_interval_and_full_agreement():
+    gold = [0, 1, 1, 0, 1, 0, 0, 1]
+    pred = [0, 1, 0, 0, INVALID, 1, 0, 1]
+    result = paired_comparison(gold, pred, pred, n_labels=2, f1_labels=[0, 1])
+    for metric in ("accuracy", "macro_f1"):
+        assert result[metric]["difference"] == 0 and result[metric]["interval"] == [0.0, 0.0]
+    assert result["agreement"] == 1.0 and result["mcnemar_p"] == 1.0
+    assert result["discordant"] == {"a_right_b_wrong": 0, "a_wrong_b_right": 0}
+    assert result["invalid"] == {"a": 1, "b": 1}
+
+
+def test_b_right_wherever_a_is_wrong_gives_an_interval_above_zero():
+    gold = [0, 1] * 20
+    pred_a = [g if i % 2 else INVALID for i, g in enumerate(gold)]  # wrong (invalid) on every other post
+    result = paired_comparison(gold, pred_a, gold, n_labels=2, f1_labels=[0, 1])
+    low, high = result["accuracy"]["interval"]
+    assert 0 < low <= result["accuracy"]["difference"] == 0.5 <= high <= 1
+    assert result["discordant"] == {"a_right_b_wrong": 0, "a_wrong_b_right": 20}
+    assert result["mcnemar_p"] == pytest.approx(2 / 2**20)
+    assert result["agreement"] == 0.5
+
+
+def test_same_seed_same_interval_other_seed_another():
+    rng = np.random.default_rng(0)
+    gold = rng.integers(0, 2, 300)
+    pred_a, pred_b = (np.where(rng.random(300) < q, gold, 1 - gold) for q in (0.8, 0.85))
+    def run(seed):
+        return paired_comparison(gold, pred_a, pred_b, n_labels=2, f1_labels=[0, 1], seed=seed, resamples=2000)
+
+    assert run(7) == run(7)
+    assert run(7)["accuracy"]["interval"] != run(8)["accuracy"]["interval"]
+
+
+def test_interval_agrees_with_scipy_paired_bootstrap_within_monte_carlo_error():
+    from scipy.stats import bootstrap
+
+    rng = np.random.default_rng(5)
+    gold = rng.integers(0, 2, 400)
+    pred_a, pred_b = (np.where(rng.random(400) < q, gold, 1 - gold) for q in (0.8, 0.86))
+    ours = paired_comparison(gold, pred_a, pred_b, n_labels=2, f1_labels=[0, 1], resamples=20_000)
+    right_a, right_b = (pred_a == gold).astype(float), (pred_b == gold).astype(float)
+    theirs = bootstrap((right_a, right_b), lambda a, b, axis: b.mean(axis=axis) - a.mean(axis=axis), paired=True,
+                       vectorized=True, n_resamples=20_000, method="percentile", random_state=np.random.default_rng(1))
+    assert ours["accuracy"]["interval"] == pytest.approx([theirs.confidence_interval.low,
+                                                          theirs.confidence_interval.high], abs=0.006)
+
+
+# ---------------------------------------------------------------- the CLI
+
+
+def compare(*args, check=True):
+    return run_cli(["dynahate", "compare", *map(str, args)], check=check)
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory):
+    """Two evaluations of the same 300 test and 200 dev posts (rounds 1-4b) and the 60 HateCheck sample cases."""
+    root = tmp_path_factory.mktemp("compare")
+    dev, test = posts(200, 1), posts(300, 2)
+    a = write_eval_folder(root / "a", {"dev": answers(dev, 0.8, 3), "test": answers(test, 0.75, 4)},
+                          adapter("a", repo_id="someone/original"), hatecheck_answers(0.6, 5))
+    b = write_eval_folder(root / "b", {"test": answers(test, 0.85, 6, invalid=0.03), "dev": answers(dev, 0.8, 7)},
+                          adapter("b"), hatecheck_answers(0.75, 8))
+    return a, b
+
+
+def test_compares_every_split_both_hold_overall_per_round_and_per_functional_test(pair, tmp_path):
+    a, b = pair
+    out = tmp_path / "cmp.json"
+    proc = compare(a, b, "--output", out, "--resamples", 2000)
+    result = json.loads(out.read_text())
+    assert list(result["splits"]) == ["dev", "test", "hatecheck"]  # A's order
+    assert result["a"]["name"] == "someone/original" and result["b"]["name"] == "b"
+    assert result["method"]["resamples"] == 2000 and result["method"]["seed"] == 0
+    assert result["method"]["confidence"] == 0.95 and "null" in result["method"]["invalid"]
+    results_a, results_b = (json.loads((folder / "eval_results.json").read_text()) for folder in (a, b))
+    for split, entry in result["splits"].items():
+        assert entry["a"]["adapter"]["sha256"] == results_a[split]["adapter"]["sha256"]
+        assert entry["b"]["adapter"]["sha256"] == results_b[split]["adapter"]["sha256"]
+        # the compared numbers are dynahate eval's own (sklearn's) on each side
+        for side, results in (("a", results_a), ("b", results_b)):
+            assert entry["accuracy"][side] == pytest.approx(results[split]["accuracy"])
+            assert entry["macro_f1"][side] == pytest.approx(results[split]["macro_f1"])
+            assert entry["invalid"][side] == results[split]["invalid"]
+        lines_a, lines_b = (read_jsonl(folder / f"{split}_predictions.jsonl") for folder in (a, b))
+        right_a = [line["pred"] == line["gold"] for line in lines_a]
+        right_b = [line["pred"] == line["gold"] for line in lines_b]
+        assert entry["discordant"] == {
+            "a_right_b_wrong": sum(x and not y for x, y in zip(right_a, right_b, strict=False)),
+            "a_wrong_b_right": sum(y and not x for x, y in zip(right_a, right_b, strict=False)),
+        }
+        assert entry["mcnemar_p"] == pytest.approx(mcnemar_exact_p(*entry["discordant"].values()))
+        low, high = entry["accuracy"]["interval"]
+        assert low <= entry["accuracy"]["difference"] <= high
+    assert result["splits"]["test"]["invalid"]["b"] > 0  # null answers: counted as wrong above
+
+    rounds = result["splits"]["test"]["rounds"]
+    assert list(rounds) == ["R1", "R2", "R3", "R4"]  # 2a and 2b are R2, ...
+    by_round = results_a["test"]["breakdowns"]["round"]  # eval's breakdown, per 1, 2a, 2b, ...
+    assert rounds["R2"]["n"] == by_round["2a"]["examples"] + by_round["2b"]["examples"]
+    assert rounds["R1"]["accuracy"]["a"] == pytest.approx(by_round["1"]["accuracy"])
+    assert rounds["R1"]["macro_f1"]["a"] == pytest.approx(by_round["1"]["macro_f1"])
+    assert sum(group["n"] for group in rounds.values()) == result["splits"]["test"]["n"] == 300
+
+    tests = result["splits"]["hatecheck"]["functionalities"]
+    assert list(tests) == list(results_a["hatecheck"]["functionalities"])
+    for name, test in tests.items():
+        assert test["accuracy"]["a"] == pytest.approx(results_a["hatecheck"]["functionalities"][name]["accuracy"])
+        assert test["accuracy"]["b"] == pytest.approx(results_b["hatecheck"]["functionalities"][name]["accuracy"])
+        assert "macro_f1" not in test
+
+    assert result["plot"] == "cmp_per_round.png" and (tmp_path / "cmp_per_round.png").read_bytes().startswith(PNG)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp.json", "cmp_per_round.png"]  # no temporary file
+    table = proc.stdout
+    assert "someone/original" in table and "adapter sha256 aaaaaaaaaaaa" in table
+    assert "null predictions (invalid answers) count as wrong" in table
+    test_row = next(line for line in table.splitlines() if line.startswith("test "))
+    entry = result["splits"]["test"]
+    assert test_row.split()[1:4] == [str(entry["n"]), f"{entry['accuracy']['a']:.4f}", f"{entry['accuracy']['b']:.4f}"]
+    assert f"[{entry['accuracy']['interval'][0]:+.4f}, {entry['accuracy']['interval'][1]:+.4f}]" in test_row
+    for name in ("R1", "R4", *tests):
+        assert f"    {name} " in table
+    assert f"wrote {out} and {tmp_path / 'cmp_per_round.png'}" in table
+
+
+def test_one_split_same_seed_same_json_and_eval_results_json_accepted(pair, tmp_path):
+    a, b = pair
+    compare(a / "eval_results.json", b, "--split", "test", "--output", tmp_path / "one.json", "--resamples", 500)
+    compare(a, b / "eval_results.json", "--split", "test", "--output", tmp_path / "two.json", "--resamples", 500)
+    one, two = (json.loads((tmp_path / name).read_text()) for name in ("one.json", "two.json"))
+    assert list(one["splits"]) == ["test"] and one["splits"] == two["splits"]
+    proc = compare(a, b, "--split", "test", "--resamples", 500, "--seed", 3, "--confidence", 0.9)
+    assert "90% paired bootstrap interval (500 resamples of the posts, seed 3)" in proc.stdout
+    assert "wrote" not in proc.stdout  # no --output: the table only
+
+
+def test_labels_differing_only_in_spelling_compare_and_post_text_never_shows(pair, tmp_path):
+    """B's file spells the label as the CSV does (nothate) and carries a post under a key of its own (as
+    `predict --include-text` would): the labels are one, and the text appears in no output."""
+    a, b = pair
+    other = tmp_path / "b"
+    shutil.copytree(b, other)
+    path = other / "test_predictions.jsonl"
+    lines = read_jsonl(path)
+    for line in lines:
+        line["gold"] = "nothate" if line["gold"] == "not hate" else line["gold"]
+        line["text"] = f"the {MARKER} post"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    out = tmp_path / "cmp.json"
+    proc = compare(a, other, "--split", "test", "--output", out, "--resamples", 500)
+    reference = compare(a, b, "--split", "test", "--resamples", 500)
+    def rows(text):  # below the header
+        return [line for line in text.splitlines()[5:] if not line.startswith("wrote")]
+
+    assert rows(proc.stdout) == rows(reference.stdout)
+    result = json.loads(out.read_text())
+    assert result["splits"]["test"]["accuracy"]["b"] == pytest.approx(
+        json.loads((b / "eval_results.json").read_text())["test"]["accuracy"])
+    for text in (proc.stdout, proc.stderr, out.read_text()):
+        assert MARKER not in text
+
+
+def test_evaluations_without_rounds_compare_overall_with_a_note(tmp_path):
+    items = posts(80, 9)
+    a = write_eval_folder(tmp_path / "a", {"test": answers(items, 0.7, 1, keep_round=False)}, adapter("a"))
+    b = write_eval_folder(tmp_path / "b", {"test": answers(items, 0.8, 2, keep_round=False)}, adapter("b"))
+    assert "round" not in read_jsonl(a / "test_predictions.jsonl")[0]  # as an evaluation written before rounds
+    out = tmp_path / "cmp.json"
+    proc = compare(a, b, "--output", out, "--resamples", 500)
+    result = json.loads(out.read_text())
+    assert "rounds" not in result["splits"]["test"] and result["plot"] is None
+    assert "per-round comparison omitted: neither predictions file records each post's round" in \
+        result["splits"]["test"]["note"]
+    assert proc.stdout.count("note: test: per-round comparison omitted") == 1
+    assert not (tmp_path / "cmp_per_round.png").exists()
+
+
+def test_a_test_split_sized_pair_at_the_default_resamples(tmp_path):
+    """4,120 posts (the test split's size) in 4 rounds, 10,000 resamples (the default), through the real CLI.
+    How long it takes is measured by benchmarks/compare_speed.py, not here."""
+    items = posts(4120, 11)
+    a = write_eval_folder(tmp_path / "a", {"test": answers(items, 0.915, 1)}, adapter("a"))
+    b = write_eval_folder(tmp_path / "b", {"test": answers(items, 0.92, 2)}, adapter("b"))
+    compare(a, b, "--output", tmp_path / "cmp.json")
+    result = json.loads((tmp_path / "cmp.json").read_text())
+    assert result["method"]["resamples"] == 10_000 and result["method"]["seed"] == 0
+    test = result["splits"]["test"]
+    assert test["n"] == 4120 and sorted(test["rounds"]) == ["R1", "R2", "R3", "R4"]
+    assert sum(group["n"] for group in test["rounds"].values()) == 4120
+    low, high = test["accuracy"]["interval"]
+    assert low < test["accuracy"]["difference"] < high and high - low < 0.05
+
+
+def test_evaluations_in_different_modes_are_compared_with_a_warning(tmp_path):
+    items = posts(60, 4)
+    a = write_eval_folder(tmp_path / "a", {"test": answers(items, 0.7, 1)}, adapter("a"))
+    b = write_eval_folder(tmp_path / "b", {"test": answers(items, 0.8, 2)}, adapter("b"))
+    results = json.loads((b / "eval_results.json").read_text())
+    results["test"]["mode"] = "score"  # as if B had been evaluated with --mode score
+    (b / "eval_results.json").write_text(json.dumps(results))
+    proc = compare(a, b, "--resamples", 100)
+    assert ("note: test: A was evaluated in generate mode, B in score mode: the difference mixes the adapters with "
+            "the methods; evaluate both with the same --mode") in proc.stdout
+    proc = compare(a, a, "--resamples", 100)
+    assert "mode" not in "".join(line for line in proc.stdout.splitlines() if line.startswith("note:"))
+
+
+def test_help_states_every_default():
+    import argparse
+
+    from dynahate.eval.compare import cli as compare_cli
+
+    text = " ".join(compare("--help").stdout.split())
+    parser = argparse.ArgumentParser()
+    compare_cli.add_arguments(parser)
+    for action in parser._actions:
+        if action.option_strings and action.dest != "help":
+            assert "default" in action.help, action.option_strings
+            assert action.option_strings[0] in text
+    assert "environment: none read" in text and "B - A" in text
+
+
+# ---------------------------------------------------------------- refusals
+
+
+def _rewrite(path, change):
+    lines = read_jsonl(path)
+    lines = change(lines)
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+
+
+def _drop_first(lines):
+    return lines[1:]
+
+
+def _rename_ids(lines):
+    return [{**line, "id": f"zz{i}"} if i < 5 else line for i, line in enumerate(lines)]
+
+
+def _duplicate(lines):
+    return lines[:-1] + [lines[3]]
+
+
+def _flip_gold(lines):
+    return [{**line, "gold": "hate" if line["gold"] == "not hate" else "not hate"} if i in (7, 9) else line
+            for i, line in enumerate(lines)]
+
+
+def _post_as_pred(lines):
+    return [{**line, "pred": f"I think the {MARKER} are fine"} if i == 4 else line for i, line in enumerate(lines)]
+
+
+def _other_round(lines):
+    return [{**line, "round": "9"} if i == 2 else line for i, line in enumerate(lines)]
+
+
+@pytest.mark.parametrize("change, needles", [
+    (_drop_first, ["cannot compare split 'test'", "has 300 posts, B", "299", "1 id(s) only in A (acl10000)"]),
+    (_rename_ids, ["5 id(s) only in A (acl10000, acl10001, acl10002, ...)", "5 id(s) only in B (zz0, zz1, zz2, ...)"]),
+    (_duplicate, ["test_predictions.jsonl: id acl10003 occurs more than once (first on line 4)", "1 id(s) repeated"]),
+    (_flip_gold, ["the gold differs for 2 post(s), first id acl10007 (A: ", "did not read the same data"]),
+    (_post_as_pred, ["test_predictions.jsonl:5: pred is a 32-character value, not shown as it may be a post",
+                     "expected 'hate' or 'not hate' or null"]),
+    (_other_round, ["the round differs for 1 post(s), first id acl10002 (A: ", "B: '9'"]),
+], ids=["count", "ids", "duplicate", "gold", "pred-holds-text", "round"])
+def test_different_post_sets_are_refused_in_one_line_and_nothing_is_written(pair, tmp_path, change, needles):
+    a, b = pair
+    other = tmp_path / "b"
+    shutil.copytree(b, other)
+    _rewrite(other / "test_predictions.jsonl", change)
+    out = tmp_path / "out" / "cmp.json"
+    out.parent.mkdir()
+    out.write_text("earlier comparison\n")
+    before = snapshot(tmp_path / "out")
+    proc = compare(a, other, "--output", out, check=False)
+    assert_refused(proc, *needles)
+    assert snapshot(tmp_path / "out") == before and not temp_files(tmp_path)
+
+
+def test_missing_unreadable_and_escaping_files_are_refused(pair, tmp_path):
+    a, b = pair
+    other = tmp_path / "b"
+    shutil.copytree(b, other)
+    out = tmp_path / "cmp.json"
+
+    (other / "dev_predictions.jsonl").unlink()
+    assert_refused(compare(a, other, "--output", out, check=False),
+                   f"{other / 'dev_predictions.jsonl'}: missing, but eval_results.json records it")
+    assert_refused(compare(a, other, "--split", "dev", check=False), "missing, but eval_results.json records it")
+    compare(a, other, "--split", "test", "--resamples", 100)  # the other splits still compare
+
+    outside = tmp_path / "elsewhere.jsonl"
+    shutil.copyfile(b / "dev_predictions.jsonl", outside)
+    os.symlink(outside, other / "dev_predictions.jsonl")
+    assert_refused(compare(a, other, "--split", "dev", check=False), "a link to a file outside")
+
+    (other / "dev_predictions.jsonl").unlink()
+    (other / "dev_predictions.jsonl").mkdir()
+    assert_refused(compare(a, other, "--split", "dev", check=False), "dev_predictions.jsonl")
+    assert not out.exists() and not temp_files(tmp_path)
+
+
+def test_no_common_split_unknown_split_and_non_eval_folders_are_refused(pair, tmp_path):
+    a, b = pair
+    items = posts(20, 4)
+    only_val = write_eval_folder(tmp_path / "v", {"val": answers(items, 0.9, 1)}, adapter("c"))
+    assert_refused(compare(a, only_val, check=False), "no split in common: A (", "has dev, test, hatecheck",
+                   "has val")
+    assert_refused(compare(a, b, "--split", "val", check=False), "--split val: A and B", "have no such split")
+    assert_refused(compare(a, tmp_path, check=False), "B", "no eval_results.json in this folder")
+    assert_refused(compare(a, tmp_path / "nowhere", check=False), "B", "not found")
+    trainer = tmp_path / "trainer"
+    trainer.mkdir()
+    (trainer / "eval_results.json").write_text(json.dumps({"eval_loss": 0.1, "epoch": 3.0}))
+    assert_refused(compare(trainer, b, check=False), "A", "LLaMA-Factory's trainer results")
+    assert_refused(compare(a, b, "--output", tmp_path, check=False), "--output", "is a directory")
+    assert_refused(compare(a, b, "--output", a / "eval_results.json", check=False), "would overwrite",
+                   "which this comparison reads")
+    usage = compare(a, b, "--confidence", "1", check=False)
+    assert usage.returncode == 2 and "must be a number between 0 and 1" in usage.stderr
+
+
+def test_prediction_lines_carry_the_round_and_only_known_keys(tmp_path):
+    items = posts(10, 2)
+    folder = write_eval_folder(tmp_path / "a", {"test": answers(items, 0.9, 1)}, adapter("a"))
+    lines = read_jsonl(folder / "test_predictions.jsonl")
+    assert [line["round"] for line in lines] == [round_ for _, _, round_ in items]
+    assert list(lines[0]) == ["id", "round", "gold", "pred", "raw"]
+    assert all(set(line) <= set(PREDICTION_KEYS) for line in lines)
+
+
+def test_the_readme_reproduction_example_is_what_paired_comparison_gives():
+    """README "Reproduce the original adapter": 0.9153 vs 0.9131 on 4,120 posts, 90 / 81 discordant posts."""
+
+    rng = np.random.default_rng(1)
+    n, right_a, b_only, c_only = 4120, 3771, 90, 81
+    gold = rng.integers(0, 2, n)
+    order = rng.permutation(n)
+    both = right_a - b_only
+    correct_a, correct_b = np.zeros(n, bool), np.zeros(n, bool)
+    correct_a[order[:both + b_only]] = True
+    correct_b[order[:both]] = True
+    correct_b[order[both + b_only:both + b_only + c_only]] = True
+    pred_a, pred_b = (np.where(correct, gold, 1 - gold) for correct in (correct_a, correct_b))
+    result = paired_comparison(gold, pred_a, pred_b, n_labels=2, f1_labels=[0, 1])
+    acc = result["accuracy"]
+    assert (round(acc["a"], 4), round(acc["b"], 4)) == (0.9153, 0.9131)
+    assert result["discordant"] == {"a_right_b_wrong": 90, "a_wrong_b_right": 81}
+    low, high = acc["interval"]
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    sentence = (f"−{abs(acc['difference']):.4f} with a 95 % interval of [−{abs(low):.4f}, +{high:.4f}] and McNemar "
+                f"p = {result['mcnemar_p']:.2f}")
+    assert sentence in " ".join(readme.split()), sentence

@@ -1,0 +1,73 @@
+"""Loading evaluation splits: gold labels, metadata join, and bad input."""
+
+import json
+import shutil
+
+import pytest
+
+from dynahate.core.errors import DynahateError
+from dynahate.eval.eval_data import load_split, load_splits
+from dynahate.plugin.splits import data_file, meta_file
+
+
+def test_prepared_split_joins_metadata(prepared_data):
+    split = load_split(data_file(prepared_data, "dev"))
+    assert split.name == "dynahate_dev" and split.has_meta and len(split.examples) == 56
+    first = split.examples[0]
+    assert first.id.startswith("acl") and first.meta["acl.id"] == first.id and first.gold in ("hate", "not hate")
+
+
+def test_plain_file_without_metadata(tmp_path):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(json.dumps({"input": "a post", "output": "nothate"}) + "\n\n"
+                    + json.dumps({"input": "b", "output": "hate"}) + "\n")
+    split = load_split(path)
+    assert not split.has_meta
+    assert [(e.id, e.gold) for e in split.examples] == [("mine-1", "not hate"), ("mine-3", "hate")]
+
+
+@pytest.mark.parametrize("content, message", [
+    ("", "no examples (empty split)"),
+    ('{"input": "a", "output": "hate"}\n{"input": "b", "output": "offensive"}\n',
+     "mine.jsonl:2: gold label 'offensive' is not one of 'hate', 'not hate'"),
+    ('{"input": "a", "output": "hate"}\n{"input": "b"\n', "mine.jsonl:2: not valid JSON"),
+    ('{"output": "hate"}\n', "mine.jsonl:1: missing key 'input'"),
+    ('{"input": "", "output": "hate"}\n', "mine.jsonl:1: 'input' is empty"),
+    ('{"input": "a", "output": "hate"}\n{"input": " \\t\\n", "output": "hate"}\n',
+     "mine.jsonl:2: 'input' is empty or whitespace only"),
+    ('{"input": 5, "output": "hate"}\n', "mine.jsonl:1: 'input' is not a string (got int)"),
+    ('{"input": "a", "output": "hate", "instruction": "Classify:"}\n', "mine.jsonl:1: 'instruction' differs"),
+])
+def test_bad_files(tmp_path, content, message):
+    path = tmp_path / "mine.jsonl"
+    path.write_text(content)
+    with pytest.raises(DynahateError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_split(path)
+
+
+def test_stale_metadata_is_an_error(prepared_data, tmp_path):
+    shutil.copy(data_file(prepared_data, "dev"), data_file(tmp_path, "dev"))
+    shutil.copy(meta_file(data_file(prepared_data, "test")), meta_file(data_file(tmp_path, "dev")))
+    with pytest.raises(DynahateError, match="dynahate_dev.meta.jsonl: 28 lines for 56 records"):
+        load_split(data_file(tmp_path, "dev"))
+    lines = meta_file(data_file(prepared_data, "dev")).read_text().splitlines()
+    lines[0], lines[1] = lines[1], lines[0]
+    meta_file(data_file(tmp_path, "dev")).write_text("\n".join(lines) + "\n")
+    with pytest.raises(DynahateError, match=r"dynahate_dev.meta.jsonl:1: does not belong to dynahate_dev.jsonl line 1"):
+        load_split(data_file(tmp_path, "dev"))
+
+
+def test_examples_know_their_line_and_acl_id(prepared_data):
+    split = load_split(data_file(prepared_data, "dev"))
+    third = split.examples[2]
+    assert third.line == 3 and third.where(split.path) == f"{split.path}:3 (acl.id {third.id})"
+
+
+def test_two_files_with_one_stem_are_refused(prepared_data, tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for folder in ("a", "b"):
+        shutil.copy(data_file(prepared_data, "dev"), tmp_path / folder / "dev.jsonl")
+    with pytest.raises(DynahateError, match="a/dev.jsonl and .*b/dev.jsonl are both named 'dev'"):
+        load_splits([tmp_path / "a" / "dev.jsonl", tmp_path / "b" / "dev.jsonl"])
+    assert [s.name for s in load_splits([tmp_path / "a" / "dev.jsonl"])] == ["dev"]

@@ -1,0 +1,72 @@
+"""Evaluation folders for comparison tests, written by the real writer of ``dynahate eval``
+(:func:`dynahate.eval.artifacts.write_eval_outputs`: eval_results.json, predictions files, plots) from
+predictions made up here, so no model is needed; HateCheck folders use the synthetic
+tests/fixtures/hatecheck_sample.csv (fictional groups only)."""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
+from dynahate.eval.hatecheck.data import read_hatecheck_csv
+from dynahate.eval.hatecheck.results import hatecheck_results, prediction_lines
+from dynahate.eval.metrics import split_results
+from dynahate.eval.predictions import Prediction
+from dynahate.plugin.labels import LABELS
+from dynahate.testing.cli import FIXTURES
+
+HATECHECK_SAMPLE = FIXTURES / "hatecheck_sample.csv"
+ROUNDS = ("1", "2a", "2b", "3a", "3b", "4a", "4b")
+
+
+def posts(n: int, seed: int = 0, rounds: tuple[str, ...] | None = ROUNDS) -> list[tuple[str, str, str | None]]:
+    """``n`` posts as (acl.id, gold, round): gold labels and rounds drawn with ``seed``."""
+    rng = random.Random(seed)
+    return [(f"acl{10000 + i}", rng.choice(LABELS), rng.choice(rounds) if rounds else None) for i in range(n)]
+
+
+def answers(items: list[tuple[str, str, str | None]], accuracy: float, seed: int, invalid: float = 0.0,
+            keep_round: bool = True) -> list[Prediction]:
+    """A classifier right with probability ``accuracy``, invalid (null) with probability ``invalid``."""
+    rng = random.Random(seed)
+    out = []
+    for post_id, gold, round_ in items:
+        draw = rng.random()
+        pred = None if draw < invalid else gold if draw < invalid + accuracy else LABELS[1 - LABELS.index(gold)]
+        out.append(Prediction(post_id, gold, pred, raw="x", round=round_ if keep_round else None))
+    return out
+
+
+def adapter(tag: str, repo_id: str | None = None) -> dict:
+    out = {"path": f"/runs/{tag}", "sha256": (tag * 64)[:64], "base_model": "org/base"}
+    if repo_id:
+        out["repo_id"] = repo_id
+    return out
+
+
+def write_eval_folder(folder: Path, splits: dict[str, list[Prediction]], provenance: dict | None = None,
+                      hatecheck: list[str | None] | None = None) -> Path:
+    """``folder`` as ``dynahate eval --mode generate`` writes it (and ``dynahate hatecheck``, given each case's
+    answer)."""
+    outcomes = {}
+    for name, predictions in splits.items():
+        metas = [{"round": p.round} for p in predictions] if any(p.round for p in predictions) else None
+        results = split_results(predictions, "generate", 1.0, metas)
+        results["adapter"] = provenance
+        outcomes[name] = SplitOutcome(predictions, results)
+    if hatecheck is not None:
+        cases = read_hatecheck_csv(HATECHECK_SAMPLE)
+        predictions = [Prediction(case.case_id, case.gold, pred, raw="x") for case, pred in zip(cases, hatecheck,
+                                                                                                 strict=True)]
+        results = {**split_results(predictions, "generate", 1.0), **hatecheck_results(cases, predictions)}
+        results["adapter"] = provenance
+        outcomes["hatecheck"] = SplitOutcome(predictions, results, lines=prediction_lines(cases, predictions))
+    write_eval_outputs(folder, outcomes)
+    return folder
+
+
+def hatecheck_answers(accuracy: float, seed: int) -> list[str | None]:
+    rng = random.Random(seed)
+    return [case.gold if rng.random() < accuracy else LABELS[1 - LABELS.index(case.gold)]
+            for case in read_hatecheck_csv(HATECHECK_SAMPLE)]

@@ -1,0 +1,34 @@
+"""Test data as text: JSONL read back, and records of the official Dynahate CSV as R writes them."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+# The official CSV's columns, in its order (R's write.csv: a leading unnamed row-number column).
+CSV_HEADER = ["", "acl.id", "X1", "text", "label", "type", "target", "level", "split", "round.base", "annotator",
+              "round", "acl.id.matched"]
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Every line of a JSONL file, parsed (blank lines are an error: the files under test have none)."""
+    return [json.loads(line) for line in Path(path).read_text(encoding="utf-8").splitlines()]
+
+
+def csv_row(n: int, text: str, label: str = "hate", split: str = "train", acl_id: str | None = None,
+            matched: str = "NA") -> list:
+    """One record of the official CSV, numbered ``n`` (``acl.id`` ``acl{n}`` unless given)."""
+    return [str(n), acl_id or f"acl{n}", n, text, label, "notgiven", "notgiven", "original", split, 1, "ann", "1",
+            matched]
+
+
+def csv_text(rows: list[list], header: list[str] | None = CSV_HEADER) -> str:
+    """The CSV as R writes it (strings quoted); ``header=None`` leaves the header row out."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
+    if header is not None:
+        writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
