@@ -12,12 +12,16 @@ score pass with torch.profiler (top 15 operators by self CPU time, and on a GPU 
     python benchmarks/eval_throughput.py                       # tiny model, trained here for 60 steps
     python benchmarks/eval_throughput.py --adapter RUN_DIR [--base MODEL] [--data FILE.jsonl]
     python benchmarks/eval_throughput.py --llama31-8b-random --score-only [--profile]   # GPU: 8B shape, random
+    python benchmarks/eval_throughput.py --llama31-8b-random --workdir W   # keep W/base and W/run for later runs
 
 The default trains the tiny CPU model with the real ``llamafactory-cli train
 recipes/dynahate_qlora.yaml`` (60 steps, LR 5e-3) so that it answers with labels; on a CPU both
 methods are compute-bound, so the gain comes from computing fewer tokens. With
 ``--llama31-8b-random`` the adapter is untrained (random weights answer nothing meaningful):
-the figures are throughput only and the agreement is not meaningful.
+the figures are throughput only and the agreement is not meaningful. ``--workdir`` keeps what
+the run builds (the random base in ``W/base``, its adapter in ``W/run``), so that
+``score_timing.py`` can time the same adapter and ``train_throughput.py --model W/base`` can train
+the same base without writing another ~16 GB.
 """
 
 from __future__ import annotations
@@ -128,6 +132,7 @@ def main() -> None:
     parser.add_argument("--score-only", action="store_true", help="skip the generate pass (and the ratio)")
     parser.add_argument("--profile", action="store_true",
                         help="profile one more score pass: top 15 operators by self CPU and CUDA time")
+    parser.add_argument("--workdir", type=Path, help="keep the models built here (default: a temporary directory)")
     args = parser.parse_args()
 
     import torch
@@ -138,7 +143,7 @@ def main() -> None:
     from dynahate.plugin.splits import data_file
 
     with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
+        work = args.workdir or Path(tmp)
         if args.llama31_8b_random:
             adapter = random_8b_adapter(work)
         else:
