@@ -17,6 +17,11 @@ from dynahate.plugin.labels import LABELS
 # probability of a label (a sigmoid of a difference of two such values) within 2.5e-4.
 LOGPROB_TOL = 5e-4
 PROB_TOL = 2.5e-4
+# Eager attention computes softmax(QK^T) unfused where the reference runs SDPA's fused kernel: on this 2-core CPU the
+# trained tiny 4-bit run's label log-probabilities differ by up to 8.5e-4 between the two (measured; both fp32). A
+# wrong mask (a label seeing another label's tokens, a prompt token hidden) moves them by orders of magnitude more,
+# and the mask itself is checked entry by entry below.
+EAGER_LOGPROB_TOL = 2e-3
 
 
 @pytest.fixture(scope="module", params=[True, False], ids=["4bit", "unquantized"])
@@ -125,7 +130,7 @@ def test_eager_attention_takes_the_same_mask(loaded, posts, references):
         lm.set_attn_implementation("sdpa")
     for reference, result in zip(references, results, strict=False):
         for label in ("hate", "not hate"):
-            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=LOGPROB_TOL)
+            assert result.label_logprobs[label] == pytest.approx(reference[label], abs=EAGER_LOGPROB_TOL)
 
 
 def test_the_mask_lets_each_label_see_its_prompt_and_itself_only(loaded):
