@@ -23,7 +23,7 @@ from dynahate.eval.compare.paired_stats import (
     resample_counts,
 )
 from dynahate.eval.predictions import PREDICTION_KEYS
-from dynahate.testing.cli import REPO, run_cli
+from dynahate.testing.cli import REPO, run_main
 from dynahate.testing.cli_refusal import MARKER, assert_refused, snapshot, temp_files
 from dynahate.testing.eval_folders import adapter, answers, hatecheck_answers, posts, write_eval_folder
 from dynahate.testing.records import read_jsonl
@@ -197,7 +197,7 @@ def test_interval_agrees_with_scipy_paired_bootstrap_within_monte_carlo_error():
 
 
 def compare(*args, check=True):
-    return run_cli(["dynahate", "compare", *map(str, args)], check=check)
+    return run_main(["compare", *map(str, args)], check=check)
 
 
 @pytest.fixture(scope="module")

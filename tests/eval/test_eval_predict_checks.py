@@ -12,7 +12,7 @@ import pytest
 
 from dynahate.core.describe import text_sha1
 from dynahate.plugin.splits import data_file, meta_file
-from dynahate.testing.cli import run_cli
+from dynahate.testing.cli import run_cli, run_main
 from dynahate.testing.cli_refusal import assert_refused
 from dynahate.testing.records import read_jsonl
 
@@ -73,12 +73,12 @@ def test_non_positive_numbers_are_usage_errors(unloadable_run, prepared_data, co
 
 @pytest.mark.parametrize("option", ["--show-misclassified", "--show-examples"])
 def test_negative_show_misclassified_is_a_usage_error_under_either_spelling(unloadable_run, option):
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), option, "-1"], check=False)
+    proc = run_main(["eval", "--adapter", str(unloadable_run), option, "-1"], check=False)
     assert_usage_error(proc, f"argument {option}: must be a whole number >= 0, got '-1'")
 
 
 def test_a_path_as_split_name_is_a_usage_error(tmp_path):
-    proc = run_cli(["dynahate", "eval", "--predictions", str(tmp_path / "p.jsonl"), "--name", "../escape",
+    proc = run_main(["eval", "--predictions", str(tmp_path / "p.jsonl"), "--name", "../escape",
                     "--output-dir", str(tmp_path)], check=False)
     assert_usage_error(proc, "argument --name: must be a plain name (no '/', not starting with '.'), got '../escape'")
 
@@ -95,7 +95,7 @@ def deprecation_warning(new_name):
 ])
 def test_eval_old_and_new_spelling_with_different_numbers_is_a_usage_error(unloadable_run, prepared_data, first,
                                                                            second):
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
                     *first, *second], check=False)
     assert_usage_error(proc, f"argument {second[0]}: {second[1]} conflicts with {first[0]} {first[1]}: "
                              "give one spelling, or the same value to both")
@@ -105,7 +105,7 @@ def test_eval_old_and_new_spelling_with_different_numbers_is_a_usage_error(unloa
 def test_eval_old_and_new_spelling_that_agree_are_accepted_with_one_warning(unloadable_run, prepared_data, tmp_path):
     target = tmp_path / "results.txt"
     target.write_text("mine\n")
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
                     "--show-examples", "2", "--show-misclassified", "2", "--show-examples", "2",
                     "--output-dir", str(target)], check=False)
     # parsed: the run went on to the output directory check (before the model loads)
@@ -115,7 +115,7 @@ def test_eval_old_and_new_spelling_that_agree_are_accepted_with_one_warning(unlo
 
 @pytest.mark.parametrize("rank, warned", [("0", True), ("1", False)])
 def test_under_torchrun_only_rank_0_prints_the_deprecation_warning(tmp_path, rank, warned):
-    proc = run_cli(["dynahate", "eval", "--adapter", str(tmp_path), "--show-examples", "2", "--batch-size", "0"],
+    proc = run_main(["eval", "--adapter", str(tmp_path), "--show-examples", "2", "--batch-size", "0"],
                    check=False, env={"RANK": rank, "WORLD_SIZE": "2", "LOCAL_RANK": rank})
     assert_usage_error(proc, "argument --batch-size: must be a positive integer, got '0'")
     assert (deprecation_warning("--show-misclassified") in proc.stderr.splitlines()) == warned
@@ -124,7 +124,7 @@ def test_under_torchrun_only_rank_0_prints_the_deprecation_warning(tmp_path, ran
 @pytest.mark.parametrize("options", [["--show-examples"], ["--include-text", "--show-examples"]])
 def test_predict_old_spelling_alone_or_with_the_new_one_warns_once_and_never_echoes_a_post(unloadable_run, options):
     post = f"{MARKER} a post"
-    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), *options, post, "  "], check=False)
+    proc = run_main(["predict", "--adapter", str(unloadable_run), *options, post, "  "], check=False)
     # parsed: the run went on to check the posts (before the model loads)
     assert proc.returncode == 2 and proc.stderr.splitlines() == [
         deprecation_warning("--include-text"), "error: TEXT argument 2 (index 1): the post is empty or whitespace only"]
@@ -137,7 +137,7 @@ def test_predict_old_spelling_alone_or_with_the_new_one_warns_once_and_never_ech
     ("predict", "--include-text", "include each post's text in the output (default: off, posts are hate speech)"),
 ])
 def test_help_names_the_new_option_and_the_deprecated_alias(command, new_name, new_help):
-    text = " ".join(run_cli(["dynahate", command, "--help"]).stdout.split())
+    text = " ".join(run_main([command, "--help"]).stdout.split())
     name = new_name.split()[0]
     assert f"{new_name} {new_help}" in text
     alias = "--show-examples N" if command == "eval" else "--show-examples"
@@ -149,11 +149,11 @@ def test_help_names_the_new_option_and_the_deprecated_alias(command, new_name, n
 def test_eval_output_dir_that_is_a_file_fails_before_the_work(unloadable_run, prepared_data, tmp_path):
     target = tmp_path / "results.txt"
     target.write_text("mine\n")
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
                     "--output-dir", str(target)], check=False)
     assert_one_line_error(proc, f"--output-dir {target}: is a file, not a directory")
     assert target.read_text() == "mine\n"
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
                     "--output-dir", str(target / "sub")], check=False)
     assert_one_line_error(proc, f"--output-dir {target / 'sub'}: cannot create it, {target} is a file")
 
@@ -162,24 +162,24 @@ def test_eval_output_name_taken_by_a_directory_or_broken_results_fail_before_the
                                                                                       tmp_path):
     out = tmp_path / "out"
     (out / "dev_predictions.jsonl").mkdir(parents=True)
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
                     "--split", "dev", "--output-dir", str(out)], check=False)
     assert_one_line_error(proc, f"{out / 'dev_predictions.jsonl'}: is a directory")
     (out / "dev_predictions.jsonl").rmdir()
     (out / "eval_results.json").write_text("{broken")
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
                     "--split", "dev", "--output-dir", str(out)], check=False)
     assert_one_line_error(proc, f"{out / 'eval_results.json'}", "not valid JSON")
     assert sorted(p.name for p in out.iterdir()) == ["eval_results.json"]
 
 
 def test_predict_output_that_is_a_directory_fails_before_the_work(unloadable_run, tmp_path):
-    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "--output", str(tmp_path), "a post"],
+    proc = run_main(["predict", "--adapter", str(unloadable_run), "--output", str(tmp_path), "a post"],
                    check=False)
     assert_one_line_error(proc, f"--output {tmp_path}: is a directory; give a file name")
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "--output", str(blocker / "p.jsonl"),
+    proc = run_main(["predict", "--adapter", str(unloadable_run), "--output", str(blocker / "p.jsonl"),
                     "a post"], check=False)
     assert_one_line_error(proc, f"cannot write it, {blocker} is a file, not a directory")
 
@@ -192,7 +192,7 @@ def test_truncated_adapter_weights_one_line_naming_the_file(trained_run, prepare
     shutil.copytree(trained_run, run)
     (run / "adapter_model.safetensors").write_bytes(b"12345")
     args = ["--data-dir", str(prepared_data), "--output-dir", str(tmp_path / "out")] if command == "eval" else ["post"]
-    proc = run_cli(["dynahate", command, "--adapter", str(run), *args], check=False)
+    proc = run_main([command, "--adapter", str(run), *args], check=False)
     assert_one_line_error(proc, f"{run / 'adapter_model.safetensors'}: not a readable safetensors file")
     assert not (tmp_path / "out").exists()
 
@@ -213,7 +213,7 @@ def test_eval_refuses_overlong_prompts_naming_file_line_and_acl_id(unloadable_ru
     total = len(records) + len(data_file(prepared_data, "test").read_text().splitlines())
     tokens = prompt_tokens(unloadable_run, records[2]["input"])
     assert tokens > 1024
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data-dir", str(data),
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(data),
                     "--output-dir", str(tmp_path / "out")], check=False)
     line = assert_one_line_error(
         proc, f"{data / 'dynahate_dev.jsonl'}:3 (acl.id {metas[2]['acl.id']}): the post makes a {tokens}-token "
@@ -228,10 +228,10 @@ def test_eval_scores_a_long_post_in_full_when_the_cutoff_is_raised(trained_run, 
     data = tmp_path / "long.jsonl"
     data.write_text(json.dumps({"input": "a short post", "output": "hate"}) + "\n"
                     + json.dumps({"input": post, "output": "not hate"}) + "\n")
-    proc = run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data", str(data),
+    proc = run_main(["eval", "--adapter", str(trained_run), "--data", str(data),
                     "--output-dir", str(tmp_path / "out")], check=False)
     assert_one_line_error(proc, f"{data}:2: the post makes a {tokens}-token prompt", "1 of 2 posts exceed it")
-    run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data", str(data), "--cutoff-len", "2048",
+    run_main(["eval", "--adapter", str(trained_run), "--data", str(data), "--cutoff-len", "2048",
              "--output-dir", str(tmp_path / "out")])
     assert json.loads((tmp_path / "out" / "eval_results.json").read_text())["long"]["examples"] == 2
 
@@ -239,7 +239,7 @@ def test_eval_scores_a_long_post_in_full_when_the_cutoff_is_raised(trained_run, 
 def test_predict_refuses_overlong_prompts_naming_the_argument_or_record(unloadable_run, tmp_path):
     post = long_post(2000)
     tokens = prompt_tokens(unloadable_run, post)
-    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "short one", post, "short two", post],
+    proc = run_main(["predict", "--adapter", str(unloadable_run), "short one", post, "short two", post],
                    check=False)
     line = assert_one_line_error(proc, f"TEXT argument 2 (index 1): the post makes a {tokens}-token prompt",
                                  "; 2 of 4 posts exceed it")
@@ -247,7 +247,7 @@ def test_predict_refuses_overlong_prompts_naming_the_argument_or_record(unloadab
     source = tmp_path / "posts.txt"
     source.write_text(f"short one\n{post}\n")
     out = tmp_path / "pred.jsonl"
-    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "--input", str(source),
+    proc = run_main(["predict", "--adapter", str(unloadable_run), "--input", str(source),
                     "--output", str(out)], check=False)
     line = assert_one_line_error(proc, f"{source}: post 2 (index 1): the post makes a {tokens}-token prompt",
                                  "1 of 2 posts exceed it")
@@ -255,17 +255,17 @@ def test_predict_refuses_overlong_prompts_naming_the_argument_or_record(unloadab
 
 
 def test_whitespace_only_posts_are_refused_naming_where(unloadable_run, tmp_path):
-    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "a post", " \t "], check=False)
+    proc = run_main(["predict", "--adapter", str(unloadable_run), "a post", " \t "], check=False)
     assert_one_line_error(proc, "TEXT argument 2 (index 1): the post is empty or whitespace only")
     data = tmp_path / "mine.jsonl"
     data.write_text(json.dumps({"input": "a post", "output": "hate"}) + "\n"
                     + json.dumps({"input": "  \n ", "output": "hate"}) + "\n")
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data", str(data),
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data", str(data),
                     "--output-dir", str(tmp_path / "out")], check=False)
     assert_one_line_error(proc, f"{data}:2: 'input' is empty or whitespace only")
     table = tmp_path / "posts.csv"
     table.write_text("id,body\n1,a post\n2,   \n")
-    proc = run_cli(["dynahate", "predict", "--adapter", str(unloadable_run), "--input", str(table),
+    proc = run_main(["predict", "--adapter", str(unloadable_run), "--input", str(table),
                     "--text-column", "body"], check=False)
     assert_one_line_error(proc, str(table), "is empty or whitespace only")
 
@@ -275,7 +275,7 @@ def test_two_data_files_with_one_stem_are_refused(unloadable_run, prepared_data,
     for path in (first, second):
         path.parent.mkdir()
         shutil.copy(data_file(prepared_data, "dev"), path)
-    proc = run_cli(["dynahate", "eval", "--adapter", str(unloadable_run), "--data", str(first), str(second),
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data", str(first), str(second),
                     "--output-dir", str(tmp_path / "out")], check=False)
     assert_one_line_error(proc, f"{first} and {second} are both named 'dev'")
     assert not (tmp_path / "out").exists()
@@ -290,7 +290,7 @@ def test_two_data_files_with_one_stem_are_refused(unloadable_run, prepared_data,
                  "default: 4-bit NF4"]),
 ])
 def test_help_states_defaults_the_long_post_rule_and_the_environment(command, defaults):
-    text = " ".join(run_cli(["dynahate", command, "--help"]).stdout.split())
+    text = " ".join(run_main([command, "--help"]).stdout.split())
     for fragment in [*defaults, "refused, never truncated", "HF_TOKEN", "HF_HOME", "HF_HUB_OFFLINE",
                      "reads no environment variable"]:
         assert fragment in text, fragment

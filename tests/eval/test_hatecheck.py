@@ -17,7 +17,7 @@ from dynahate.eval.hatecheck.data import DEFAULT_HATECHECK_PATH, HATECHECK_BLOB,
 from dynahate.eval.hatecheck.results import GROUPS, functionality_results, group_of, target_results, weakest
 from dynahate.eval.predictions import PREDICTION_KEYS, Prediction
 from dynahate.plugin.data.download import git_blob_sha1
-from dynahate.testing.cli import FIXTURES, run_cli
+from dynahate.testing.cli import FIXTURES, run_main
 from dynahate.testing.cli_refusal import assert_refused, snapshot, temp_files
 from dynahate.testing.records import read_jsonl
 
@@ -46,7 +46,7 @@ def _no_text(*texts: str) -> None:
 
 
 def _hatecheck(run_dir: Path, *options: str, cwd: Path | None = None, check: bool = True, env=None):
-    return run_cli(["dynahate", "hatecheck", "--adapter", str(run_dir), *options], cwd=cwd, check=check, env=env)
+    return run_main(["hatecheck", "--adapter", str(run_dir), *options], cwd=cwd, check=check, env=env)
 
 
 def test_score_mode_end_to_end_on_the_synthetic_file(trained_run, tmp_path):
@@ -96,7 +96,7 @@ def test_score_mode_end_to_end_on_the_synthetic_file(trained_run, tmp_path):
 
 def test_generate_mode_keeps_the_other_entries_of_eval_results(trained_run, prepared_data, tmp_path):
     out = tmp_path / "out"
-    run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data), "--split", "dev",
+    run_main(["eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data), "--split", "dev",
              "--output-dir", str(out)])
     dev_before = json.loads((out / "eval_results.json").read_text())["dev"]
     proc = _hatecheck(trained_run, "--csv", str(SAMPLE), "--output-dir", str(out), "--mode", "generate")
@@ -154,13 +154,13 @@ def test_download_that_cannot_connect_is_one_line_and_writes_nothing(trained_run
 
 
 def test_csv_and_download_together_is_a_usage_error(tmp_path):
-    proc = run_cli(["dynahate", "hatecheck", "--adapter", str(tmp_path), "--csv", str(SAMPLE), "--download"],
+    proc = run_main(["hatecheck", "--adapter", str(tmp_path), "--csv", str(SAMPLE), "--download"],
                    check=False)
     assert proc.returncode == 2 and "not allowed with argument" in proc.stderr
 
 
 def test_help_states_defaults_and_source():
-    text = run_cli(["dynahate", "hatecheck", "--help"]).stdout
+    text = run_main(["hatecheck", "--help"]).stdout
     for needle in (str(DEFAULT_HATECHECK_PATH), HATECHECK_BLOB, "score",
                    "HF_TOKEN", "https_proxy", "default 8"):
         assert needle in text, needle
@@ -223,10 +223,10 @@ def test_card_shows_hatecheck_and_per_round_test_results(trained_run, prepared_d
 
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
-    run_cli(["dynahate", "eval", "--adapter", str(run), "--data-dir", str(prepared_data)])
+    run_main(["eval", "--adapter", str(run), "--data-dir", str(prepared_data)])
     _hatecheck(run, "--csv", str(SAMPLE))
     stage = tmp_path / "stage"
-    run_cli(["dynahate", "publish", str(run), "--data-dir", str(prepared_data), "--repo-id", "me/tiny", "--dry-run",
+    run_main(["publish", str(run), "--data-dir", str(prepared_data), "--repo-id", "me/tiny", "--dry-run",
              "--stage-dir", str(stage)])
     results = json.loads((run / "eval_results.json").read_text())
     hc = results["hatecheck"]

@@ -1,4 +1,11 @@
-"""Running the project's console scripts from tests and benchmarks: offline, from the venv, with useful failures.
+"""Running the project's commands from tests and benchmarks: in-process or as console scripts, offline.
+
+:func:`run_main` calls ``dynahate``'s ``main(argv)`` in this process and captures what a subprocess
+would show: the exit status (``SystemExit`` from argparse included), standard output and standard
+error (the ``sys`` streams and the logging handlers that write to them), and an uncaught
+exception as a traceback with status 1. It is what a test uses unless the process boundary is
+the point (signals, torchrun, ``serve``, the installed entry point, and the Hub client, which
+reads ``HF_*`` variables once, at import): those use :func:`run_cli`, a real subprocess.
 
 ``llamafactory-cli`` (training, prediction) runs only from a test marked ``integration``
 (:func:`require_integration_marker`; ``tests/conftest.py`` records the running test), so a new
@@ -7,9 +14,14 @@ kind of training run cannot hide in the fast loop.
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
 import subprocess
 import sys
+import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -66,3 +78,91 @@ def lf_train(workspace: Path, model: Path, output_dir: Path, *overrides: str, re
     """``llamafactory-cli train RECIPE`` from ``workspace`` on CPU (``bf16=false``), with ``overrides``."""
     return run_cli(["llamafactory-cli", "train", str(recipe), f"model_name_or_path={model}",
                     f"output_dir={output_dir}", "bf16=false", *overrides], cwd=workspace)
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str] | None) -> Iterator[None]:
+    saved = dict(os.environ)
+    os.environ.update(env or {})
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
+def _fresh_logging_levels() -> Iterator[None]:
+    """The log levels a new process starts with: a library imported earlier in this process (LLaMA-Factory
+    sets transformers to INFO) must not make a command's output differ from what a subprocess shows."""
+    fresh = {"transformers": logging.WARNING}  # transformers' default (TRANSFORMERS_VERBOSITY unset)
+    saved = {name: logging.getLogger(name).level for name in fresh}
+    for name, level in fresh.items():
+        logging.getLogger(name).setLevel(level)
+    try:
+        yield
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+@contextlib.contextmanager
+def _captured(stdin: bytes) -> Iterator[tuple[io.StringIO, io.StringIO]]:
+    """``sys.stdin/stdout/stderr`` replaced, and every logging handler that wrote to the old streams moved."""
+    out, err = io.StringIO(), io.StringIO()
+    old = {"stdin": sys.stdin, "stdout": sys.stdout, "stderr": sys.stderr}
+    moved = []
+    handlers = [h for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
+                if isinstance(logger, logging.Logger) for h in logger.handlers]
+    for handler in handlers:
+        # logging's last resort writes to whatever sys.stderr is (a property): it needs no move
+        if type(handler) is logging.StreamHandler or (isinstance(handler, logging.StreamHandler) and not isinstance(
+                handler, logging.FileHandler) and not isinstance(type(handler).__dict__.get("stream"), property)):
+            target = {id(old["stdout"]): out, id(old["stderr"]): err, id(sys.__stderr__): err,
+                      id(sys.__stdout__): out}.get(id(handler.stream))
+            if target is not None:
+                moved.append((handler, handler.stream))
+                handler.stream = target
+    sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
+    sys.stdout, sys.stderr = out, err
+    try:
+        yield out, err
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = old["stdin"], old["stdout"], old["stderr"]
+        for handler, stream in moved:
+            handler.stream = stream
+
+
+def run_main(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | None = None,
+             stdin: str | bytes = b"", check: bool = True) -> subprocess.CompletedProcess:
+    """``dynahate ARGV`` in this process: a :class:`subprocess.CompletedProcess` as :func:`run_cli` returns.
+
+    ``env`` is added to ``os.environ`` for the call; ``HF_*`` variables are refused (huggingface_hub
+    reads them at import: use :func:`run_cli`). ``cwd`` is the working directory for the call.
+    """
+    from dynahate.core.cli import main
+
+    if any(name.startswith("HF_") for name in env or {}):
+        raise AssertionError(f"run_main cannot honour {sorted(env)}: huggingface_hub reads HF_* at import; "
+                             "use run_cli (a subprocess)")
+    data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
+    previous_dir = os.getcwd()
+    with _environment(env), _fresh_logging_levels(), _captured(data) as (out, err):
+        try:
+            if cwd is not None:
+                os.chdir(cwd)
+            code = main([str(arg) for arg in argv])
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if exc.code is not None and not isinstance(exc.code, int):
+                print(exc.code, file=sys.stderr)
+        except Exception:  # what the interpreter would print and exit 1 for
+            traceback.print_exc(file=sys.stderr)
+            code = 1
+        finally:
+            os.chdir(previous_dir)
+    proc = subprocess.CompletedProcess(["dynahate", *argv], code, out.getvalue(), err.getvalue())
+    if check and proc.returncode != 0:
+        raise AssertionError(f"dynahate {argv[:2]} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
+                             f"{proc.stderr[-6000:]}")
+    return proc

@@ -5,29 +5,26 @@ byte-order mark is ignored; ``-`` reads one post per line from standard input.""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from dynahate.testing.cli import OFFLINE_ENV, cli_path, run_cli
+from dynahate.testing.cli import run_main
 from dynahate.testing.cli_refusal import MARKER, assert_refused
 
 POSTS = [f"the {MARKER} next door brought soup", "a quiet evening, nothing more"]
 
 
-def predict(run: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def predict(run: Path, *args: str, stdin: bytes = b"") -> subprocess.CompletedProcess:
     """``dynahate predict --adapter RUN ...``, optionally with bytes on standard input."""
-    proc = subprocess.run([cli_path("dynahate"), "predict", "--adapter", str(run), *args], input=stdin,
-                          capture_output=True, env={**os.environ, **OFFLINE_ENV}, timeout=600, check=False)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode())
+    return run_main(["predict", "--adapter", str(run), *args], stdin=stdin, check=False)
 
 
 @pytest.fixture(scope="module")
 def expected(trained_run) -> list[dict]:
     """What predict prints for POSTS given as arguments."""
-    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), *POSTS])
+    proc = run_main(["predict", "--adapter", str(trained_run), *POSTS])
     return [json.loads(line) for line in proc.stdout.splitlines()]
 
 
@@ -40,7 +37,7 @@ def test_standard_input_is_one_post_per_line(trained_run, expected):
     data = ("\ufeff" + "\r\n".join(POSTS) + "\n").encode("utf-8")  # a BOM and Windows line ends, as Notepad saves
     proc = predict(trained_run, "--input", "-", stdin=data)
     assert lines_of(proc) == expected and MARKER not in proc.stdout + proc.stderr
-    help_text = " ".join(run_cli(["dynahate", "predict", "--help"]).stdout.split())
+    help_text = " ".join(run_main(["predict", "--help"]).stdout.split())
     assert "- reads standard input, one post per line like .txt" in help_text
 
 

@@ -12,7 +12,7 @@ from dynahate.plugin import prompts
 from dynahate.plugin.data.prepare import prepare
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.splits import SPLITS, data_file, meta_file
-from dynahate.testing.cli import run_cli
+from dynahate.testing.cli import run_main
 from dynahate.testing.records import CSV_HEADER, csv_text, read_jsonl
 from dynahate.testing.records import csv_row as row
 
@@ -151,17 +151,17 @@ def test_failure_leaves_existing_outputs_untouched(sample_csv, tmp_path):
 
 def test_cli_error_is_one_line_and_nonzero(tmp_path):
     bad = write_csv(tmp_path / "bad.csv", [row(1, "a", label="maybe")])
-    proc = run_cli(["dynahate", "prepare", "--csv", str(bad), "--out", str(tmp_path / "out")], check=False)
+    proc = run_main(["prepare", "--csv", str(bad), "--out", str(tmp_path / "out")], check=False)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: ")
     assert "bad.csv: line 2 (acl.id acl1): label 'maybe'" in proc.stderr
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
-    proc = run_cli(["dynahate", "prepare", "--out", str(tmp_path / "out")], check=False)
+    proc = run_main(["prepare", "--out", str(tmp_path / "out")], check=False)
     assert proc.returncode == 2 and "--csv" in proc.stderr
 
 
 def test_cli_prints_summary_without_posts(sample_csv, tmp_path):
-    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"),
+    proc = run_main(["prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"),
                     "--tokenizer", "none"])
     assert "train    204 rows" in proc.stdout and "audit:" in proc.stdout
     assert "Zorblaxians" not in proc.stdout + proc.stderr  # no post text in the output
@@ -172,7 +172,7 @@ def test_new_files_get_the_mode_the_umask_gives(sample_csv, tmp_path, umask):
     """Written through a temporary file, yet with the mode a plain open() would give under the user's umask."""
     previous = os.umask(umask)  # the CLI inherits it
     try:
-        run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"), "--tokenizer", "none"])
+        run_main(["prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"), "--tokenizer", "none"])
     finally:
         os.umask(previous)
     for path in (tmp_path / "d").iterdir():
@@ -184,7 +184,7 @@ def test_new_files_get_the_mode_the_umask_gives(sample_csv, tmp_path, umask):
 def test_cli_reports_prompt_lengths_in_llama31_tokens_by_default(sample_csv, tmp_path):
     from dynahate.plugin.llama3_tokenizer import llama31_tokenizer
 
-    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"),
+    proc = run_main(["prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"),
                     "--cutoff-len", "64"])
     report = json.loads((tmp_path / "d" / "prepare_report.json").read_text())["prompt_tokens"]
     assert report["tokenizer"] == "llama31-offline" and report["cutoff_len"] == 64
@@ -203,16 +203,16 @@ def test_cli_reports_prompt_lengths_in_llama31_tokens_by_default(sample_csv, tmp
 
 
 def test_tokenizer_none_a_tokenizer_folder_and_a_bad_one(sample_csv, tiny_model, tmp_path):
-    run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "none"), "--tokenizer", "none"])
+    run_main(["prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "none"), "--tokenizer", "none"])
     assert json.loads((tmp_path / "none" / "prepare_report.json").read_text())["prompt_tokens"] is None
-    run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "dir"),
+    run_main(["prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "dir"),
              "--tokenizer", str(tiny_model)])
     assert json.loads((tmp_path / "dir" / "prepare_report.json").read_text())["prompt_tokens"]["tokenizer"] == str(
         tiny_model)
-    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "bad"),
+    proc = run_main(["prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "bad"),
                     "--tokenizer", str(tmp_path / "no-such-tokenizer")], check=False)
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert proc.stderr.startswith(f"error: --tokenizer '{tmp_path / 'no-such-tokenizer'}': cannot load it")
     assert not (tmp_path / "bad").exists() or not any((tmp_path / "bad").iterdir())
-    proc = run_cli(["dynahate", "prepare", "--csv", str(sample_csv), "--cutoff-len", "0"], check=False)
+    proc = run_main(["prepare", "--csv", str(sample_csv), "--cutoff-len", "0"], check=False)
     assert proc.returncode == 2 and "argument --cutoff-len: must be a positive integer, got '0'" in proc.stderr

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dynahate.plugin.splits import data_file, meta_file
-from dynahate.testing.cli import OFFLINE_ENV, cli_path, run_cli
+from dynahate.testing.cli import OFFLINE_ENV, cli_path, run_main
 from dynahate.testing.cli_refusal import MARKER, assert_refused, error_lines, snapshot, temp_files
 from dynahate.testing.records import CSV_HEADER as HEADER
 from dynahate.testing.records import csv_row, csv_text
@@ -35,7 +35,7 @@ def good_rows():
 def prepare_cli(csv_path: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     """``dynahate prepare`` without the prompt-length measurement (tested in test_prepare.py), which these
     tests of the CSV do not need and which costs seconds per run to load the tokenizer."""
-    return run_cli(["dynahate", "prepare", "--csv", str(csv_path), "--out", str(out), "--tokenizer", "none", *extra],
+    return run_main(["prepare", "--csv", str(csv_path), "--out", str(out), "--tokenizer", "none", *extra],
                    check=False)
 
 
@@ -149,7 +149,9 @@ def test_out_in_a_folder_the_user_cannot_write(good_csv):
         locked = base / "locked"
         locked.mkdir(mode=0o555)
         locked.chmod(0o555)
-        env = {**os.environ, **OFFLINE_ENV, "HOME": str(base)}
+        # not measured by `make coverage`: the other user could not write the coverage data file
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}, **OFFLINE_ENV,
+               "HOME": str(base)}
         for out in (locked, locked / "data"):
             proc = subprocess.run([*prefix, cli_path("dynahate"), "prepare", "--csv", str(source), "--out", str(out)],
                                   check=False, capture_output=True, text=True, env=env, timeout=120)
@@ -213,7 +215,7 @@ def test_byte_order_mark_before_the_header_is_ignored(tmp_path):
                   "No environment variable is read"]),
 ])
 def test_help_states_every_default(command, defaults):
-    text = " ".join(run_cli(["dynahate", command, "--help"]).stdout.split())
+    text = " ".join(run_main([command, "--help"]).stdout.split())
     for default in defaults:
         assert default in text, default
 
@@ -264,7 +266,7 @@ def test_signal_during_prepare_leaves_no_temporary_file(tmp_path, good_csv, sign
 # --- register ----------------------------------------------------------------------------------------
 
 def register_cli(dataset_dir: Path, data: Path) -> subprocess.CompletedProcess:
-    return run_cli(["dynahate", "register", "--dataset-dir", str(dataset_dir), "--data", str(data)], check=False)
+    return run_main(["register", "--dataset-dir", str(dataset_dir), "--data", str(data)], check=False)
 
 
 def test_register_refuses_a_dataset_info_that_is_not_utf8(prepared_data, tmp_path):

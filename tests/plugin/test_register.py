@@ -8,7 +8,7 @@ from dynahate.core.errors import DynahateError
 from dynahate.plugin.dataset_info import dataset_entries
 from dynahate.plugin.register import register
 from dynahate.plugin.splits import data_file
-from dynahate.testing.cli import REPO, run_cli
+from dynahate.testing.cli import REPO, run_main
 
 USER_INFO = """{
     "alpaca_en_demo": {
@@ -85,10 +85,10 @@ def test_register_bad_inputs(prepared_data, tmp_path):
 
 
 def test_register_cli(prepared_data, tmp_path):
-    proc = run_cli(["dynahate", "register", "--dataset-dir", str(tmp_path), "--data", str(prepared_data)])
+    proc = run_main(["register", "--dataset-dir", str(tmp_path), "--data", str(prepared_data)])
     assert "added: dynahate_train, dynahate_dev, dynahate_test" in proc.stdout
-    proc = run_cli(["dynahate", "register", "--dataset-dir", str(tmp_path), "--data", str(prepared_data)])
+    proc = run_main(["register", "--dataset-dir", str(tmp_path), "--data", str(prepared_data)])
     assert "nothing changed" in proc.stdout
-    proc = run_cli(["dynahate", "register", "--dataset-dir", str(tmp_path / "x"), "--data", str(prepared_data)],
+    proc = run_main(["register", "--dataset-dir", str(tmp_path / "x"), "--data", str(prepared_data)],
                    check=False)
     assert proc.returncode == 2 and proc.stderr.startswith("error: ") and proc.stderr.count("\n") == 1

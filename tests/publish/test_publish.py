@@ -8,7 +8,7 @@ import pytest
 
 from dynahate.plugin.splits import data_file
 from dynahate.publish.staging import MARKER
-from dynahate.testing.cli import REPO, run_cli
+from dynahate.testing.cli import REPO, run_cli, run_main
 from dynahate.testing.cli_refusal import assert_refused
 from dynahate.testing.hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub
 from dynahate.testing.records import read_jsonl
@@ -26,12 +26,17 @@ def evaluated_run(trained_run, prepared_data, tmp_path_factory):
     (run / "checkpoint-30").mkdir(exist_ok=True)
     (run / "checkpoint-30" / "optimizer.pt").write_bytes(b"optimizer state")
     (run / "training_args.bin").write_bytes(b"pickle")
-    run_cli(["dynahate", "eval", "--adapter", str(run), "--data-dir", str(prepared_data)])
+    run_main(["eval", "--adapter", str(run), "--data-dir", str(prepared_data)])
     return run
 
 
 def publish(run, *args, data_dir, env=None, check=True):
-    return run_cli(["dynahate", "publish", str(run), "--data-dir", str(data_dir), *args], env=env, check=check)
+    """``dynahate publish``: in-process, or a subprocess when ``env`` points huggingface_hub at the loopback Hub
+    (it reads HF_* at import)."""
+    argv = ["publish", str(run), "--data-dir", str(data_dir), *args]
+    if env is not None:
+        return run_cli(["dynahate", *argv], env=env, check=check)
+    return run_main(argv, check=check)
 
 
 def hub_env(hub, token=WRITE_TOKEN, tmp_home=None):
@@ -245,7 +250,7 @@ def test_stage_dir_refuses_folders_it_did_not_make_and_touches_nothing(run_copy,
     ]
     before = tree(tmp_path)
     for stage, extra, cwd, message in cases:
-        proc = run_cli(["dynahate", "publish", str(run_copy), "--repo-id", "someone/x", "--data-dir", str(data),
+        proc = run_main(["publish", str(run_copy), "--repo-id", "someone/x", "--data-dir", str(data),
                         "--dry-run", "--stage-dir", str(stage), *extra], cwd=cwd, check=False)
         one_line_error(proc, message)
         assert tree(tmp_path) == before, stage
@@ -340,7 +345,7 @@ def test_links_out_of_the_run_or_eval_dir_are_refused(run_copy, prepared_data, t
 
 def test_post_text_is_never_staged(run_copy, prepared_data, tmp_path):
     post = "POSTMARKER-7f3a this post must not leave the machine"
-    run_cli(["dynahate", "predict", "--adapter", str(run_copy), "--include-text",
+    run_main(["predict", "--adapter", str(run_copy), "--include-text",
              "--output", str(run_copy / "new_predictions.jsonl"), post])
     assert "POSTMARKER-7f3a" in (run_copy / "new_predictions.jsonl").read_text()  # the hazard is real
     stage = tmp_path / "s"
@@ -391,7 +396,7 @@ def test_results_of_another_adapter_are_refused_unless_forced(run_copy, prepared
     weights[first] = weights[first] + 0.01  # another adapter: same shapes, other weights
     save_file(weights, other / "adapter_model.safetensors", metadata={"format": "pt"})
     other_eval = tmp_path / "other_eval"
-    run_cli(["dynahate", "eval", "--adapter", str(other), "--split", "test", "--data-dir", str(prepared_data),
+    run_main(["eval", "--adapter", str(other), "--split", "test", "--data-dir", str(prepared_data),
              "--output-dir", str(other_eval)])
     stage = tmp_path / "s"
     args = ["--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--eval-dir", str(other_eval)]
@@ -409,7 +414,7 @@ def test_results_of_another_adapter_are_refused_unless_forced(run_copy, prepared
     lf_file.write_text("".join(json.dumps({"prompt": "p", "predict": label, "label": label}) + "\n"
                                for label in ("hate", "not hate", "hate", "not hate")))
     scored = tmp_path / "scored_eval"
-    run_cli(["dynahate", "eval", "--predictions", str(lf_file), "--name", "lf_test", "--output-dir", str(scored)])
+    run_main(["eval", "--predictions", str(lf_file), "--name", "lf_test", "--output-dir", str(scored)])
     one_line_error(publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(tmp_path / "s2"),
                            "--eval-dir", str(scored), data_dir=prepared_data, check=False),
                    "lf_test: scored from a predictions file")
@@ -578,7 +583,7 @@ def test_compare_to_adds_the_comparison_to_the_card_and_stages_it(evaluated_run,
     assert "comparison.json" in proc.stdout
     staged = json.loads((stage / "comparison.json").read_text())
     # the same numbers as `dynahate compare OTHER THIS` prints and writes
-    run_cli(["dynahate", "compare", str(original_eval), str(evaluated_run), "--output", str(tmp_path / "c.json")])
+    run_main(["compare", str(original_eval), str(evaluated_run), "--output", str(tmp_path / "c.json")])
     assert staged["splits"] == json.loads((tmp_path / "c.json").read_text())["splits"]
     assert set(staged["splits"]) == {"dev", "test"} and staged["method"]["resamples"] == 10000
 
@@ -630,7 +635,7 @@ def test_compare_to_an_evaluation_of_other_posts_is_refused_and_nothing_is_stage
 
 
 def test_publish_help_states_defaults_and_environment():
-    proc = run_cli(["dynahate", "publish", "--help"])
+    proc = run_main(["publish", "--help"])
     text = " ".join(proc.stdout.split())
     for name in ("HF_TOKEN", "HF_ENDPOINT", "DYNAHATE_UPLOAD_BACKOFF_S", "hf auth login", "HF_HOME"):
         assert name in text, name
