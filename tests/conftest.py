@@ -14,7 +14,10 @@ Nothing here downloads anything: the model is built locally and the Hub is kept 
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +31,7 @@ from dynahate.testing.cli import (
     TRAINING_FIXTURES,
     lf_train,
     run_cli,
+    run_main,
 )
 from dynahate.testing.records import read_jsonl
 
@@ -57,20 +61,36 @@ def sample_csv() -> Path:
     return SAMPLE_CSV
 
 
+def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> Path:
+    """``build(folder)`` once per test run, also across pytest-xdist workers: the first to get here builds under a
+    file lock, the others wait for it and use the same folder."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent  # the run's folder, above each worker's own
+    shared = base / "built-once"
+    shared.mkdir(exist_ok=True)
+    folder, done = shared / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.lock")):
+        if not done.exists():
+            build(folder)
+            done.touch()
+    return folder
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     from dynahate.plugin.tiny_model import build_tiny_model
 
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+    return built_once(tmp_path_factory, "tiny-model", build_tiny_model)
 
 
 @pytest.fixture(scope="session")
 def prepared_data(tmp_path_factory) -> Path:
     from dynahate.plugin.data.prepare import prepare
 
-    out = tmp_path_factory.mktemp("prepared") / "data"
-    prepare(SAMPLE_CSV, out)
-    return out
+    return built_once(tmp_path_factory, "prepared-data", lambda out: prepare(SAMPLE_CSV, out))
 
 
 @pytest.fixture(scope="session")
@@ -83,30 +103,57 @@ def lf_workspace(tmp_path_factory, prepared_data) -> Path:
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory, lf_workspace, tiny_model) -> Path:
     """The recipe trained long enough (``TINY_TRAIN_OVERRIDES``: 60 steps, LR 5e-3) that the tiny model answers
-    with labels, as ``make demo`` trains it."""
+    with labels, as ``make demo`` trains it; once per run, whatever the number of xdist workers."""
     from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES
 
-    out = tmp_path_factory.mktemp("runs") / "trained"
-    lf_train(lf_workspace, tiny_model, out, *TINY_TRAIN_OVERRIDES)
-    return out
+    return built_once(tmp_path_factory, "trained-run",
+                      lambda out: lf_train(lf_workspace, tiny_model, out, *TINY_TRAIN_OVERRIDES))
 
 
 @pytest.fixture(scope="session")
 def lf_predict_run(tmp_path_factory, lf_workspace, tiny_model, trained_run) -> Path:
     """``llamafactory-cli train recipes/dynahate_predict.yaml`` on the trained tiny adapter (test split)."""
-    out = tmp_path_factory.mktemp("predict") / "run"
-    run_cli(["llamafactory-cli", "train", str(REPO / "recipes" / "dynahate_predict.yaml"),
-             f"model_name_or_path={tiny_model}", f"adapter_name_or_path={trained_run}", f"output_dir={out}",
-             "bf16=false"], cwd=lf_workspace)
-    return out
+    return built_once(tmp_path_factory, "lf-predict-run", lambda out: run_cli([
+        "llamafactory-cli", "train", str(REPO / "recipes" / "dynahate_predict.yaml"),
+        f"model_name_or_path={tiny_model}", f"adapter_name_or_path={trained_run}", f"output_dir={out}", "bf16=false"],
+        cwd=lf_workspace))
 
 
-@pytest.fixture(scope="module")
-def loaded(trained_run):
-    """The trained tiny adapter loaded as ``dynahate eval`` loads it (4-bit base)."""
+@pytest.fixture(scope="session")
+def score_eval(trained_run, prepared_data, tmp_path_factory):
+    """``dynahate eval`` of the trained run on dev and test (score mode), once per run: (output folder, the
+    finished command). Tests only read it; a test that changes an evaluation folder works on a copy."""
+
+    def evaluate(out: Path) -> None:
+        proc = run_main(["eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data),
+                         "--output-dir", str(out)])
+        out.with_name("score-eval.proc.json").write_text(json.dumps([proc.returncode, proc.stdout, proc.stderr]))
+
+    out = built_once(tmp_path_factory, "score-eval", evaluate)
+    returncode, stdout, stderr = json.loads(out.with_name("score-eval.proc.json").read_text())
+    return out, subprocess.CompletedProcess(["dynahate", "eval"], returncode, stdout, stderr)
+
+
+@pytest.fixture(scope="session")
+def loaded_4bit(trained_run):
+    """The trained tiny adapter loaded as ``dynahate eval`` loads it (4-bit base), once per session."""
     from dynahate.inference.model_loading import load_adapter_model
 
     return load_adapter_model(trained_run)
+
+
+@pytest.fixture(scope="session")
+def loaded_unquantized(trained_run):
+    """The trained tiny adapter on the unquantized (fp32 on CPU) base, once per session."""
+    from dynahate.inference.model_loading import load_adapter_model
+
+    return load_adapter_model(trained_run, quantize=False)
+
+
+@pytest.fixture(scope="session")
+def loaded(loaded_4bit):
+    """The trained tiny adapter as ``dynahate eval`` loads it (4-bit base)."""
+    return loaded_4bit
 
 
 @pytest.fixture(scope="module")

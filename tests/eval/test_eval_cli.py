@@ -8,7 +8,7 @@ import pytest
 
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.splits import data_file, meta_file
-from dynahate.testing.cli import run_cli
+from dynahate.testing.cli import run_cli, run_main
 from dynahate.testing.records import read_jsonl
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -29,14 +29,6 @@ def assert_no_post_text(prepared_data, *texts):
     for text in texts:
         leaked = [p for p in posts if p in text]
         assert not leaked, f"a post was echoed: {leaked[0][:30]}..."
-
-
-@pytest.fixture(scope="module")
-def score_eval(trained_run, prepared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("eval") / "score"
-    proc = run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data),
-                    "--output-dir", str(out)])
-    return out, proc
 
 
 def test_score_eval_writes_the_promised_files(score_eval, prepared_data):
@@ -78,7 +70,7 @@ def test_score_eval_writes_the_promised_files(score_eval, prepared_data):
 def test_generate_mode_replaces_its_split_and_keeps_the_others(score_eval, trained_run, prepared_data, tmp_path):
     out = tmp_path / "merged"
     shutil.copytree(score_eval[0], out)
-    run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data),
+    run_main(["eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data),
              "--split", "dev", "--mode", "generate", "--output-dir", str(out)])
     results = json.loads((out / "eval_results.json").read_text())
     assert results["dev"]["mode"] == "generate" and "p_hate" not in results["dev"] and "roc_auc" not in results["dev"]
@@ -120,7 +112,7 @@ def test_show_misclassified_prints_misclassified_posts_only_when_asked(score_eva
 
 def test_scores_llamafactory_generated_predictions(lf_predict_run, lf_workspace, tmp_path):
     source = lf_predict_run / "generated_predictions.jsonl"
-    proc = run_cli(["dynahate", "eval", "--predictions", str(source), "--name", "lf_test",
+    proc = run_main(["eval", "--predictions", str(source), "--name", "lf_test",
                     "--output-dir", str(tmp_path)])
     res = json.loads((tmp_path / "eval_results.json").read_text())["lf_test"]
     lf_lines = read_jsonl(source)
@@ -154,30 +146,30 @@ def test_bad_predictions_file_one_line_exit_2_nothing_written(tmp_path, content,
     bad.write_text(content)
     out = tmp_path / "out"
     out.mkdir()
-    proc = run_cli(["dynahate", "eval", "--predictions", str(bad), "--output-dir", str(out)], check=False)
+    proc = run_main(["eval", "--predictions", str(bad), "--output-dir", str(out)], check=False)
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and re.search(message, proc.stderr), proc.stderr
     assert list(out.iterdir()) == []
 
 
 def test_bad_adapter_and_data_errors(trained_run, prepared_data, tmp_path):
-    proc = run_cli(["dynahate", "eval", "--adapter", str(tmp_path / "missing"), "--data-dir", str(prepared_data),
+    proc = run_main(["eval", "--adapter", str(tmp_path / "missing"), "--data-dir", str(prepared_data),
                     "--output-dir", str(tmp_path / "o")], check=False)
     assert proc.returncode == 2 and "run directory not found" in proc.stderr and len(proc.stderr.splitlines()) == 1
     data = tmp_path / "custom.jsonl"
     data.write_text('{"input": "a post", "output": "hate"}\n{"input": "", "output": "hate"}\n')
-    proc = run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data", str(data),
+    proc = run_main(["eval", "--adapter", str(trained_run), "--data", str(data),
                     "--output-dir", str(tmp_path / "o")], check=False)
     assert proc.returncode == 2 and "custom.jsonl:2: 'input' is empty" in proc.stderr
     assert not (tmp_path / "o").exists()
-    proc = run_cli(["dynahate", "eval", "--predictions", str(data)], check=False)
+    proc = run_main(["eval", "--predictions", str(data)], check=False)
     assert proc.returncode == 2 and "--output-dir" in proc.stderr
 
 
 def test_custom_data_file_is_keyed_by_its_stem(trained_run, prepared_data, tmp_path):
     data = tmp_path / "mine.jsonl"
     shutil.copy(data_file(prepared_data, "test"), data)  # no metadata sidecar beside it
-    run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data", str(data), "--output-dir", str(tmp_path)])
+    run_main(["eval", "--adapter", str(trained_run), "--data", str(data), "--output-dir", str(tmp_path)])
     res = json.loads((tmp_path / "eval_results.json").read_text())
     assert list(res) == ["mine"] and "breakdowns" not in res["mine"]
     assert read_jsonl(tmp_path / "mine_predictions.jsonl")[0]["id"] == "mine-1"
@@ -186,7 +178,7 @@ def test_custom_data_file_is_keyed_by_its_stem(trained_run, prepared_data, tmp_p
 def test_predict_matches_eval_and_hides_posts_by_default(score_eval, trained_run, prepared_data, tmp_path):
     dev = data_file(prepared_data, "dev")
     out_file = tmp_path / "pred.jsonl"
-    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(dev),
+    proc = run_main(["predict", "--adapter", str(trained_run), "--input", str(dev),
                     "--output", str(out_file)])
     assert "wrote" in proc.stdout
     predicted = read_jsonl(out_file)
@@ -197,14 +189,14 @@ def test_predict_matches_eval_and_hides_posts_by_default(score_eval, trained_run
     assert_no_post_text(prepared_data, out_file.read_text(), proc.stdout, proc.stderr)
 
     posts = posts_of(prepared_data, "dev")[:2]
-    shown = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--include-text", *posts])
+    shown = run_main(["predict", "--adapter", str(trained_run), "--include-text", *posts])
     lines = [json.loads(line) for line in shown.stdout.splitlines()]
     assert [line["text"] for line in lines] == posts and [line["index"] for line in lines] == [0, 1]
     assert [line["label"] for line in lines] == [p["label"] for p in predicted[:2]]
     assert "deprecated" not in shown.stderr
 
     # the old spelling, a deprecated alias for one release: the same output, and one warning without post text
-    old = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--show-examples", *posts])
+    old = run_main(["predict", "--adapter", str(trained_run), "--show-examples", *posts])
     assert old.stdout == shown.stdout
     warnings = [line for line in old.stderr.splitlines() if "deprecated" in line]
     assert warnings == ["warning: --show-examples is deprecated; use --include-text"]
@@ -215,13 +207,13 @@ def test_predict_matches_eval_and_hides_posts_by_default(score_eval, trained_run
 def test_predict_from_csv_needs_a_text_column(trained_run, tmp_path):
     table = tmp_path / "posts.csv"
     table.write_text('id,body\n1,"first post, with a comma"\n2,second post\n')
-    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(table)], check=False)
+    proc = run_main(["predict", "--adapter", str(trained_run), "--input", str(table)], check=False)
     assert proc.returncode == 2 and "--text-column" in proc.stderr
-    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(table),
+    proc = run_main(["predict", "--adapter", str(trained_run), "--input", str(table),
                     "--text-column", "body"])
     assert len(proc.stdout.splitlines()) == 2
     table.write_text("id,body\n1,\n")
-    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(table),
+    proc = run_main(["predict", "--adapter", str(trained_run), "--input", str(table),
                     "--text-column", "body"], check=False)
     assert proc.returncode == 2 and "posts.csv: line 2: empty 'body'" in proc.stderr
 
@@ -231,12 +223,12 @@ def test_default_output_is_the_run_dir_and_the_trainer_results_are_kept(trained_
     shutil.copytree(trained_run, run)
     trainer_file = (run / "eval_results.json").read_bytes()  # LLaMA-Factory's: eval_loss, eval_runtime, ...
     assert b"eval_loss" in trainer_file
-    proc = run_cli(["dynahate", "eval", "--adapter", str(run), "--data-dir", str(prepared_data), "--split", "test"])
+    proc = run_main(["eval", "--adapter", str(run), "--data-dir", str(prepared_data), "--split", "test"])
     assert (run / "trainer_eval_results.json").read_bytes() == trainer_file
     assert "trainer_eval_results.json" in proc.stdout
     assert list(json.loads((run / "eval_results.json").read_text())) == ["test"]
     # a second evaluation merges with ours and leaves the kept trainer file alone
-    run_cli(["dynahate", "eval", "--adapter", str(run), "--data-dir", str(prepared_data), "--split", "dev"])
+    run_main(["eval", "--adapter", str(run), "--data-dir", str(prepared_data), "--split", "dev"])
     assert list(json.loads((run / "eval_results.json").read_text())) == ["test", "dev"]
     assert (run / "trainer_eval_results.json").read_bytes() == trainer_file
 
@@ -252,14 +244,14 @@ def test_predict_bad_input_files_one_line_nothing_written(trained_run, tmp_path,
     source = tmp_path / name
     source.write_text(content)
     out = tmp_path / "out.jsonl"
-    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(source), *extra,
+    proc = run_main(["predict", "--adapter", str(trained_run), "--input", str(source), *extra,
                     "--output", str(out)], check=False)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_predict_needs_posts_from_one_place(trained_run, tmp_path):
-    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run)], check=False)
+    proc = run_main(["predict", "--adapter", str(trained_run)], check=False)
     assert proc.returncode == 2 and "give posts as arguments or with --input FILE" in proc.stderr
-    proc = run_cli(["dynahate", "predict", "--adapter", str(trained_run), ""], check=False)
+    proc = run_main(["predict", "--adapter", str(trained_run), ""], check=False)
     assert proc.returncode == 2 and "TEXT argument 1 (index 0): the post is empty" in proc.stderr

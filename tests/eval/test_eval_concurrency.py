@@ -16,7 +16,7 @@ import time
 import pytest
 
 from dynahate.eval.artifacts import results_lock
-from dynahate.testing.cli import OFFLINE_ENV, cli_path, run_cli
+from dynahate.testing.cli import OFFLINE_ENV, cli_path
 
 pytestmark = pytest.mark.integration
 
@@ -54,10 +54,9 @@ def snapshot(directory):
 
 
 @pytest.fixture(scope="module")
-def evaluated(trained_run, prepared_data, tmp_path_factory):
-    out = tmp_path_factory.mktemp("evaluated") / "out"
-    run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data),
-             "--output-dir", str(out)])
+def evaluated(score_eval):
+    """The session's evaluation of the trained run (dev and test); tests copy it before changing it."""
+    out, _ = score_eval
     assert hidden_files(out) == []  # no lock file or temporary file left by a normal run
     return out
 

@@ -26,12 +26,12 @@ def torchrun(nproc: int, args: list[str], check: bool = True):
 
 
 @pytest.fixture(scope="module")
-def one_and_two(trained_run, prepared_data, tmp_path_factory):
+def one_and_two(trained_run, prepared_data, score_eval, tmp_path_factory):
+    """One process's evaluation (the session's, dev and test) and two ranks' of the dev split."""
     common = ["eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data), "--split", "dev"]
-    one, two = tmp_path_factory.mktemp("one_process"), tmp_path_factory.mktemp("two_ranks")
-    run_cli(["dynahate", *common, "--output-dir", str(one)])
+    two = tmp_path_factory.mktemp("two_ranks")
     proc = torchrun(2, [*common, "--output-dir", str(two)])
-    return one, two, proc
+    return score_eval[0], two, proc
 
 
 def test_two_ranks_write_the_predictions_of_one_process(one_and_two):
@@ -45,7 +45,9 @@ def test_two_ranks_write_the_predictions_of_one_process(one_and_two):
 
 def test_two_ranks_write_the_results_of_one_process_and_one_set_of_files(one_and_two):
     one, two, _ = one_and_two
-    assert sorted(p.name for p in one.iterdir()) == sorted(p.name for p in two.iterdir())
+    one_dev = [p.name for p in one.iterdir() if not p.name.startswith("test_")]  # one process also did test
+    assert sorted(one_dev) == sorted(p.name for p in two.iterdir())
+    assert json.loads((two / "eval_results.json").read_text()).keys() == {"dev"}
     single = json.loads((one / "eval_results.json").read_text())["dev"]
     shared = json.loads((two / "eval_results.json").read_text())["dev"]
     assert shared["seconds"] > 0

@@ -3,7 +3,6 @@
 import shutil
 
 import pytest
-import torch
 
 from dynahate.core.errors import DynahateError
 from dynahate.inference.generate_engine import GenerateEngine
@@ -26,6 +25,8 @@ def test_base_is_4bit_nf4_with_the_lora_layers_attached(loaded, trained_run):
 
 
 def test_adapter_really_changes_the_model(loaded, dev_posts):
+    import torch
+
     ids = torch.tensor([prompts.encode_prompt(loaded.tokenizer, dev_posts[0])])
     with torch.inference_mode():
         with_adapter = loaded.model(input_ids=ids).logits

@@ -4,9 +4,7 @@ import json
 import math
 
 import pytest
-import torch
 
-from dynahate.inference.model_loading import load_adapter_model
 from dynahate.inference.numerics import training_autocast
 from dynahate.inference.score_engine import LabelLayout, ScoreEngine
 from dynahate.plugin import prompts
@@ -24,9 +22,10 @@ PROB_TOL = 2.5e-4
 EAGER_LOGPROB_TOL = 2e-3
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["4bit", "unquantized"])
-def loaded(request, trained_run):
-    return load_adapter_model(trained_run, quantize=request.param)
+@pytest.fixture(scope="module", params=["4bit", "unquantized"])
+def loaded(request, trained_run):  # trained_run named here: getfixturevalue is invisible to the integration marker
+    """Each test runs on the 4-bit and on the unquantized base (the session's loaded models)."""
+    return request.getfixturevalue(f"loaded_{request.param}")
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +35,8 @@ def posts(prepared_data):
 
 def reference_logprob(model, tokenizer, post: str, label: str) -> float:
     """One full forward pass over prompt + label, no cache, no batching."""
+    import torch
+
     prompt, label_ids = prompts.encode_prompt(tokenizer, post), prompts.encode_label(tokenizer, label)
     with torch.inference_mode():
         logits = model(input_ids=torch.tensor([prompt + label_ids])).logits[0].float().log_softmax(-1)
@@ -134,6 +135,8 @@ def test_eager_attention_takes_the_same_mask(loaded, posts, references):
 
 
 def test_the_mask_lets_each_label_see_its_prompt_and_itself_only(loaded):
+    import torch
+
     engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
     engine.layout, engine._layout_tensors = LabelLayout.of([[11, 12, 13], [14, 15], [16]]), None
     assert engine.layout.fed == (11, 12, 14) and engine.layout.fed_targets == (12, 13, 15)
@@ -158,6 +161,8 @@ def test_the_mask_lets_each_label_see_its_prompt_and_itself_only(loaded):
 
 
 def test_runs_under_bf16_autocast(loaded, posts, references):
+    import torch
+
     # On CUDA the engine runs under bf16 autocast (training_autocast); CPU autocast exercises the
     # same dtype paths here (bf16 matmuls, the mask against bf16 scores): close to fp32, same labels.
     engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
@@ -172,6 +177,8 @@ def test_runs_under_bf16_autocast(loaded, posts, references):
 
 def test_training_autocast_is_bf16_on_cuda_only():
     import warnings
+
+    import torch
 
     with training_autocast("cpu"):
         assert not torch.is_autocast_enabled("cpu") and not torch.is_autocast_enabled("cuda")

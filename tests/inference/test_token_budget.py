@@ -8,11 +8,9 @@ else is the real engine on the trained tiny adapter.
 import json
 
 import pytest
-import torch
 
 from dynahate.core.cli import build_parser
 from dynahate.core.errors import DynahateError
-from dynahate.inference.model_loading import load_adapter_model
 from dynahate.inference.score_engine import ScoreEngine
 from dynahate.inference.token_budget import (
     AUTO,
@@ -25,21 +23,28 @@ from dynahate.inference.token_budget import (
     resolve_token_budget,
 )
 from dynahate.plugin.tiny_model import llama31_8b_config
-from dynahate.testing.cli import run_cli
+from dynahate.testing.cli import run_cli, run_main
 
 MARKER = "Qzzxquorblat"
 
-LLAMA31_8B = llama31_8b_config()  # Llama-3.1-8B's shape (transformers' own config class; no weights)
 
 
 @pytest.fixture(scope="module")
-def loaded(trained_run):
-    return load_adapter_model(trained_run, quantize=False)
+def llama31_8b():
+    """Llama-3.1-8B's shape (transformers' own config class; no weights), built when a test needs it."""
+    return llama31_8b_config()
+
+
+@pytest.fixture(scope="module")
+def loaded(loaded_unquantized):
+    return loaded_unquantized
 
 
 # -- resolving the budget --------------------------------------------------------------------------------------------
 
 def test_auto_is_8192_on_cpu_and_a_number_stays_exact(loaded):
+    import torch
+
     engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)  # auto is the default
     assert engine.device.type == "cpu"
     assert engine.token_budget == CPU_TOKEN_BUDGET == 8192 and "on CPU" in engine.token_budget_source
@@ -52,36 +57,38 @@ def test_auto_is_8192_on_cpu_and_a_number_stays_exact(loaded):
             ScoreEngine(loaded.model, loaded.tokenizer, token_budget=bad)
 
 
-def test_gpu_formula_for_the_llama31_8b_shape():
+def test_gpu_formula_for_the_llama31_8b_shape(llama31_8b):
     kv_cache = 2 * 32 * 8 * 128 * 2  # layers x kv heads x head dim x bf16, keys and values
     activations = (3 * 14336 + 4 * 4096) * 2
     assert kv_cache == 128 * 1024
-    assert bytes_per_token(LLAMA31_8B, 2, label_rows_per_token=0) == kv_cache + activations
-    per_token = bytes_per_token(LLAMA31_8B)
+    assert bytes_per_token(llama31_8b, 2, label_rows_per_token=0) == kv_cache + activations
+    per_token = bytes_per_token(llama31_8b)
     assert per_token == kv_cache + activations + 0.1 * 128256 * 10
     # the H200 measurement (old engine, 4-bit): 7.3 GiB peak at budget 8,192, 12.9 GiB at 32,768; the
     # estimate must not be below what a padded token was measured to cost
     measured = (12.9 - 7.3) * GIB / (32768 - 8192)
     assert per_token > measured
 
-    h200, h100, card_24g = (auto_token_budget(free * GIB, LLAMA31_8B) for free in (130, 70, 24))
+    h200, h100, card_24g = (auto_token_budget(free * GIB, llama31_8b) for free in (130, 70, 24))
     print(f"auto budget, Llama-3.1-8B shape: 130 GiB free {h200}, 70 GiB {h100}, 24 GiB {card_24g}")
     assert h200 == MAX_AUTO_TOKEN_BUDGET == 131072
     assert 65536 <= h100 <= MAX_AUTO_TOKEN_BUDGET and h100 % 1024 == 0
     assert 16384 <= card_24g < h100
     for free, budget in ((70, h100), (24, card_24g)):  # with the safety factor the estimate fits what is free
         assert 1.5 * budget * per_token <= 0.9 * free * GIB - 2 * GIB
-    assert auto_token_budget(1 * GIB, LLAMA31_8B) == MIN_AUTO_TOKEN_BUDGET
-    budgets = [auto_token_budget(free * GIB, LLAMA31_8B) for free in range(2, 140, 4)]
+    assert auto_token_budget(1 * GIB, llama31_8b) == MIN_AUTO_TOKEN_BUDGET
+    budgets = [auto_token_budget(free * GIB, llama31_8b) for free in range(2, 140, 4)]
     assert budgets == sorted(budgets)
     # bf16 vs fp32 compute: twice the bytes, half the tokens (before rounding)
-    assert bytes_per_token(LLAMA31_8B, 4, 0) == 2 * bytes_per_token(LLAMA31_8B, 2, 0)
+    assert bytes_per_token(llama31_8b, 4, 0) == 2 * bytes_per_token(llama31_8b, 2, 0)
 
 
 # -- out of memory ---------------------------------------------------------------------------------------------------
 
 def inject_oom(engine, fails):
     """Wrap the engine's batch method: ``fails(batch)`` true raises a real torch.OutOfMemoryError."""
+    import torch
+
     real, seen = engine._score_batch, {"ooms": 0, "ran": []}
 
     def batch_method(batch):
@@ -134,9 +141,9 @@ def test_one_post_that_does_not_fit_alone_is_a_clear_error(loaded, dev_posts):
 
 def test_predict_prints_the_resolved_budget_and_keeps_a_given_one(trained_run):
     texts = ["the Drellans next door brought us soup", "we should welcome the Drellans"]
-    auto = run_cli(["dynahate", "predict", "--adapter", str(trained_run), *texts])
+    auto = run_main(["predict", "--adapter", str(trained_run), *texts])
     assert "score: 2 posts in 1 batches, token budget 8192 (auto: 8192 on CPU)" in auto.stderr
-    given = run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--token-budget", "64", *texts])
+    given = run_main(["predict", "--adapter", str(trained_run), "--token-budget", "64", *texts])
     assert "score: 2 posts in 2 batches, token budget 64 (given)" in given.stderr
     labels = [[json.loads(line)["label"] for line in proc.stdout.splitlines()] for proc in (auto, given)]
     assert labels[0] == labels[1] and len(labels[0]) == 2

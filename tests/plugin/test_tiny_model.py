@@ -5,13 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from transformers import AutoConfig, AutoTokenizer
-
 from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES, llama3_special_tokens
-from dynahate.testing.cli import REPO, run_cli
+from dynahate.testing.cli import REPO, run_main
 
 
 def test_tiny_model_is_llama3_shaped_and_speaks_llama31_tokens(tiny_model):
+    from transformers import AutoConfig, AutoTokenizer
+
     config = AutoConfig.from_pretrained(tiny_model)
     tokenizer = AutoTokenizer.from_pretrained(tiny_model)
     assert config.architectures == ["LlamaForCausalLM"] and config.vocab_size == len(tokenizer) == 128_256
@@ -31,19 +31,19 @@ def test_tiny_model_is_llama3_shaped_and_speaks_llama31_tokens(tiny_model):
     assert tokenizer.encode("hello world", add_special_tokens=False) == [15339, 1917]
 
 
-def test_tiny_model_is_reproducible(tmp_path):
+def test_tiny_model_is_reproducible(tiny_model, tmp_path):
     from dynahate.plugin.tiny_model import build_tiny_model
 
-    a, b = build_tiny_model(tmp_path / "a"), build_tiny_model(tmp_path / "b")
+    a, b = tiny_model, build_tiny_model(tmp_path / "b")  # the session's model and one built again
     assert (a / "tokenizer.json").read_bytes() == (b / "tokenizer.json").read_bytes()
     assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
 
 
 def test_the_training_overrides_are_printed_for_the_makefile():
-    proc = run_cli(["dynahate", "tiny-model", "--print-train-overrides"])
+    proc = run_main(["tiny-model", "--print-train-overrides"])
     assert proc.stdout == " ".join(TINY_TRAIN_OVERRIDES) + "\n"
     assert dict(o.split("=", 1) for o in TINY_TRAIN_OVERRIDES)["bf16"] == "false"  # CPU: no bf16
-    missing = run_cli(["dynahate", "tiny-model"], check=False)
+    missing = run_main(["tiny-model"], check=False)
     assert (missing.returncode == 2
             and missing.stderr == "error: pass OUT_DIR, the directory to write the tiny model to\n")
 
