@@ -123,7 +123,7 @@ def parse_adapter_spec(text: str | os.PathLike) -> AdapterSpec:
     one is refused naming both readings. Anything else is a local path (its checks report it).
     """
     text = os.fspath(text)
-    if Path(text).expanduser().exists() or text.startswith(("/", ".", "~")) or "\\" in text:
+    if _local_path_exists(text) or text.startswith(("/", ".", "~")) or "\\" in text:
         return AdapterSpec(text)
     name, at, revision = text.partition("@")
     if not at and name.count("/") != 1:
@@ -133,6 +133,24 @@ def parse_adapter_spec(text: str | os.PathLike) -> AdapterSpec:
         raise DynahateError(f"--adapter {text!r}: run directory not found, and not a Hub repo id "
                             f"USER/NAME[@REVISION]: {problem}")
     return AdapterSpec(text, name, revision if at else None)
+
+
+def _local_path_exists(text: str) -> bool:
+    """Whether ``text`` names an existing path; a path no system call can look at is one error, not a traceback."""
+    try:
+        return Path(text).expanduser().exists()
+    except RuntimeError:  # `~someone/...`: no such user, or no home directory to expand `~` to
+        user = text[1:].split("/", 1)[0]
+        who = f"no user {user!r} on this machine" if user else "no home directory to expand '~' to"
+        raise DynahateError(f"--adapter {_short(text)}: run directory not found ({who})") from None
+    except OSError as exc:  # a name too long for the file system, ...
+        raise DynahateError(f"--adapter {_short(text)}: run directory not found "
+                            f"({exc.strerror or first_line(exc)})") from None
+
+
+def _short(text: str, limit: int = 80) -> str:
+    """``text`` quoted, cut to ``limit`` characters (with its length) when longer."""
+    return repr(text) if len(text) <= limit else f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def require_output_dir(spec: AdapterSpec, output_dir: Path | None) -> None:

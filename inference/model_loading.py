@@ -41,7 +41,11 @@ class LoadedModel:
 def read_adapter_config(run_dir: str | Path) -> dict[str, Any]:
     """The adapter's ``adapter_config.json``; one clear error for a missing or broken run dir."""
     run_dir = Path(run_dir)
-    if not run_dir.is_dir():
+    try:
+        found = run_dir.is_dir()
+    except OSError as exc:  # a name too long for the file system, ...
+        raise DynahateError(f"{str(run_dir)[:80]!r}: run directory not found ({exc.strerror})") from None
+    if not found:
         raise DynahateError(f"{run_dir}: run directory not found (pass the output_dir of the training run)")
     missing = [name for name in ADAPTER_FILES if not (run_dir / name).is_file()]
     if missing:
