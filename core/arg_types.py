@@ -24,3 +24,8 @@ positive_int = _number_type(int, lambda value: value >= 1, "a positive integer")
 non_negative_int = _number_type(int, lambda value: value >= 0, "a whole number >= 0")
 positive_float = _number_type(float, lambda value: value > 0, "a number greater than 0")
 open_fraction = _number_type(float, lambda value: 0 < value < 1, "a number between 0 and 1 (both excluded)")
+
+
+def positive_int_at_most(maximum: int):
+    """An argparse type: a positive integer no greater than ``maximum`` (a bound on memory or time)."""
+    return _number_type(int, lambda value: 1 <= value <= maximum, f"a positive integer at most {maximum}")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from dynahate.core.arg_types import non_negative_int, open_fraction, positive_int
-from dynahate.eval.compare.paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
+from dynahate.core.arg_types import non_negative_int, open_fraction, positive_int_at_most
+from dynahate.eval.compare.paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, MAX_RESAMPLES
 
 ORDER = 55
 HELP = "compare two evaluations of the same posts: accuracy/macro-F1 differences (paired bootstrap), McNemar"
@@ -46,8 +46,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help=f"write the comparison as JSON here, and the per-round plot beside it as "
                              f"<stem>{PLOT_SUFFIX}, both replaced atomically (default: print the table only)")
-    parser.add_argument("--resamples", type=positive_int, default=DEFAULT_RESAMPLES, metavar="N",
-                        help=f"bootstrap resamples (default {DEFAULT_RESAMPLES})")
+    parser.add_argument("--resamples", type=positive_int_at_most(MAX_RESAMPLES), default=DEFAULT_RESAMPLES,
+                        metavar="N", help=f"bootstrap resamples (default {DEFAULT_RESAMPLES}; at most {MAX_RESAMPLES}, "
+                                          "about 0.3 GiB of memory)")
     parser.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, metavar="N",
                         help=f"seed of the bootstrap's numpy generator (default {DEFAULT_SEED})")
     parser.add_argument("--confidence", type=open_fraction, default=DEFAULT_CONFIDENCE, metavar="P",

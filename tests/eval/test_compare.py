@@ -15,6 +15,7 @@ import pytest
 
 from dynahate.eval.compare.paired_stats import (
     INVALID,
+    MAX_RESAMPLES,
     Kinds,
     accuracy,
     macro_f1,
@@ -466,6 +467,21 @@ def test_no_common_split_unknown_split_and_non_eval_folders_are_refused(pair, tm
                    "which this comparison reads")
     usage = compare(a, b, "--confidence", "1", check=False)
     assert usage.returncode == 2 and "must be a number between 0 and 1" in usage.stderr
+
+
+def test_resamples_over_the_maximum_are_a_usage_error_naming_it(pair, tmp_path):
+    """A billion resamples once meant a 134 GiB allocation and a traceback; the maximum bounds the memory."""
+    a, b = pair
+    out = tmp_path / "cmp.json"
+    for value in (MAX_RESAMPLES + 1, 1_000_000_000):
+        usage = compare(a, b, "--resamples", value, "--output", out, check=False)
+        assert usage.returncode == 2 and "Traceback" not in usage.stderr, usage.stderr
+        assert usage.stderr.strip().splitlines()[-1].endswith(
+            f"argument --resamples: must be a positive integer at most {MAX_RESAMPLES}, got '{value}'")
+    assert not out.exists()
+    assert f"at most {MAX_RESAMPLES}" in run_main(["compare", "--help"]).stdout
+    with pytest.raises(ValueError, match="resamples must be in"):
+        paired_comparison([0], [0], [0], n_labels=2, f1_labels=None, resamples=MAX_RESAMPLES + 1)
 
 
 def test_prediction_lines_carry_the_round_and_only_known_keys(tmp_path):
