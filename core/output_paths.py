@@ -1,12 +1,15 @@
 """Check where a command will write before it loads a model, so a bad path fails in seconds, not after the work.
 
 A directory must be a directory (or not exist yet, below a writable directory) and writable; a
-file must not be a directory and its directory must pass the same check. Nothing is created here.
+file must not be a directory and its directory must pass the same check. An output file must not be
+one of the command's own inputs (:func:`refuse_overwriting_inputs`), compared by real path, links
+resolved. Nothing is created here.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from dynahate.core.errors import DynahateError
@@ -43,3 +46,34 @@ def check_output_file(path: Path, option: str) -> None:
     if path.is_dir():
         raise DynahateError(f"{option} {path}: is a directory; give a file name")
     _check_creatable(path, option, "write")
+
+
+def _same_file(real: Path, output: Path, path: Path) -> bool:
+    if real == path.resolve():
+        return True
+    try:
+        return output.exists() and path.exists() and os.path.samefile(output, path)  # a hard link
+    except OSError:
+        return False
+
+
+def refuse_overwriting_inputs(output: Path, option: str, reader: str, files: Iterable[Path] = (),
+                              files_in: Iterable[Path] = (), folders: Iterable[Path] = ()) -> None:
+    """Refuse an ``output`` that the command reads: one of ``files``, an existing file under one of ``files_in``
+    (a new file there is fine), or anything under one of ``folders``; real paths are compared (links resolved).
+
+    ``reader`` names who reads them in the message ("this comparison", "this prediction").
+    """
+    real = output.resolve()
+    for path in files:
+        if _same_file(real, output, path):
+            raise DynahateError(f"{option} {output}: would overwrite {path}, which {reader} reads; "
+                                "choose another file")
+    for folder in files_in:
+        if real.is_relative_to(folder.resolve()) and real.exists():
+            raise DynahateError(f"{option} {output}: would overwrite a file of {folder}, which {reader} reads; "
+                                "choose another file")
+    for folder in folders:
+        if real.is_relative_to(folder.resolve()):
+            raise DynahateError(f"{option} {output}: is inside {folder}, which {reader} reads; "
+                                "choose a file elsewhere")

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--text-column",
                         help="the column (.csv, required; no default) or key (.jsonl, default 'input') of the post")
     parser.add_argument("--output", type=Path,
-                        help="write JSONL here, replaced atomically (default: print to stdout)")
+                        help="write JSONL here, replaced atomically (default: print to stdout); never an input of "
+                             "the run: the --input file, a file of the adapter's run directory, a local base's folder")
     add_model_arguments(parser, using="use")
     add_option_with_deprecated_alias(parser, "--include-text", "--show-examples", action="store_true",
                                      help="include each post's text in the output (default: off, posts are "
@@ -47,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from dynahate.core.atomic import atomic_open
     from dynahate.core.errors import DynahateError
     from dynahate.core.json_io import dumps_line
-    from dynahate.core.output_paths import check_output_file
+    from dynahate.core.output_paths import check_output_file, refuse_overwriting_inputs
     from dynahate.inference.adapter_loading import check_adapter, check_prompts, load_checked
     from dynahate.inference.adapter_source import parse_adapter_spec
     from dynahate.inference.engine import EngineOptions
@@ -62,6 +63,10 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(args.output, "--output")
     options = model_options(args)
     source, base = check_adapter(spec, options)
+    if args.output:  # never one of this run's inputs: the posts, the adapter's files, a local base's folder
+        refuse_overwriting_inputs(args.output, "--output", "this prediction",
+                                  files=[args.input] if args.input and str(args.input) != "-" else [],
+                                  files_in=[source.path], folders=[Path(base)] if Path(base).is_dir() else [])
     where = _where(args)
     if args.texts:
         posts = args.texts

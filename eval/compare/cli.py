@@ -45,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="splits to compare, each held by both (repeatable; default: every split both hold)")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help=f"write the comparison as JSON here, and the per-round plot beside it as "
-                             f"<stem>{PLOT_SUFFIX}, both replaced atomically (default: print the table only)")
+                             f"<stem>{PLOT_SUFFIX}, both replaced atomically, neither a file A or B records "
+                             "(default: print the table only)")
     parser.add_argument("--resamples", type=positive_int_at_most(MAX_RESAMPLES), default=DEFAULT_RESAMPLES,
                         metavar="N", help=f"bootstrap resamples (default {DEFAULT_RESAMPLES}; at most {MAX_RESAMPLES}, "
                                           "about 0.3 GiB of memory)")
@@ -59,13 +60,14 @@ def plot_path(output: Path) -> Path:
     return output.with_name(output.stem + PLOT_SUFFIX)
 
 
-def _check_output(output: Path, read: list[Path]) -> None:
-    from dynahate.core.errors import DynahateError
+def _check_output(output: Path, a: Path, b: Path) -> None:
+    """Neither ``--output`` nor its plot may be a file either evaluation records (links resolved)."""
+    from dynahate.core.output_paths import refuse_overwriting_inputs
+    from dynahate.eval.compare.load import load_evaluation
 
-    for path in (output, plot_path(output)):
-        if path.resolve() in {p.resolve() for p in read}:
-            raise DynahateError(f"--output {output}: would overwrite {path}, which this comparison reads; "
-                                "choose another file")
+    read = [*load_evaluation(a, "A").recorded_files(), *load_evaluation(b, "B").recorded_files()]
+    for path, option in ((output, "--output"), (plot_path(output), "--output (its plot)")):
+        refuse_overwriting_inputs(path, option, "this comparison", files=read)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -79,14 +81,11 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         check_output_file(args.output, "--output")
         check_output_file(plot_path(args.output), "--output (its plot)")
+        _check_output(args.output, args.a, args.b)
     comparison = compare_evaluations(args.a, args.b, args.split, resamples=args.resamples, seed=args.seed,
                                      confidence=args.confidence)
     written = []
     if args.output is not None:
-        read = [Path(comparison[side]["results"]) for side in ("a", "b")]
-        read += [Path(comparison[side]["results"]).parent / entry[side]["predictions"]
-                 for entry in comparison["splits"].values() for side in ("a", "b")]
-        _check_output(args.output, read)
         png = per_round_plot(comparison) if has_rounds(comparison) else None
         comparison["plot"] = plot_path(args.output).name if png else None
         if png is None:

@@ -32,7 +32,13 @@ from typing import Any
 from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl, read_json
-from dynahate.eval.artifacts import RESULTS_NAME, is_trainer_results, predictions_file
+from dynahate.eval.artifacts import (
+    METRICS_NAME,
+    RESULTS_NAME,
+    TRAINER_RESULTS_NAME,
+    is_trainer_results,
+    predictions_file,
+)
 from dynahate.eval.compare.paired_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
@@ -87,6 +93,16 @@ class Evaluation:
         if not isinstance(adapter, dict):
             return None
         return {key: adapter[key] for key in ADAPTER_KEYS if adapter.get(key) is not None}
+
+    def recorded_files(self) -> list[Path]:
+        """Every file this evaluation records: its results and metrics, and each split's predictions and plots."""
+        files = [self.results_path, self.folder / METRICS_NAME, self.folder / TRAINER_RESULTS_NAME]
+        for split, res in self.results.items():
+            files.append(predictions_file(self.folder, split))
+            listed = res.get("files")
+            if isinstance(listed, list):
+                files += [self.folder / name for name in listed if isinstance(name, str) and name]
+        return files
 
     def predictions(self, split: str) -> SplitPredictions:
         if split not in self._loaded:

@@ -469,6 +469,22 @@ def test_no_common_split_unknown_split_and_non_eval_folders_are_refused(pair, tm
     assert usage.returncode == 2 and "must be a number between 0 and 1" in usage.stderr
 
 
+def test_an_output_that_is_a_file_either_evaluation_records_is_refused(pair, tmp_path):
+    """Not only the files compared: every file eval_results.json records (other splits' predictions, plots, the
+    metrics text), also through a link; refused before anything is computed or written."""
+    a, b = pair
+    link = tmp_path / "link.json"
+    os.symlink(b / "eval_results.json", link)
+    before = snapshot(a.parent)
+    for output, recorded in [(b / "hatecheck_predictions.jsonl", b / "hatecheck_predictions.jsonl"),
+                             (a / "eval_metrics.txt", a / "eval_metrics.txt"),
+                             (b / "dev_confusion_matrix.png", b / "dev_confusion_matrix.png"),
+                             (link, b / "eval_results.json")]:
+        proc = compare(a, b, "--split", "dev", "--output", output, check=False)
+        assert_refused(proc, f"--output {output}: would overwrite {recorded}", "which this comparison reads")
+    assert snapshot(a.parent) == before and not temp_files(a.parent)
+
+
 def test_resamples_over_the_maximum_are_a_usage_error_naming_it(pair, tmp_path):
     """A billion resamples once meant a 134 GiB allocation and a traceback; the maximum bounds the memory."""
     a, b = pair
