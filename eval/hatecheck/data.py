@@ -121,7 +121,7 @@ def _case(path: Path, line: int, fields: list[str], index: dict[str, int], n_hea
     label = value["label_gold"]
     if label not in HATECHECK_LABELS:
         allowed = ", ".join(map(repr, HATECHECK_LABELS))
-        raise DynahateError(f"{where}: label_gold {describe_value(label)} is not one of {allowed}")
+        raise DynahateError(f"{where}: label_gold is {describe_value(label)}, expected one of {allowed}")
     functionality = value["functionality"]
     if not shown(functionality):
         raise DynahateError(f"{where}: functionality is {describe_value(functionality)}, expected a short name "

@@ -111,7 +111,7 @@ def test_generate_mode_keeps_the_other_entries_of_eval_results(trained_run, prep
 
 @pytest.mark.parametrize("change, needles", [
     ("drop label_gold", ["missing column(s) 'label_gold'"]),
-    ("unknown label", ["line 4 (case_id 3)", "label_gold 'offensive'", "'hateful', 'non-hateful'"]),
+    ("unknown label", ["line 4 (case_id 3)", "label_gold is 'offensive', expected one of 'hateful', 'non-hateful'"]),
     ("empty test case", ["line 5 (case_id 4)", "test_case"]),
     ("duplicate case_id", ["line 3 (case_id 1)", "already used on line 2"]),
 ])
@@ -133,6 +133,17 @@ def test_bad_file_is_one_line_and_nothing_is_written(trained_run, tmp_path, chan
     proc = _hatecheck(trained_run, "--csv", str(bad), "--output-dir", str(out), check=False)
     assert_refused(proc, str(bad), *needles, marker=POST_MARKER)
     assert not out.exists()
+
+
+def test_a_label_that_may_be_a_post_is_described_in_a_sentence_that_reads(tmp_path):
+    """It read "label_gold a 25-character value, not shown as it may be a post is not one of ..." (issue 23)."""
+    header, rows = _rows()
+    rows = [list(row) for row in rows]
+    rows[2][4] = "a post in the label column"
+    with pytest.raises(DynahateError) as refused:
+        read_hatecheck_csv(_write(tmp_path / "bad.csv", header, rows))
+    assert str(refused.value).endswith("line 4 (case_id 3): label_gold is a 26-character value, not shown as it may "
+                                       "be a post, expected one of 'hateful', 'non-hateful'")
 
 
 def test_cached_copy_with_a_wrong_blob_id_is_refused_without_csv(trained_run, tmp_path):
