@@ -62,9 +62,8 @@ class PostChecks:
     def _prompt_lengths(self, posts: list[str], guard: RequestGuard | None) -> list[int]:
         if guard is not None:
             guard.check()  # its turn on the thread came after its client left: no work
-        # the batch call encodes with the GIL released; the ids equal prompts.encode_prompt's
-        encoded = self.tokenizer([prompts.build_prompt(post) for post in posts], add_special_tokens=False)
-        return [len(ids) for ids in encoded["input_ids"]]
+        # the batch call encodes with the GIL released; a post is plain text, as the engine encodes it
+        return [len(ids) for ids in prompts.encode_prompts(self.tokenizer, posts)]
 
     async def prompt_lengths(self, posts: list[str], guard: RequestGuard | None = None) -> list[int]:
         """Token count of each post's classification prompt (what the score engine runs).

@@ -8,7 +8,8 @@ For each split ``S`` of :data:`~dynahate.plugin.splits.SPLITS` (train, dev, test
   columns and ``input_sha1`` (SHA-1 of the post) so that the eval module can join them safely;
 
 and ``prepare_report.json`` with counts per split, label and round, every skipped row and why
-(by line and ``acl.id``, never by text), the leakage audit and, with a tokenizer, the prompt
+(by line and ``acl.id``, never by text), the leakage audit, how many posts per split spell a Llama 3
+special token such as ``<|eot_id|>`` (``special_token_spellings``) and, with a tokenizer, the prompt
 lengths in tokens per split (:mod:`dynahate.plugin.data.prompt_lengths`).
 
 The output paths are checked before the CSV is read: ``out_dir`` must be (or become) a directory
@@ -38,7 +39,7 @@ from dynahate.core.json_io import dumps_line
 from dynahate.plugin.labels import LABELS, label_from_csv
 from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
 from dynahate.plugin.data.prompt_lengths import LengthTokenizer, load_length_tokenizer, prompt_length_report
-from dynahate.plugin.prompts import make_record
+from dynahate.plugin.prompts import make_record, special_token_spellings
 from dynahate.plugin.splits import SPLITS, data_file, meta_file
 
 REPORT_NAME = "prepare_report.json"
@@ -69,6 +70,15 @@ def _split_counts(rows: list[CsvRow]) -> dict[str, Any]:
             "rounds": {name: dict(counts) for name, counts in sorted(rounds.items())},
         }
     return out
+
+
+def _special_token_spellings(posts: dict[str, list[str]]) -> dict[str, Any]:
+    """How many posts per split spell a Llama 3 special token: training parses it as the control token (as
+    LLaMA-Factory encodes the prompt), ``eval``, ``predict`` and ``serve`` read it as text."""
+    pattern = special_token_spellings()
+    return {"posts": {split: sum(1 for text in texts if pattern.search(text)) for split, texts in posts.items()},
+            "training": "LLaMA-Factory encodes them as control tokens",
+            "inference": "dynahate encodes a post as plain text"}
 
 
 def output_paths(out_dir: Path) -> dict[str, Path]:
@@ -160,6 +170,7 @@ def _write(csv_path: Path, files: dict[str, Path], contents: CsvContents, blob: 
                 "missing_metadata_columns": contents.missing_metadata_columns,
             },
             "normalize_text": {"enabled": normalize, "texts_changed": normalized_changed},
+            "special_token_spellings": _special_token_spellings(posts),
             "written": {split: {"file": str(files[split]), "metadata": str(files[f"{split}.meta"])} for split in SPLITS},
             "splits": _split_counts(rows),
             "skipped": {

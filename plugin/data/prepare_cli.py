@@ -60,6 +60,11 @@ def _summary(report: dict) -> str:
     lines.append(f"audit: {dup['groups']} texts occur in more than one split "
                  f"({dup['dev_or_test_rows_with_text_in_train']} dev/test rows have their exact text in train); "
                  f"{pairs['pairs_across_splits']} of {pairs['pairs']} matched pairs cross splits")
+    spelled = report["special_token_spellings"]["posts"]
+    lines.append("posts spelling a Llama 3 special token such as <|eot_id|>: "
+                 + ", ".join(f"{split} {count}" for split, count in spelled.items())
+                 + (" (training reads them as control tokens; eval, predict and serve as text)"
+                    if any(spelled.values()) else ""))
     lengths = report.get("prompt_tokens")
     if lengths:
         lines.append(f"prompt tokens ({lengths['tokenizer']}; cutoff_len {lengths['cutoff_len']}):")
