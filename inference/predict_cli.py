@@ -41,7 +41,10 @@ def _where(args: argparse.Namespace):
     """Names post ``index`` by where it came from: its TEXT argument, or its record in --input."""
     if args.texts:
         return lambda index: f"TEXT argument {index + 1} (index {index})"
-    return lambda index: f"{args.input}: post {index + 1} (index {index})"
+    from dynahate.inference.predict_input import STDIN_NAME
+
+    source = STDIN_NAME if str(args.input) == "-" else args.input  # as the input checks name standard input
+    return lambda index: f"{source}: post {index + 1} (index {index})"
 
 
 def run(args: argparse.Namespace) -> int:

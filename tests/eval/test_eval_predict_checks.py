@@ -252,6 +252,10 @@ def test_predict_refuses_overlong_prompts_naming_the_argument_or_record(unloadab
     line = assert_one_line_error(proc, f"{source}: post 2 (index 1): the post makes a {tokens}-token prompt",
                                  "1 of 2 posts exceed it")
     assert MARKER not in line + proc.stdout and not out.exists()
+    proc = run_main(["predict", "--adapter", str(unloadable_run), "--input", "-"], stdin=f"short one\n{post}\n",
+                    check=False)  # standard input is <stdin>, as in the input checks' messages, not "-"
+    line = assert_one_line_error(proc, f"error: <stdin>: post 2 (index 1): the post makes a {tokens}-token prompt")
+    assert MARKER not in line + proc.stdout
 
 
 def test_whitespace_only_posts_are_refused_naming_where(unloadable_run, tmp_path):
