@@ -89,6 +89,10 @@ def csv_records(path: Path) -> Iterator[tuple[int, list[str]]]:
     except UnicodeDecodeError:
         raise not_utf8(path, "CSV file") from None
     except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise DynahateError(f"{path}: line {start}: a field is longer than {csv.field_size_limit():,} "
+                                "characters, the most a CSV field may hold here (a post that long exceeds any "
+                                "prompt limit)") from None
         hint = ""
         if "unexpected end of data" in str(exc):
             hint = "; a quote opened in this record is never closed"
