@@ -166,7 +166,13 @@ def _comparison(args: argparse.Namespace, record) -> dict | None:
     if not record.eval_results:
         raise DynahateError(f"--compare-to {args.compare_to}: this run has no `dynahate eval` results in "
                             f"{record.eval_dir} to compare; run `dynahate eval` first")
-    return compare_evaluations(args.compare_to, record.eval_dir)
+    comparison = compare_evaluations(args.compare_to, record.eval_dir)
+    for split, entry in comparison["splits"].items():  # the same weights compared with themselves: all zeros
+        sha_a, sha_b = ((entry[side].get("adapter") or {}).get("sha256") for side in ("a", "b"))
+        if sha_a is not None and sha_a == sha_b:
+            raise DynahateError(f"--compare-to {args.compare_to}: its {split!r} results are of this run's own adapter "
+                                f"(SHA-256 {sha_a[:12]}...); compare with another adapter's evaluation")
+    return comparison
 
 
 def _backoff_s() -> float:

@@ -634,6 +634,21 @@ def test_compare_to_an_evaluation_of_other_posts_is_refused_and_nothing_is_stage
     assert_refused(proc, "is the --compare-to directory")
 
 
+def test_compare_to_the_run_itself_or_a_copy_of_its_evaluation_is_refused(evaluated_run, prepared_data, tmp_path):
+    """Issue 23, item 10: it was accepted, and the card's comparison was all zeros."""
+    copy = tmp_path / "copy"
+    copy.mkdir()
+    for name in ("eval_results.json", "dev_predictions.jsonl", "test_predictions.jsonl"):
+        shutil.copyfile(evaluated_run / name, copy / name)
+    for other in (evaluated_run, copy):
+        stage = tmp_path / "s"
+        proc = publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage),
+                       "--compare-to", str(other), data_dir=prepared_data, check=False)
+        assert_refused(proc, f"--compare-to {other}: its 'dev' results are of this run's own adapter",
+                       "compare with another adapter's evaluation")
+        assert not stage.exists()
+
+
 def test_publish_help_states_defaults_and_environment():
     proc = run_main(["publish", "--help"])
     text = " ".join(proc.stdout.split())
