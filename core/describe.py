@@ -26,10 +26,12 @@ def shown(value: object) -> str | None:
     return None
 
 
-def describe_value(value: str | None) -> str:
+def describe_value(value: object) -> str:
     """The value itself when :func:`shown`, else what it is without its content."""
     if value is None:
         return "no value"
+    if not isinstance(value, str):
+        return f"a value of type {type(value).__name__}"
     if value == "":
         return "an empty value"
     return shown(value) or f"a {len(value)}-character value, not shown as it may be a post"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dynahate.core.describe import text_sha1
+from dynahate.core.describe import describe_value, text_sha1
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
 from dynahate.plugin import prompts
@@ -73,7 +73,8 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
             raise DynahateError(f"{path}:{line}: 'input' {problem}")
         if gold is None:
             raise DynahateError(
-                f"{path}:{line}: gold label {record['output']!r} is not one of {', '.join(map(repr, LABELS))}"
+                f"{path}:{line}: gold label is {describe_value(record['output'])}, expected one of "
+                f"{', '.join(map(repr, LABELS))}"
             )
         _check_prompt_fields(path, line, record)
         rows.append((line, post, gold))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from dynahate.core.describe import describe_value
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
 from dynahate.eval.predictions import Prediction
@@ -31,7 +32,8 @@ def read_generated_predictions(path: str | Path, name: str) -> list[Prediction]:
         gold = normalize_gold(str(record["label"]).strip())
         if gold is None:
             raise DynahateError(
-                f"{path}:{line}: gold label {record['label']!r} is not one of {', '.join(map(repr, LABELS))}"
+                f"{path}:{line}: gold label is {describe_value(record['label'])}, expected one of "
+                f"{', '.join(map(repr, LABELS))}"
             )
         raw = str(record["predict"])
         predictions.append(Prediction(id=f"{name}-{line}", gold=gold, pred=normalize_generation(raw), raw=raw))

@@ -137,7 +137,10 @@ def test_scores_llamafactory_generated_predictions(lf_predict_run, lf_workspace,
 @pytest.mark.parametrize("content, message", [
     ('{"prompt": "p", "predict": "hate", "label": "hate"}\n{"predict": "hate", "label": \n',
      r"bad\.jsonl:2: not valid JSON"),
-    ('{"prompt": "p", "predict": "hate", "label": "offensive"}\n', r"bad\.jsonl:1: gold label 'offensive'"),
+    ('{"prompt": "p", "predict": "hate", "label": "offensive"}\n',
+     r"bad\.jsonl:1: gold label is 'offensive', expected one of"),
+    ('{"prompt": "p", "predict": "hate", "label": "Zorblaxians are the worst"}\n',
+     r"bad\.jsonl:1: gold label is a 25-character value, not shown as it may be a post, expected one of"),
     ('{"prompt": "p", "label": "hate"}\n', r"bad\.jsonl:1: missing key\(s\) 'predict'"),
     ("", r"bad\.jsonl: no predictions"),
 ])

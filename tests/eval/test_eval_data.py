@@ -29,7 +29,10 @@ def test_plain_file_without_metadata(tmp_path):
 @pytest.mark.parametrize("content, message", [
     ("", "no examples (empty split)"),
     ('{"input": "a", "output": "hate"}\n{"input": "b", "output": "offensive"}\n',
-     "mine.jsonl:2: gold label 'offensive' is not one of 'hate', 'not hate'"),
+     "mine.jsonl:2: gold label is 'offensive', expected one of 'hate', 'not hate'"),
+    ('{"input": "a", "output": "Zorblaxians are the worst"}\n',  # a post in the label's place: not echoed
+     "mine.jsonl:1: gold label is a 25-character value, not shown as it may be a post, expected one of"),
+    ('{"input": "a", "output": 1}\n', "mine.jsonl:1: gold label is a value of type int, expected one of"),
     ('{"input": "a", "output": "hate"}\n{"input": "b"\n', "mine.jsonl:2: not valid JSON"),
     ('{"output": "hate"}\n', "mine.jsonl:1: missing key 'input'"),
     ('{"input": "", "output": "hate"}\n', "mine.jsonl:1: 'input' is empty"),
