@@ -114,15 +114,17 @@ def _captured(stdin: bytes) -> Iterator[tuple[io.StringIO, io.StringIO]]:
     moved = []
     handlers = [h for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]
                 if isinstance(logger, logging.Logger) for h in logger.handlers]
+    streams = {id(old["stdout"]): out, id(old["stderr"]): err, id(sys.__stdout__): out, id(sys.__stderr__): err}
     for handler in handlers:
-        # logging's last resort writes to whatever sys.stderr is (a property): it needs no move
-        if type(handler) is logging.StreamHandler or (isinstance(handler, logging.StreamHandler) and not isinstance(
-                handler, logging.FileHandler) and not isinstance(type(handler).__dict__.get("stream"), property)):
-            target = {id(old["stdout"]): out, id(old["stderr"]): err, id(sys.__stderr__): err,
-                      id(sys.__stdout__): out}.get(id(handler.stream))
-            if target is not None:
-                moved.append((handler, handler.stream))
-                handler.stream = target
+        # a handler whose stream is a property (logging's last resort) follows sys.stderr by itself; a file
+        # handler's stream is none of the standard ones
+        if not isinstance(handler, logging.StreamHandler) or isinstance(getattr(type(handler), "stream", None),
+                                                                        property):
+            continue
+        target = streams.get(id(handler.stream))
+        if target is not None:
+            moved.append((handler, handler.stream))
+            handler.stream = target
     sys.stdin = io.TextIOWrapper(io.BytesIO(stdin), encoding="utf-8")
     sys.stdout, sys.stderr = out, err
     try:
