@@ -34,7 +34,14 @@ def describe_value(value: object) -> str:
         return f"a value of type {type(value).__name__}"
     if value == "":
         return "an empty value"
-    return shown(value) or f"a {len(value)}-character value, not shown as it may be a post"
+    return shown(value) or f"{_article(len(value))} {len(value)}-character value, not shown as it may be a post"
+
+
+def _article(number: int) -> str:
+    """The article before a number said aloud: "an" for 8, 11, 18, 80-89, 800-899, 8000..., else "a"."""
+    digits = str(number)
+    spoken_with_vowel = digits.startswith("8") or (digits.startswith(("11", "18")) and len(digits) % 3 == 2)
+    return "an" if spoken_with_vowel else "a"
 
 
 def describe_names(names: Iterable[str]) -> str:

@@ -3,7 +3,9 @@
 A split is a prepared file (``data/dynahate_dev.jsonl``) or any JSONL with ``input`` and
 ``output``; it is named by its file stem. When ``NAME.meta.jsonl`` sits beside it (written by
 ``dynahate prepare``), each metadata line is joined to the record on the same line after
-checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch.
+checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch, and
+each value is checked against :mod:`dynahate.plugin.metadata` (codes and short ids only: they reach
+the results, the predictions files and the model card).
 Posts follow :func:`dynahate.plugin.post_rule.post_problem` (a whitespace-only ``input`` is
 refused, naming file and line). Several files are loaded with :func:`load_splits`, which refuses
 two files with the same stem (their outputs would overwrite each other).
@@ -18,8 +20,10 @@ from typing import Any
 from dynahate.core.describe import describe_value, text_sha1
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
+from dynahate.eval.fingerprint import prepared_source_blob
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS, normalize_gold
+from dynahate.plugin.metadata import first_metadata_problem
 from dynahate.plugin.post_rule import post_problem
 from dynahate.plugin.splits import meta_file
 
@@ -43,6 +47,7 @@ class EvalSplit:
     name: str
     path: Path
     examples: list[EvalExample]
+    source_blob: str | None = None  # the git blob id of the CSV the posts came from, when known
 
     @property
     def has_meta(self) -> bool:
@@ -91,7 +96,7 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
         )
         for (line, post, gold), meta in zip(rows, metas, strict=False)
     ]
-    return EvalSplit(name, path, examples)
+    return EvalSplit(name, path, examples, prepared_source_blob(path))
 
 
 def load_splits(paths: list[Path]) -> list[EvalSplit]:
@@ -120,4 +125,7 @@ def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, A
                 f"{sidecar}:{index}: does not belong to {path.name} line {line} (input_sha1 differs); "
                 "re-run `dynahate prepare`"
             )
+        problem = first_metadata_problem(meta)
+        if problem:
+            raise DynahateError(f"{sidecar}:{index}: {problem}; re-run `dynahate prepare`")
     return metas

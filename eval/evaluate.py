@@ -16,6 +16,7 @@ from pathlib import Path
 from dynahate.eval.artifacts import SplitOutcome
 from dynahate.eval.distributed import Ranks
 from dynahate.eval.eval_data import EvalSplit
+from dynahate.eval.fingerprint import fingerprint
 from dynahate.eval.lf_generated_predictions import read_generated_predictions
 from dynahate.eval.metrics import split_results
 from dynahate.eval.predictions import Prediction
@@ -76,7 +77,10 @@ def evaluate_splits(splits: list[EvalSplit], engine: Engine, mode: str,
     for split in splits:
         predictions, seconds = predicted[split.name]
         metas = [example.meta for example in split.examples] if split.has_meta else None
-        outcomes[split.name] = SplitOutcome(predictions, split_results(predictions, mode, seconds, metas))
+        results = split_results(predictions, mode, seconds, metas)
+        results["fingerprint"] = fingerprint([(example.id, example.post) for example in split.examples],
+                                             source_git_blob_sha1=split.source_blob)
+        outcomes[split.name] = SplitOutcome(predictions, results)
     return outcomes
 
 
@@ -93,8 +97,9 @@ def predict_runtime(predictions_path: Path) -> float | None:
 def score_generated_predictions_file(path: str | Path, name: str) -> dict[str, SplitOutcome]:
     """Metrics of a LLaMA-Factory ``generated_predictions.jsonl`` (``--predictions``) as split ``name``."""
     path = Path(path)
-    predictions = read_generated_predictions(path, name)
+    predictions, prompts = read_generated_predictions(path, name)
     results = split_results(predictions, "generate", predict_runtime(path))
+    results["fingerprint"] = fingerprint(zip((p.id for p in predictions), prompts, strict=True), of="prompts")
     results["source"] = str(path)
     results["adapter"] = None  # a predictions file does not say which adapter wrote it
     return {name: SplitOutcome(predictions, results)}

@@ -19,9 +19,10 @@ from dynahate.plugin.labels import LABELS, normalize_generation, normalize_gold
 REQUIRED_KEYS = ("predict", "label")
 
 
-def read_generated_predictions(path: str | Path, name: str) -> list[Prediction]:
+def read_generated_predictions(path: str | Path, name: str) -> tuple[list[Prediction], list[str]]:
+    """The predictions, ids ``<name>-<line>``, and each line's ``prompt`` (empty when absent), in file order."""
     path = Path(path)
-    predictions = []
+    predictions, prompts = [], []
     for line, record in iter_jsonl(path):
         missing = [key for key in REQUIRED_KEYS if key not in record]
         if missing:
@@ -37,6 +38,7 @@ def read_generated_predictions(path: str | Path, name: str) -> list[Prediction]:
             )
         raw = str(record["predict"])
         predictions.append(Prediction(id=f"{name}-{line}", gold=gold, pred=normalize_generation(raw), raw=raw))
+        prompts.append(str(record.get("prompt", "")))
     if not predictions:
         raise DynahateError(f"{path}: no predictions (empty file)")
-    return predictions
+    return predictions, prompts

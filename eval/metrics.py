@@ -17,6 +17,7 @@ from typing import Any
 
 from dynahate.eval.predictions import Prediction
 from dynahate.plugin.labels import HATE, LABELS
+from dynahate.plugin.metadata import round_group, round_group_order
 
 INVALID = "invalid"
 ECE_BINS = 10
@@ -107,7 +108,8 @@ def _subgroup(predictions: list[Prediction]) -> dict[str, Any]:
 
 
 def breakdowns(predictions: list[Prediction], metas: list[dict[str, Any] | None]) -> dict[str, Any]:
-    """Accuracy and macro-F1 per value of ``round``, ``type`` and ``target``."""
+    """Accuracy and macro-F1 per value of ``round``, ``type`` and ``target``, and per ``round_group``
+    (R1-R4: rounds ``2a`` and ``2b`` are R2, :func:`dynahate.plugin.metadata.round_group`)."""
     out: dict[str, Any] = {}
     for key in BREAKDOWN_KEYS:
         groups: dict[str, list[Prediction]] = defaultdict(list)
@@ -116,6 +118,11 @@ def breakdowns(predictions: list[Prediction], metas: list[dict[str, Any] | None]
                 groups[str(meta[key])].append(prediction)
         if groups:
             out[key] = {value: _subgroup(group) for value, group in sorted(groups.items())}
+        if key == "round" and groups:
+            merged: dict[str, list[Prediction]] = defaultdict(list)
+            for value, group in groups.items():
+                merged[round_group(value)].extend(group)
+            out["round_group"] = {name: _subgroup(merged[name]) for name in sorted(merged, key=round_group_order)}
     return out
 
 

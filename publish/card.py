@@ -20,6 +20,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from dynahate.core.describe import describe_value
+from dynahate.core.errors import DynahateError
+from dynahate.eval.artifacts import RESULTS_NAME
 from dynahate.eval.hatecheck.data import CITATION as HATECHECK_CITATION
 from dynahate.eval.hatecheck.data import HATECHECK_COMMIT, HATECHECK_REPO
 from dynahate.eval.hatecheck.data import HUB_DATASET as HATECHECK_HUB
@@ -29,6 +32,7 @@ from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS
+from dynahate.plugin.metadata import metadata_problem
 from dynahate.publish.run_record import RunRecord, describe_optimizer
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card_template.md"
@@ -166,14 +170,23 @@ def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str]) 
     return {"rows": rows, "unverified": [(split, why) for split, why in unverified.items() if split in results],
             "modes": sorted({res["mode"] for res in results.values()}),
             "plots": [(split, shown) for split, shown in plots if shown],
-            "rounds": _rounds(results.get("test"))}
+            **_rounds(results.get("test"))}
 
 
-def _rounds(res: dict[str, Any] | None) -> list[dict[str, Any]]:
-    """The test split per Dynahate round (R1-R4), from the breakdowns ``dynahate eval`` computed."""
-    by_round = ((res or {}).get("breakdowns") or {}).get("round") or {}
-    return [{"round": name, "examples": group["examples"], "accuracy": _fmt(group["accuracy"]),
+def _rounds(res: dict[str, Any] | None) -> dict[str, Any]:
+    """The test split per Dynahate round R1-R4, from the breakdowns ``dynahate eval`` computed; results written
+    before ``round_group`` was recorded give the rounds as the data names them (1, 2a, 2b, ...), said so."""
+    breakdowns = (res or {}).get("breakdowns") or {}
+    by_round, grouped = breakdowns.get("round_group"), True
+    if not by_round:
+        by_round, grouped = breakdowns.get("round") or {}, False
+    for name in by_round:
+        if metadata_problem("round", name):
+            raise DynahateError(f"{RESULTS_NAME}: the test split's breakdowns name a round that is not a code "
+                                f"({describe_value(name)}); re-run `dynahate eval`, which checks the metadata")
+    rows = [{"round": name, "examples": group["examples"], "accuracy": _fmt(group["accuracy"]),
              "macro_f1": _fmt(group["macro_f1"])} for name, group in by_round.items()]
+    return {"rounds": rows, "rounds_grouped": grouped}
 
 
 def _hatecheck(record: RunRecord, files: set[str], unverified: dict[str, str]) -> dict[str, Any] | None:
@@ -226,7 +239,9 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
     other = (first["a"].get("adapter") or {})
     parts = (("rounds", "per Dynahate round"), ("functionalities", "per HateCheck functional test"))
     details = [what for key, what in parts if any(entry.get(key) for entry in comparison["splits"].values())]
-    return {"name": comparison["a"]["name"], "file": COMPARISON_FILE, "rows": rows,
+    same = [entry.get("posts", {}).get("same") for entry in comparison["splits"].values()]
+    posts = "different" if False in same else "unproven" if None in same else "same"
+    return {"name": comparison["a"]["name"], "file": COMPARISON_FILE, "rows": rows, "posts": posts,
             "details": " and ".join(details) or None,
             "other_sha256": other.get("sha256"), "other_commit": other.get("commit"),
             "resamples": method["resamples"], "seed": method["seed"], "confidence": f"{method['confidence'] * 100:g}",

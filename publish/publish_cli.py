@@ -68,6 +68,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "adapter's: the card gains a comparison on the splits both hold (dynahate compare's "
                              f"paired bootstrap, {DEFAULT_RESAMPLES} resamples, seed {DEFAULT_SEED}, "
                              f"{DEFAULT_CONFIDENCE:g} confidence), staged as comparison.json (default: no comparison)")
+    parser.add_argument("--allow-different-posts", action="store_true",
+                        help="with --compare-to: compare splits whose post fingerprints differ (other data behind "
+                             "the same ids); the card then says so (default: refused)")
     parser.add_argument("--include-checkpoints", action="store_true",
                         help="also upload checkpoint-*/ folders and training_args.bin, pickles (default: left out)")
 
@@ -166,7 +169,7 @@ def _comparison(args: argparse.Namespace, record) -> dict | None:
     if not record.eval_results:
         raise DynahateError(f"--compare-to {args.compare_to}: this run has no `dynahate eval` results in "
                             f"{record.eval_dir} to compare; run `dynahate eval` first")
-    comparison = compare_evaluations(args.compare_to, record.eval_dir)
+    comparison = compare_evaluations(args.compare_to, record.eval_dir, allow_different_posts=args.allow_different_posts)
     for split, entry in comparison["splits"].items():  # the same weights compared with themselves: all zeros
         sha_a, sha_b = ((entry[side].get("adapter") or {}).get("sha256") for side in ("a", "b"))
         if sha_a is not None and sha_a == sha_b:

@@ -22,12 +22,14 @@ EPILOG = """\
 what is compared:
   for each split both evaluations hold (or each --split), the posts are joined by id (HateCheck:
   case_id); different post sets, a repeated id or a gold label that differs is refused, naming
-  the difference. Then: accuracy and macro-F1 of A and B, the difference B - A with a paired
-  bootstrap percentile interval (the posts resampled with replacement, the same for A and B),
-  McNemar's exact test on the posts only one of them got right (scipy.stats.binomtest), and how
-  often they agree; the same per Dynahate round (R1-R4, when the predictions record each post's
-  round) and, for hatecheck, per functional test. A null prediction (an invalid generated
-  answer) counts as wrong.
+  the difference, and so are different posts behind the same ids (each split's fingerprint in
+  eval_results.json: another data version, or data prepared with --normalize-text) unless
+  --allow-different-posts, which says so in the table and the JSON. Then: accuracy and macro-F1
+  of A and B, the difference B - A with a paired bootstrap percentile interval (the posts
+  resampled with replacement, the same for A and B), McNemar's exact test on the posts only one
+  of them got right (scipy.stats.binomtest), and how often they agree; the same per Dynahate
+  round (R1-R4, when the predictions record each post's round) and, for hatecheck, per
+  functional test. A null prediction (an invalid generated answer) counts as wrong.
 
 environment:
   none read. No model is loaded and nothing is downloaded.
@@ -50,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resamples", type=positive_int_at_most(MAX_RESAMPLES), default=DEFAULT_RESAMPLES,
                         metavar="N", help=f"bootstrap resamples (default {DEFAULT_RESAMPLES}; at most {MAX_RESAMPLES}, "
                                           "about 0.3 GiB of memory)")
+    parser.add_argument("--allow-different-posts", action="store_true",
+                        help="compare splits whose post fingerprints differ (other data behind the same ids); the "
+                             "table and the JSON then say so (default: refused)")
     parser.add_argument("--seed", type=non_negative_int, default=DEFAULT_SEED, metavar="N",
                         help=f"seed of the bootstrap's numpy generator (default {DEFAULT_SEED})")
     parser.add_argument("--confidence", type=open_fraction, default=DEFAULT_CONFIDENCE, metavar="P",
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_file(plot_path(args.output), "--output (its plot)")
         _check_output(args.output, args.a, args.b)
     comparison = compare_evaluations(args.a, args.b, args.split, resamples=args.resamples, seed=args.seed,
-                                     confidence=args.confidence)
+                                     confidence=args.confidence, allow_different_posts=args.allow_different_posts)
     written = []
     if args.output is not None:
         png = per_round_plot(comparison) if has_rounds(comparison) else None

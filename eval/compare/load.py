@@ -15,7 +15,11 @@ Refused, one line each (:class:`DynahateError`), before anything is computed or 
 predictions file missing (saying whether ``eval_results.json`` records it), not a regular file, or a
 link out of its folder, a line without an id, gold or pred or with a label that is not one, an id
 twice in one file, different post sets (how many posts each side has, how many ids only one side
-has, and up to 3 of them), gold labels or rounds that differ for one id (the first, and how many).
+has, and up to 3 of them), gold labels or rounds that differ for one id (the first, and how many),
+and posts that differ behind the same ids: each split's ``fingerprint``
+(:mod:`dynahate.eval.fingerprint`) must be the same on both sides unless ``allow_different_posts``,
+and then the comparison says so (``posts.same`` false and a note). Results written before
+fingerprints were recorded compare with a note that the posts were joined by id only.
 Ids are ``acl.id`` / ``case_id`` values and are shown only when they are short tokens; no message
 and no result holds a post's text.
 """
@@ -23,7 +27,6 @@ and no result holds a post's text.
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,8 +49,10 @@ from dynahate.eval.compare.paired_stats import (
     INVALID,
     paired_comparison,
 )
+from dynahate.eval.fingerprint import same_posts
 from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.plugin.labels import LABELS, normalize_gold
+from dynahate.plugin.metadata import round_group, round_group_order
 
 SHOWN_IDS = 3
 ADAPTER_KEYS = ("repo_id", "commit", "sha256", "base_model", "path")
@@ -260,17 +265,6 @@ def _value(value: Any) -> str:
     return repr(value) if value is None or shown(value) else "(not shown)"
 
 
-def round_name(value: str) -> str:
-    """Dynahate round ``2a`` -> ``R2``; a value that does not start with a number stays as it is."""
-    match = re.match(r"\d+", value)
-    return f"R{int(match.group())}" if match else value
-
-
-def _round_key(name: str) -> tuple[int, str]:
-    match = re.fullmatch(r"R(\d+)", name)
-    return (int(match.group(1)), "") if match else (10**9, name)
-
-
 def _compare(pairs: list[tuple[Post, Post]], f1: str, options: dict[str, Any]) -> dict[str, Any]:
     """``f1``: "all" labels, "present" (labels in these posts' gold, as eval's breakdowns), or "none"."""
     gold = [a.gold for a, _ in pairs]
@@ -295,9 +289,9 @@ def _by_round(pairs: list[tuple[Post, Post]], options: dict[str, Any]) -> tuple[
     if any(r is None for r in rounds):
         missing = sum(r is None for r in rounds)
         return None, f"per-round comparison omitted: {missing} of {len(rounds)} posts have no round recorded"
-    groups = _groups(list(zip(rounds, pairs, strict=False)), lambda item: round_name(item[0]))
+    groups = _groups(list(zip(rounds, pairs, strict=False)), lambda item: round_group(item[0]))
     return {name: _compare([pair for _, pair in groups[name]], "present", options)
-            for name in sorted(groups, key=_round_key)}, None
+            for name in sorted(groups, key=round_group_order)}, None
 
 
 def _by_functionality(pairs: list[tuple[Post, Post]], order: list[str],
@@ -312,6 +306,31 @@ def _by_functionality(pairs: list[tuple[Post, Post]], order: list[str],
 
 def _source(evaluation: Evaluation, path: str | Path) -> dict[str, Any]:
     return {"path": str(path), "results": str(evaluation.results_path), "name": evaluation.name}
+
+
+def _posts(split: str, a: Evaluation, b: Evaluation, allow_different: bool) -> tuple[dict[str, Any], str | None]:
+    """Whether A and B evaluated the same posts (their fingerprints), and a note when it is not shown to be so;
+    different fingerprints are refused unless ``allow_different``."""
+    fa, fb = a.results[split].get("fingerprint"), b.results[split].get("fingerprint")
+    same = same_posts(fa, fb)
+    posts = {"same": same, "a": fa if isinstance(fa, dict) else None, "b": fb if isinstance(fb, dict) else None}
+    if same is None:
+        lacking = [side for side, value in (("A", fa), ("B", fb)) if not isinstance(value, dict)]
+        why = (f"{' and '.join(lacking)} recorded no fingerprint of the posts (results written before fingerprints "
+               "were); re-run `dynahate eval` to record one" if lacking else
+               f"A's fingerprint is of {fa.get('of')}, B's of {fb.get('of')}")
+        return posts, f"the posts were joined by id only, not shown to be the same posts: {why}"
+    if same:
+        return posts, None
+    described = (f"A: {fa.get('count')} posts, sha256 {str(fa.get('sha256'))[:12]}; B: {fb.get('count')} posts, "
+                 f"sha256 {str(fb.get('sha256'))[:12]}")
+    if not allow_different:
+        raise DynahateError(f"cannot compare split {split!r}: A and B evaluated different posts behind the same ids "
+                            f"(fingerprints differ: {described}; another data version, or data prepared with "
+                            "--normalize-text?); compare evaluations of the same data, or pass "
+                            "--allow-different-posts to compare them anyway")
+    return posts, (f"DIFFERENT POSTS: A and B evaluated different posts behind the same ids ({described}); "
+                   "compared anyway (--allow-different-posts), so the differences mix the adapters with the data")
 
 
 def common_splits(a: Evaluation, b: Evaluation, wanted: list[str] | None) -> list[str]:
@@ -342,14 +361,16 @@ def _mode_note(mode_a: str | None, mode_b: str | None) -> str | None:
 
 def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str] | None = None, *,
                         resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-                        confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
+                        confidence: float = DEFAULT_CONFIDENCE, allow_different_posts: bool = False) -> dict[str, Any]:
     """The comparison of evaluation B against evaluation A, as ``dynahate compare`` writes it (JSON-ready).
 
-    Every split is loaded and joined (and every refusal raised) before any statistic is computed.
+    Every split is loaded and joined (and every refusal raised) before any statistic is computed;
+    ``allow_different_posts`` compares splits whose fingerprints differ, and says so.
     """
     a, b = load_evaluation(path_a, "A"), load_evaluation(path_b, "B")
     names = common_splits(a, b, splits)
     joined = {split: _join(split, a.predictions(split), b.predictions(split)) for split in names}
+    posts = {split: _posts(split, a, b, allow_different_posts) for split in names}
     options = {"resamples": resamples, "seed": seed, "confidence": confidence}
     out: dict[str, Any] = {
         "a": _source(a, path_a), "b": _source(b, path_b),
@@ -365,6 +386,7 @@ def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str
                   "predictions": a.predictions(split).path.name},
             "b": {"mode": b.results[split].get("mode"), "adapter": b.adapter(split),
                   "predictions": b.predictions(split).path.name},
+            "posts": posts[split][0],
             **_compare(pairs, "all", options),
         }
         if split == HATECHECK:
@@ -376,7 +398,7 @@ def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str
             groups, note = _by_round(pairs, options)
             if groups is not None:
                 entry["rounds"] = groups
-        notes = [text for text in (_mode_note(entry["a"]["mode"], entry["b"]["mode"]), note) if text]
+        notes = [text for text in (posts[split][1], _mode_note(entry["a"]["mode"], entry["b"]["mode"]), note) if text]
         if notes:
             entry["note"] = "; ".join(notes)
             out["notes"].extend(f"{split}: {text}" for text in notes)

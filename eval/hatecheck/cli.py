@@ -54,7 +54,7 @@ def _load(args: argparse.Namespace):
     source, warning = resolve_source(args.csv, args.download)
     cases = read_hatecheck_csv(source.path)
     split = EvalSplit(SPLIT_NAME, source.path, [EvalExample(case.case_id, case.test_case, case.gold, line=case.line)
-                                                for case in cases])
+                                                for case in cases], source_blob=source.git_blob_sha1)
     return source, cases, split, warning
 
 

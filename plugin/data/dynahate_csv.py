@@ -6,7 +6,8 @@ string ``NA`` (or ``null``, ``None``, ``nan``) is a post like any other and is k
 Every problem is reported with the file, the line the record starts on and its ``acl.id``,
 never with the post: a field value is quoted only when it is a short token
 (:func:`dynahate.core.describe.shown`), so a swapped column or a file without its header row
-does not print posts. A header must name ``text``, ``label`` and ``split``, each column once.
+does not print posts. A header must name ``text``, ``label`` and ``split``, each column once. A
+metadata value must be a code (:mod:`dynahate.plugin.metadata`): it reaches published files.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dynahate.core.errors import DynahateError
 from dynahate.core.text_files import csv_records
 from dynahate.core.describe import describe_value, duplicated, shown
 from dynahate.plugin.labels import CSV_LABELS
+from dynahate.plugin.metadata import first_metadata_problem
 from dynahate.plugin.splits import SPLITS
 
 REQUIRED_COLUMNS = ("text", "label", "split")
@@ -83,7 +85,14 @@ def _row_problem(record: dict[str, str | None], n_fields: int, n_header: int) ->
         return "unknown split", _bad_value("split", split, SPLITS)
     if text == "":
         return "empty text", "text is empty"
+    problem = first_metadata_problem(_metadata(record))
+    if problem:
+        return "bad metadata", problem
     return None
+
+
+def _metadata(record: dict[str, str | None]) -> dict[str, str | None]:
+    return {c: (None if c in NULLABLE_COLUMNS and record.get(c) == MISSING else record.get(c)) for c in METADATA_COLUMNS}
 
 
 def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvContents:
@@ -132,11 +141,7 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
                 raise DynahateError(f"{_where(path, line, acl_id)}: {message} (use --skip-invalid to leave such rows out)")
             skipped.append(SkippedRow(line, acl_id if shown(acl_id) else None, kind, message))
             continue
-        meta = {
-            c: (None if c in NULLABLE_COLUMNS and record.get(c) == MISSING else record.get(c))
-            for c in METADATA_COLUMNS
-        }
-        rows.append(CsvRow(line, record["text"], record["label"], record["split"], meta))
+        rows.append(CsvRow(line, record["text"], record["label"], record["split"], _metadata(record)))
     if not rows and not skipped:
         raise DynahateError(f"{path}: the CSV has a header but no rows")
     return CsvContents(rows, skipped, missing_metadata)

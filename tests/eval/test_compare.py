@@ -531,3 +531,54 @@ def test_the_readme_reproduction_example_is_what_paired_comparison_gives():
     sentence = (f"−{abs(acc['difference']):.4f} with a 95 % interval of [−{abs(low):.4f}, +{high:.4f}] and McNemar "
                 f"p = {result['mcnemar_p']:.2f}")
     assert sentence in " ".join(readme.split()), sentence
+
+
+def test_the_same_posts_are_shown_to_be_the_same_by_their_fingerprints(pair, tmp_path):
+    a, b = pair
+    out = tmp_path / "cmp.json"
+    proc = compare(a, b, "--output", out, "--resamples", 200)
+    result = json.loads(out.read_text())
+    for split, entry in result["splits"].items():
+        assert entry["posts"]["same"] is True, split
+        assert entry["posts"]["a"] == json.loads((a / "eval_results.json").read_text())[split]["fingerprint"]
+    assert result["notes"] == [] and "note:" not in proc.stdout
+
+
+def test_different_posts_behind_the_same_ids_are_refused_naming_the_split(tmp_path):
+    """Same ids, same gold labels, other texts (another data version, or --normalize-text): refused, one line."""
+    items = posts(120, 21)
+    a = write_eval_folder(tmp_path / "a", {"dev": answers(items, 0.7, 1), "test": answers(items, 0.7, 2)},
+                          adapter("a"))
+    b = write_eval_folder(tmp_path / "b", {"test": answers(items, 0.8, 3)}, adapter("b"), data="v2")
+    out = tmp_path / "out" / "cmp.json"
+    out.parent.mkdir()
+    before = snapshot(tmp_path / "out")
+    proc = compare(a, b, "--output", out, check=False)
+    assert_refused(proc, "cannot compare split 'test': A and B evaluated different posts behind the same ids",
+                   "fingerprints differ: A: 120 posts, sha256", "--allow-different-posts")
+    assert snapshot(tmp_path / "out") == before
+
+
+def test_allow_different_posts_compares_and_says_so_in_the_table_and_the_json(tmp_path):
+    items = posts(120, 21)
+    a = write_eval_folder(tmp_path / "a", {"test": answers(items, 0.7, 1)}, adapter("a"))
+    b = write_eval_folder(tmp_path / "b", {"test": answers(items, 0.8, 3)}, adapter("b"), data="v2")
+    out = tmp_path / "cmp.json"
+    proc = compare(a, b, "--allow-different-posts", "--output", out, "--resamples", 200)
+    result = json.loads(out.read_text())
+    entry = result["splits"]["test"]
+    assert entry["posts"]["same"] is False and entry["posts"]["a"]["sha256"] != entry["posts"]["b"]["sha256"]
+    assert "DIFFERENT POSTS" in entry["note"] and any("DIFFERENT POSTS" in note for note in result["notes"])
+    assert "note: test: DIFFERENT POSTS: A and B evaluated different posts" in proc.stdout
+
+
+def test_results_without_fingerprints_compare_with_a_note(tmp_path):
+    items = posts(120, 21)
+    a = write_eval_folder(tmp_path / "a", {"test": answers(items, 0.7, 1)}, adapter("a"), data=None)
+    b = write_eval_folder(tmp_path / "b", {"test": answers(items, 0.8, 3)}, adapter("b"))
+    assert "fingerprint" not in json.loads((a / "eval_results.json").read_text())["test"]
+    out = tmp_path / "cmp.json"
+    proc = compare(a, b, "--output", out, "--resamples", 200)
+    entry = json.loads(out.read_text())["splits"]["test"]
+    assert entry["posts"]["same"] is None and entry["posts"]["a"] is None
+    assert "the posts were joined by id only, not shown to be the same posts: A recorded no fingerprint" in proc.stdout

@@ -6,6 +6,7 @@ import shutil
 
 import pytest
 
+from dynahate.eval.fingerprint import fingerprint
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.splits import data_file, meta_file
 from dynahate.testing.cli import run_cli, run_main
@@ -40,9 +41,17 @@ def test_score_eval_writes_the_promised_files(score_eval, prepared_data):
         assert res["mode"] == "score" and res["invalid"] == 0
         for key in PER_LABEL:
             assert set(res[key]) == set(LABELS)
-        assert set(res["breakdowns"]) == {"round", "type", "target"}
+        assert set(res["breakdowns"]) == {"round", "round_group", "type", "target"}
         records = read_jsonl(data_file(prepared_data, split))
         metas = read_jsonl(meta_file(data_file(prepared_data, split)))
+        # the posts evaluated, named by acl.id, and the CSV they came from (prepare's report beside them)
+        report = json.loads((prepared_data / "prepare_report.json").read_text())
+        assert res["fingerprint"] == fingerprint(zip((m["acl.id"] for m in metas), (r["input"] for r in records),
+                                                     strict=True),
+                                                 source_git_blob_sha1=report["source"]["git_blob_sha1"])
+        groups = res["breakdowns"]["round_group"]  # R1-R4: a round's a and b posts together
+        assert sum(g["examples"] for g in groups.values()) == len(records)
+        assert set(groups) == {"R" + m["round"][0] for m in metas}
         lines = read_jsonl(out / f"{split}_predictions.jsonl")
         assert res["examples"] == len(records) == len(lines)
         assert [line["id"] for line in lines] == [m["acl.id"] for m in metas]  # input order, joined ids
@@ -124,6 +133,8 @@ def test_scores_llamafactory_generated_predictions(lf_predict_run, lf_workspace,
     preds = [label(line["predict"]) for line in lf_lines]
     assert [line["label"] for line in lf_lines] == gold
     assert res["examples"] == len(gold) and res["mode"] == "generate"
+    assert res["fingerprint"] == fingerprint(((f"lf_test-{n}", line["prompt"]) for n, line in enumerate(lf_lines, 1)),
+                                             of="prompts")  # the file holds prompts, not posts
     assert res["invalid"] == preds.count(None)
     assert res["accuracy"] == pytest.approx(sum(p == g for p, g in zip(preds, gold, strict=False)) / len(gold))
     runtime = json.loads((lf_predict_run / "predict_results.json").read_text())["predict_runtime"]

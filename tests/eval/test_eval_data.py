@@ -74,3 +74,22 @@ def test_two_files_with_one_stem_are_refused(prepared_data, tmp_path):
     with pytest.raises(DynahateError, match="a/dev.jsonl and .*b/dev.jsonl are both named 'dev'"):
         load_splits([tmp_path / "a" / "dev.jsonl", tmp_path / "b" / "dev.jsonl"])
     assert [s.name for s in load_splits([tmp_path / "a" / "dev.jsonl"])] == ["dev"]
+
+
+@pytest.mark.parametrize("column, value, message", [
+    ("target", "Zorblaxians are the worst, all of them",
+     "target is a 38-character value, not shown as it may be a post"),
+    ("round", "2a; drop", "round is an 8-character value, not shown"),
+    ("acl.id", "a post where an id belongs", "acl.id is a 26-character value, not shown"),
+])
+def test_a_metadata_value_that_is_not_a_code_is_refused_unshown(prepared_data, tmp_path, column, value, message):
+    """Metadata values become group names in results and the card, and ids in predictions files."""
+    shutil.copy(data_file(prepared_data, "dev"), data_file(tmp_path, "dev"))
+    metas = [json.loads(line) for line in meta_file(data_file(prepared_data, "dev")).read_text().splitlines()]
+    metas[4][column] = value
+    meta_file(data_file(tmp_path, "dev")).write_text("".join(json.dumps(m) + "\n" for m in metas))
+    with pytest.raises(DynahateError) as caught:
+        load_split(data_file(tmp_path, "dev"))
+    text = str(caught.value)
+    assert text.startswith(f"{meta_file(data_file(tmp_path, 'dev'))}:5: {message}") and value not in text
+    assert "re-run `dynahate prepare`" in text

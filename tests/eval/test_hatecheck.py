@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dynahate.core.errors import DynahateError
+from dynahate.eval.fingerprint import fingerprint
 from dynahate.eval.hatecheck.data import DEFAULT_HATECHECK_PATH, HATECHECK_BLOB, read_hatecheck_csv, resolve_source
 from dynahate.eval.hatecheck.results import GROUPS, functionality_results, group_of, target_results, weakest
 from dynahate.eval.predictions import PREDICTION_KEYS, Prediction
@@ -59,6 +60,8 @@ def test_score_mode_end_to_end_on_the_synthetic_file(trained_run, tmp_path):
     cases = read_hatecheck_csv(SAMPLE)
     assert hc["mode"] == "score" and hc["examples"] == len(cases) == 60
     assert hc["source"]["git_blob_sha1"] == blob and hc["source"]["official"] is False
+    assert hc["fingerprint"] == fingerprint(((case.case_id, case.test_case) for case in cases),
+                                            source_git_blob_sha1=blob)
     assert hc["adapter"]["sha256"] and hc["roc_auc"] is not None
     lines = read_jsonl(out / "hatecheck_predictions.jsonl")
     assert [line["case_id"] for line in lines] == [case.case_id for case in cases]
@@ -252,8 +255,11 @@ def test_card_shows_hatecheck_and_per_round_test_results(trained_run, prepared_d
     assert "CC BY 4.0" in text and "rottger2021hatecheck" in text
     # not the official file: no model-index result for Paul/hatecheck
     assert all(r.dataset_type != "Paul/hatecheck" for r in card.data.eval_results)
-    for name, group in results["test"]["breakdowns"]["round"].items():
+    groups = results["test"]["breakdowns"]["round_group"]  # R1-R4, as the README and `dynahate compare` say
+    assert list(groups) == sorted(groups) and all(name in ("R1", "R2", "R3", "R4") for name in groups)
+    for name, group in groups.items():
         assert f"| {name} | {group['examples']} | {group['accuracy']:.4f} | {group['macro_f1']:.4f} |" in text
+    assert "| 2a |" not in text and "R1-R4: a round's original posts and their perturbations together" in text
     _no_text(text)
     # the official file's results (same numbers, verified blob): model-index entries that huggingface_hub parses
     record = load_run_record(run, recipe=REPO / "recipes" / "dynahate_qlora.yaml",

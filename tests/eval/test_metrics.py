@@ -90,6 +90,16 @@ def test_breakdowns_by_metadata():
     assert by["target"] == {"wom": {"examples": 2, "accuracy": 0.5, "macro_f1": pytest.approx(2 / 3)}}
 
 
+def test_round_groups_put_a_round_s_a_and_b_posts_together_in_numeric_order():
+    predictions = scored([H, N, H, N, H], [0.9, 0.1, 0.1, 0.9, 0.9])
+    rounds = ["2a", "2b", "10a", "1", "2a"]
+    by = split_results(predictions, "score", 1.0, [{"round": r} for r in rounds])["breakdowns"]
+    assert list(by["round_group"]) == ["R1", "R2", "R10"]  # numeric, not string, order
+    # R2: posts 0, 1, 4 (gold H, N, H; pred H, N, H) -> all right
+    assert by["round_group"]["R2"] == {"examples": 3, "accuracy": 1.0, "macro_f1": 1.0}
+    assert by["round_group"]["R10"]["examples"] == by["round"]["10a"]["examples"] == 1
+
+
 def test_no_predictions_is_an_error():
     with pytest.raises(ValueError):
         split_results([], "score", 1.0)

@@ -9,10 +9,12 @@ import random
 from pathlib import Path
 
 from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
+from dynahate.eval.fingerprint import fingerprint
 from dynahate.eval.hatecheck.data import read_hatecheck_csv
 from dynahate.eval.hatecheck.results import hatecheck_results, prediction_lines
 from dynahate.eval.metrics import split_results
 from dynahate.eval.predictions import Prediction
+from dynahate.plugin.data.download import git_blob_sha1
 from dynahate.plugin.labels import LABELS
 from dynahate.testing.cli import FIXTURES
 
@@ -46,14 +48,22 @@ def adapter(tag: str, repo_id: str | None = None) -> dict:
 
 
 def write_eval_folder(folder: Path, splits: dict[str, list[Prediction]], provenance: dict | None = None,
-                      hatecheck: list[str | None] | None = None) -> Path:
+                      hatecheck: list[str | None] | None = None, data: str | None = "v1",
+                      fingerprints: dict[str, dict] | None = None) -> Path:
     """``folder`` as ``dynahate eval --mode generate`` writes it (and ``dynahate hatecheck``, given each case's
-    answer)."""
+    answer). Each split's fingerprint is of made-up posts ``<data>:<id>``: folders written with one ``data``
+    evaluated the same posts, with two different ones different posts behind the same ids; ``data=None``
+    records no fingerprint (results written before fingerprints were). ``fingerprints`` gives a split's
+    fingerprint as another evaluation recorded it (an evaluation of that one's posts)."""
     outcomes = {}
     for name, predictions in splits.items():
         metas = [{"round": p.round} for p in predictions] if any(p.round for p in predictions) else None
         results = split_results(predictions, "generate", 1.0, metas)
         results["adapter"] = provenance
+        if fingerprints and name in fingerprints:
+            results["fingerprint"] = fingerprints[name]
+        elif data is not None:
+            results["fingerprint"] = fingerprint((p.id, f"{data}:{p.id}") for p in predictions)
         outcomes[name] = SplitOutcome(predictions, results)
     if hatecheck is not None:
         cases = read_hatecheck_csv(HATECHECK_SAMPLE)
@@ -61,6 +71,9 @@ def write_eval_folder(folder: Path, splits: dict[str, list[Prediction]], provena
                                                                                                  strict=True)]
         results = {**split_results(predictions, "generate", 1.0), **hatecheck_results(cases, predictions)}
         results["adapter"] = provenance
+        if data is not None:
+            results["fingerprint"] = fingerprint(((case.case_id, case.test_case) for case in cases),
+                                                 source_git_blob_sha1=git_blob_sha1(HATECHECK_SAMPLE))
         outcomes["hatecheck"] = SplitOutcome(predictions, results, lines=prediction_lines(cases, predictions))
     write_eval_outputs(folder, outcomes)
     return folder

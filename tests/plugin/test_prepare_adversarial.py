@@ -97,6 +97,39 @@ def test_a_post_in_the_acl_id_column_is_not_printed(tmp_path):
     assert "acl.id" not in line
 
 
+def test_a_post_in_a_metadata_column_is_refused_and_never_printed(tmp_path):
+    """round, type, target and acl.id reach results, predictions files and the card: codes only."""
+    rows = good_rows()
+    rows[0][6] = POST  # target
+    rows[2][1] = POST  # acl.id, with a valid label (it would be the post's id in every predictions file)
+    source = tmp_path / "in.csv"
+    source.write_text(csv_text(rows), encoding="utf-8")
+    proc = prepare_cli(source, tmp_path / "out")
+    assert_refused(proc, f"{source}: line 2 (acl.id acl1): target is a {len(POST)}-character value, not shown",
+                   "expected a code such as 'wom'")
+    assert not (tmp_path / "out").exists()
+    proc = prepare_cli(source, tmp_path / "out", "--skip-invalid")
+    report = (tmp_path / "out" / "prepare_report.json").read_text()
+    assert proc.returncode == 0 and MARKER not in proc.stdout + proc.stderr + report
+    skipped = json.loads(report)["skipped"]
+    assert skipped["by_kind"] == {"bad metadata": 2}
+    assert [(d["line"], d["reason"].split(" is ")[0]) for d in skipped["details"]] == [(2, "target"), (4, "acl.id")]
+
+
+def test_dynahate_codes_in_metadata_columns_are_kept(tmp_path):
+    rows = good_rows()
+    rows[0][5], rows[0][6], rows[0][11] = "derogation", "bla, wom", "2a"  # type, several targets, round
+    rows[1][6] = "gay.man,asi.chin"
+    source = tmp_path / "in.csv"
+    source.write_text(csv_text(rows), encoding="utf-8")
+    proc = prepare_cli(source, tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    metas = [json.loads(line) for split in ("train", "dev") for line in
+             meta_file(data_file(tmp_path / "out", split)).read_text().splitlines()]
+    assert [(m["type"], m["target"], m["round"]) for m in metas] == [
+        ("derogation", "bla, wom", "2a"), ("notgiven", "gay.man,asi.chin", "1")]
+
+
 # --- 14: paths and files that cannot be used ------------------------------------------------------
 
 @pytest.fixture

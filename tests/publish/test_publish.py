@@ -572,7 +572,10 @@ def original_eval(evaluated_run, tmp_path_factory):
                                     round=line["round"]) for i, line in enumerate(lines)]
     provenance = {"path": "/elsewhere", "sha256": "ab" * 32, "base_model": "org/base", "repo_id": "someone/original",
                   "commit": "0123456789abcdef0123456789abcdef01234567"}
-    return write_eval_folder(tmp_path_factory.mktemp("original") / "eval", splits, provenance)
+    same_posts = {split: res["fingerprint"]
+                  for split, res in json.loads((evaluated_run / "eval_results.json").read_text()).items()}
+    return write_eval_folder(tmp_path_factory.mktemp("original") / "eval", splits, provenance,
+                             fingerprints=same_posts)
 
 
 def test_compare_to_adds_the_comparison_to_the_card_and_stages_it(evaluated_run, original_eval, prepared_data,
@@ -590,7 +593,8 @@ def test_compare_to_adds_the_comparison_to_the_card_and_stages_it(evaluated_run,
     text = (stage / "README.md").read_text()
     assert "\n## Comparison with someone/original\n" in text
     assert ("This adapter against someone/original (adapter SHA-256 `abababababab...`, commit "
-            "`0123456789abcdef0123456789abcdef01234567`) on the same posts") in text
+            "`0123456789abcdef0123456789abcdef01234567`) on the same posts (joined by id; each split's fingerprint "
+            "of the posts is the same on both sides)") in text
     assert "10000 resamples, seed 0" in text and "file `comparison.json`" in text
     header = "| split | posts | accuracy, other |"
     rows = []
@@ -632,6 +636,27 @@ def test_compare_to_an_evaluation_of_other_posts_is_refused_and_nothing_is_stage
     proc = publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(other), "--compare-to",
                    str(other), data_dir=prepared_data, check=False)
     assert_refused(proc, "is the --compare-to directory")
+
+
+def test_compare_to_other_posts_behind_the_same_ids_is_refused_unless_allowed_and_then_the_card_says_so(
+        evaluated_run, original_eval, prepared_data, tmp_path):
+    from dynahate.eval.predictions import Prediction
+    from dynahate.testing.eval_folders import write_eval_folder
+
+    splits = {split: [Prediction(line["id"], line["gold"], line["pred"], round=line["round"])
+                      for line in read_jsonl(original_eval / f"{split}_predictions.jsonl")]
+              for split in ("dev", "test")}
+    other = write_eval_folder(tmp_path / "other", splits, {"path": "/elsewhere", "sha256": "cd" * 32},
+                              data="another version")
+    stage = tmp_path / "s"
+    args = ["--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--compare-to", str(other)]
+    assert_refused(publish(evaluated_run, *args, data_dir=prepared_data, check=False),
+                   "cannot compare split 'dev': A and B evaluated different posts", "--allow-different-posts")
+    assert not stage.exists()
+    publish(evaluated_run, *args, "--allow-different-posts", data_dir=prepared_data)
+    text = (stage / "README.md").read_text()
+    assert "on DIFFERENT posts behind the same ids (their fingerprints differ" in text
+    assert json.loads((stage / "comparison.json").read_text())["splits"]["test"]["posts"]["same"] is False
 
 
 def test_compare_to_the_run_itself_or_a_copy_of_its_evaluation_is_refused(evaluated_run, prepared_data, tmp_path):

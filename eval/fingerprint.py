@@ -1,0 +1,71 @@
+"""The fingerprint of an evaluated set of posts: two evaluations of the same posts have the same one.
+
+``eval_results.json`` records it for each split as ``fingerprint``::
+
+    {"of": "posts", "count": 4120, "sha256": "…", "source_git_blob_sha1": "…" or null}
+
+``sha256`` is the SHA-256 of the lines ``<id>\\t<SHA-256 of the post's UTF-8 text>\\n``, sorted by
+id: it changes when any post's text changes (another data version, data prepared with
+``--normalize-text``), when a post is added or removed, or when an id names another post, and not
+when the same posts come in another order (``dynahate compare`` joins posts by id).
+``source_git_blob_sha1`` is the git blob id of the file the posts came from, when it is known: the
+Dynahate CSV named by ``prepare_report.json`` beside a prepared split, or the HateCheck CSV.
+For LLaMA-Factory's ``generated_predictions.jsonl`` (``eval --predictions``), which holds prompts
+but not posts, the fingerprint is of the prompts (``"of": "prompts"``), ids being line numbers.
+No post is held: only hashes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import read_json
+
+PREPARE_REPORT = "prepare_report.json"
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def fingerprint(items: Iterable[tuple[Any, str]], *, of: str = "posts",
+                source_git_blob_sha1: str | None = None) -> dict[str, Any]:
+    """The fingerprint of ``(id, text)`` pairs (see the module's docstring)."""
+    lines = sorted(f"{post_id}\t{_sha256(text)}\n" for post_id, text in items)
+    digest = hashlib.sha256()
+    for line in lines:
+        digest.update(line.encode("utf-8", "surrogatepass"))
+    return {"of": of, "count": len(lines), "sha256": digest.hexdigest(),
+            "source_git_blob_sha1": source_git_blob_sha1}
+
+
+def prepared_source_blob(split_file: Path) -> str | None:
+    """The Dynahate CSV's git blob id, from the ``prepare_report.json`` beside ``split_file`` when that
+    report wrote a file of this name; None otherwise (a hand-made split, or a report that does not say)."""
+    report_path = split_file.parent / PREPARE_REPORT
+    if not report_path.is_file():
+        return None
+    try:
+        report = read_json(report_path, "dynahate prepare's report")
+    except DynahateError:  # an unreadable report only costs the blob id, which is informative
+        return None
+    written = report.get("written") if isinstance(report, dict) else None
+    if not isinstance(written, dict):
+        return None
+    names = {Path(entry["file"]).name for entry in written.values()
+             if isinstance(entry, dict) and isinstance(entry.get("file"), str)}
+    source = report.get("source")
+    blob = source.get("git_blob_sha1") if isinstance(source, dict) else None
+    return blob if split_file.name in names and isinstance(blob, str) else None
+
+
+def same_posts(a: dict[str, Any] | None, b: dict[str, Any] | None) -> bool | None:
+    """True or False when both fingerprints are of the same kind; None when either is missing (results
+    written before fingerprints were recorded) or they are of different kinds (posts vs prompts)."""
+    if not isinstance(a, dict) or not isinstance(b, dict) or a.get("of") != b.get("of"):
+        return None
+    return a.get("sha256") == b.get("sha256") and a.get("count") == b.get("count")
