@@ -166,7 +166,9 @@ def write_eval_outputs(out_dir: str | Path, outcomes: dict[str, SplitOutcome]) -
     results are read, merged and written, and every file is renamed into place.
     """
     out_dir = Path(out_dir)
-    plots = {name: {**split_plots(name, outcome.predictions, outcome.results["mode"]), **outcome.extra_plots}
+    plots = {name: {**split_plots(name, outcome.predictions, outcome.results["mode"],
+                                  (outcome.results.get("calibration") or {}).get("temperature")),
+                    **outcome.extra_plots}
              for name, outcome in outcomes.items()}
     for name, outcome in outcomes.items():  # what publish stages for this split, and nothing else
         outcome.results["files"] = [predictions_file(out_dir, name).name, *plots[name]]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from dynahate.core.arg_types import non_negative_int
 from dynahate.core.cli_args import add_option_with_deprecated_alias
+from dynahate.eval.decision.cli_args import add_decision_arguments, decision_options
 from dynahate.inference.cli_args import add_adapter_argument, add_engine_arguments, model_options, set_epilog
 from dynahate.plugin.splits import SPLITS, data_file, data_file_name
 
@@ -53,6 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=Path("data"),
                         help=f"where `dynahate prepare` wrote {data_file_name('<split>')} (default: data/)")
     add_engine_arguments(parser, batch_size_note=", as originally")
+    add_decision_arguments(parser)
     add_option_with_deprecated_alias(parser, "--show-misclassified", "--show-examples", type=non_negative_int,
                                      default=0, metavar="N", help="print up to N misclassified posts per split "
                                                                   "(default 0: posts are hate speech)")
@@ -135,12 +137,19 @@ def _run(args: argparse.Namespace, spec, ranks) -> int:
         outcomes, splits = _evaluate_adapter(args, spec, out_dir, ranks)
     if not ranks.is_main:
         return 0  # rank 0 writes the files, and prints
+    from dynahate.eval.decision.entries import add_decision_entries, dynahate_context
+    from dynahate.eval.decision.summary import decision_lines
+
+    add_decision_entries(outcomes, {name: dynahate_context(split) for name, split in splits.items()}, out_dir,
+                         decision_options(args))
     write_eval_outputs(out_dir, outcomes)
     for name, outcome in outcomes.items():
         results = outcome.results
         extra = f" | ROC-AUC: {results['roc_auc']:.4f}" if results.get("roc_auc") is not None else ""
         print(f"{name} ({results['mode']}, {results['examples']} posts, {results['invalid']} invalid): "
               f"{summary_line(results)}{extra}")
+        for line in decision_lines(results):
+            print(f"  {line}")
         if args.show_misclassified and name in splits:
             _print_misclassified(splits[name], outcome, args.show_misclassified)
     print(f"wrote {out_dir}/eval_results.json, eval_metrics.txt, <split>_predictions.jsonl and plots")

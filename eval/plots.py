@@ -34,8 +34,10 @@ def _figure(title: str):
     return fig, ax
 
 
-def split_plots(name: str, predictions: list[Prediction], mode: str) -> dict[str, bytes]:
-    """``{file name: PNG bytes}`` for one split."""
+def split_plots(name: str, predictions: list[Prediction], mode: str,
+                temperature: float | None = None) -> dict[str, bytes]:
+    """``{file name: PNG bytes}`` for one split; with ``temperature`` (fitted on dev) the reliability plot shows the
+    calibrated scores beside the raw ones."""
     from sklearn.metrics import (
         ConfusionMatrixDisplay,
         PrecisionRecallDisplay,
@@ -69,5 +71,10 @@ def split_plots(name: str, predictions: list[Prediction], mode: str) -> dict[str
     out[f"{name}_pr.png"] = png_bytes(fig)
     fig, ax = _figure(f"{name}: reliability of p_hate ({ECE_BINS} bins)")
     CalibrationDisplay.from_predictions(y, p_hate, n_bins=ECE_BINS, pos_label=HATE, ax=ax, name="adapter")
+    if temperature is not None:
+        from dynahate.eval.decision.calibration import apply_temperature
+
+        CalibrationDisplay.from_predictions(y, apply_temperature(p_hate, temperature), n_bins=ECE_BINS, pos_label=HATE,
+                                            ax=ax, name=f"calibrated (T = {temperature:.2f}, fitted on dev)")
     out[f"{name}_reliability.png"] = png_bytes(fig)
     return out

@@ -15,6 +15,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from dynahate.eval.decision.cli_args import add_decision_arguments, decision_options
 from dynahate.eval.hatecheck.data import DEFAULT_HATECHECK_PATH, HATECHECK_BLOB, HATECHECK_COMMIT, HATECHECK_REPO
 from dynahate.inference.cli_args import add_adapter_argument, add_engine_arguments, model_options, set_epilog
 
@@ -41,6 +42,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"fetch the file, verify its git blob id before writing, cache it at "
                              f"{DEFAULT_HATECHECK_PATH} (default: off)")
     add_engine_arguments(parser)
+    add_decision_arguments(parser)
     set_epilog(parser)
     parser.epilog += SOURCE_EPILOG
 
@@ -72,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, spec, ranks) -> int:
     from dynahate.eval.adapter_eval import Validated, evaluate_with_adapter
     from dynahate.eval.artifacts import check_eval_output_dir, summary_line, write_eval_outputs
+    from dynahate.eval.decision.entries import SplitContext, add_decision_entries
+    from dynahate.eval.decision.summary import decision_lines
     from dynahate.eval.hatecheck.results import (
         PLOT_NAME,
         SPLIT_NAME,
@@ -105,11 +109,15 @@ def _run(args: argparse.Namespace, spec, ranks) -> int:
     outcome.results.update(hatecheck_results(cases, outcome.predictions), source=source.to_json())
     outcome.lines = prediction_lines(cases, outcome.predictions)
     outcome.extra_plots = {PLOT_NAME: functionality_plot(outcome.results["functionalities"], args.mode)}
+    groups = [{case.target} if case.target else set() for case in cases]
+    add_decision_entries(outcomes, {SPLIT_NAME: SplitContext(groups=groups)}, out_dir, decision_options(args))
     write_eval_outputs(out_dir, outcomes)
     results = outcome.results
     official = "" if source.official else ", NOT the official file"
     print(f"HateCheck ({results['mode']} mode, {results['examples']} cases, {results['invalid']} invalid; "
           f"git blob {source.git_blob_sha1[:12]}{official}): {summary_line(results)}")
+    for line in decision_lines(results):
+        print(f"  {line}")
     print("weakest functional tests:")
     for name, test in weakest(results["functionalities"]):
         print(f"  {name:24s} gold={test['gold']:8s} {test['correct']:4d}/{test['n']:<4d} "

@@ -119,6 +119,35 @@ def test_show_misclassified_prints_misclassified_posts_only_when_asked(score_eva
     assert_no_post_text(prepared_data, old.stderr)
 
 
+def test_score_eval_records_the_decision_ready_entries(score_eval, prepared_data):
+    """On the real evaluation: dev's thresholds and temperature serve the test split, never dev itself; the
+    contrast pairs are the sample's pairs within the split; the intervals hold the observed figures."""
+    from dynahate.eval.decision.calibration import fit_temperature
+    from dynahate.eval.decision.contrast import contrast_pairs
+    from dynahate.eval.decision.operating_points import choose_thresholds
+
+    out, proc = score_eval
+    results = json.loads((out / "eval_results.json").read_text())
+    dev_lines = read_jsonl(out / "dev_predictions.jsonl")
+    dev_gold, dev_p = [line["gold"] == "hate" for line in dev_lines], [line["p_hate"] for line in dev_lines]
+    chosen = choose_thresholds(dev_gold, dev_p)
+    dev, test = results["dev"], results["test"]
+    assert [point["name"] for point in dev["operating_points"]] == ["default"] and "calibration" not in dev
+    assert [(point["name"], point["threshold"], point["chosen_on"]) for point in test["operating_points"]] == [
+        ("default", 0.5, None), *((name, threshold, "dev") for name, threshold in chosen.items())]
+    assert test["operating_points"][0]["accuracy"] == pytest.approx(test["accuracy"])  # the default is the label
+    assert test["calibration"]["temperature"] == pytest.approx(fit_temperature(dev_gold, dev_p))
+    for res in (dev, test):
+        spans = res["intervals"]
+        assert spans["resamples"] == 10000 and spans["confidence"] == 0.95
+        assert spans["accuracy"][0] <= res["accuracy"] <= spans["accuracy"][1]
+        assert spans["roc_auc"][0] <= res["roc_auc"] <= spans["roc_auc"][1]
+    metas = read_jsonl(meta_file(data_file(prepared_data, "test")))
+    assert test["contrast"]["pairs"] == len(contrast_pairs(metas)) > 0  # the pair across splits is not counted
+    assert "fict" in test["bias"]["groups"] and test["bias"]["min_examples"] == 10
+    assert "95% intervals: accuracy [" in proc.stdout and "chosen on dev" in proc.stdout
+
+
 def test_scores_llamafactory_generated_predictions(lf_predict_run, lf_workspace, tmp_path):
     source = lf_predict_run / "generated_predictions.jsonl"
     proc = run_main(["eval", "--predictions", str(source), "--name", "lf_test",

@@ -1,0 +1,1 @@
+"""Decision-ready evaluation: intervals, operating points chosen on dev, contrast pairs, bias AUCs, calibration."""
