@@ -5,7 +5,8 @@ over a repo id of the same spelling); otherwise ``USER/NAME`` with an optional `
 branch, tag or 40-hex commit sha) is a Hub repo, checked for syntax here; anything else is a
 local path that the run-directory checks then report. :func:`fetch_adapter` returns the folder to
 load from and the provenance: for a Hub repo it downloads with ``huggingface_hub.snapshot_download``
-into the Hugging Face cache only :data:`HUB_FILES` (the adapter and the tokenizer files; never
+into the Hugging Face cache only :data:`HUB_FILES` (the adapter, the tokenizer files and the recorded
+``eval_results.json`` that ``--threshold`` / ``--calibrated`` read; never
 base-model weights, never anything else), and records the repo id, the revision asked and the
 commit sha it resolved to.
 
@@ -30,7 +31,7 @@ from dynahate.inference.model_loading import ADAPTER_FILES, adapter_provenance
 
 ADAPTER_METAVAR = "RUN_DIR|USER/NAME[@REV]"
 HUB_FILES = (*ADAPTER_FILES, "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
-             "chat_template.jinja")
+             "chat_template.jinja", "eval_results.json")
 """The only files fetched from a Hub repo (those of them it has)."""
 
 ADAPTER_HELP = ("the adapter: a LLaMA-Factory LoRA training run (RUN_DIR), or a Hub model repo USER/NAME, "

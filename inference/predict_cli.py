@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dynahate.core.cli_args import add_option_with_deprecated_alias
 from dynahate.inference.cli_args import add_adapter_argument, add_model_arguments, model_options, set_epilog
+from dynahate.inference.decision_rule import add_decision_rule_arguments
 from dynahate.plugin.labels import LABELS
 
 ORDER = 50
@@ -31,6 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="write JSONL here, replaced atomically (default: print to stdout); never an input of "
                              "the run: the --input file, a file of the adapter's run directory, a local base's folder")
     add_model_arguments(parser, using="use")
+    add_decision_rule_arguments(parser)
     add_option_with_deprecated_alias(parser, "--include-text", "--show-examples", action="store_true",
                                      help="include each post's text in the output (default: off, posts are "
                                           "hate speech)")
@@ -54,7 +56,9 @@ def run(args: argparse.Namespace) -> int:
     from dynahate.core.output_paths import check_output_file, refuse_overwriting_inputs
     from dynahate.inference.adapter_loading import check_adapter, check_prompts, load_checked
     from dynahate.inference.adapter_source import parse_adapter_spec
+    from dynahate.inference.decision_rule import decision_rule
     from dynahate.inference.engine import EngineOptions
+    from dynahate.inference.model_loading import adapter_sha256
     from dynahate.inference.modes import build_engine
     from dynahate.inference.predict_input import read_posts
     from dynahate.plugin.post_rule import refuse_invalid_posts
@@ -70,6 +74,8 @@ def run(args: argparse.Namespace) -> int:
         refuse_overwriting_inputs(args.output, "--output", "this prediction",
                                   files=[args.input] if args.input and str(args.input) != "-" else [],
                                   files_in=[source.path], folders=[Path(base)] if Path(base).is_dir() else [])
+    rule = decision_rule(args.threshold, args.calibrated, source.path,
+                         adapter_sha256(source.path) if args.threshold or args.calibrated else None)
     where = _where(args)
     if args.texts:
         posts = args.texts
@@ -84,17 +90,22 @@ def run(args: argparse.Namespace) -> int:
     results = engine.predict(posts)
     if engine.budget_lowered:
         print(f"note: {engine.budget_lowered}", file=sys.stderr)
-    lines = []
+    lines, labels = [], []
     for index, (post, result) in enumerate(zip(posts, results, strict=False)):
-        record = {"index": index, "label": result.pred, "p_hate": result.p_hate}
+        labels.append(rule.label(result.p_hate) if rule.asked else result.pred)
+        record = {"index": index, "label": labels[-1], "p_hate": rule.reported(result.p_hate), **rule.fields()}
         if args.include_text:
             record["text"] = post
         lines.append(dumps_line(record))
     if args.output:
         with atomic_open(args.output) as handle:
             handle.writelines(lines)
-        counts = ", ".join(f"{sum(r.pred == label for r in results)} {label}" for label in LABELS)
-        print(f"wrote {len(lines)} predictions to {args.output} ({counts})")
+        counts = ", ".join(f"{labels.count(label)} {label}" for label in LABELS)
+        named = f" {rule.threshold_name}" if rule.threshold_name else ""
+        rule_text = (f"; hate when p_hate >= {rule.threshold:g}{named}"
+                     + (f", p_hate calibrated (T = {rule.temperature:.3f})" if rule.temperature else "")
+                     if rule.asked else "")
+        print(f"wrote {len(lines)} predictions to {args.output} ({counts}{rule_text})")
     else:
         sys.stdout.writelines(lines)
     return 0

@@ -1,0 +1,140 @@
+"""``--threshold`` and ``--calibrated`` of ``dynahate predict`` and ``dynahate serve``: the decision rule.
+
+A post is ``hate`` when ``p_hate >= threshold``. ``--threshold`` takes a number in [0, 1] or the name
+of an operating point ``dynahate eval`` recorded for the adapter's test split (``default``,
+``best_macro_f1``, ``recall_0.90``, ``recall_0.95``: thresholds chosen on dev); ``--calibrated``
+reports ``sigmoid(logit(p_hate) / T)`` with the temperature recorded there (fitted on dev). Both read
+``eval_results.json`` in the adapter's folder (a run directory, or the files of a Hub repo, which
+``dynahate publish`` uploads), and only when it was computed on these weights (its recorded
+``adapter.sha256``); anything missing is one line saying what to run. The threshold applies to the
+uncalibrated ``p_hate``, on which it was chosen (calibration keeps 0.5 at 0.5 and the order of posts).
+Without the flags the rule is the default one and outputs are unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import read_json
+from dynahate.plugin.labels import HATE, NOT_HATE
+
+RESULTS_NAME = "eval_results.json"
+SPLIT = "test"
+POINT_NAMES = ("default", "best_macro_f1", "recall_0.90", "recall_0.95")
+DEFAULT_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class DecisionRule:
+    """How a ``p_hate`` becomes a label, and which ``p_hate`` is reported."""
+
+    threshold: float = DEFAULT_THRESHOLD
+    threshold_name: str | None = None  # a recorded operating point's name; None for a number or no flag
+    temperature: float | None = None  # set with --calibrated
+    asked: bool = False  # --threshold or --calibrated was given: outputs name the rule
+
+    def label(self, p_hate: float) -> str:
+        return HATE if p_hate >= self.threshold else NOT_HATE
+
+    def reported(self, p_hate: float) -> float:
+        """``p_hate`` as reported: calibrated with the recorded temperature when asked."""
+        if self.temperature is None:
+            return p_hate
+        p = min(max(p_hate, 1e-12), 1 - 1e-12)
+        z = (math.log(p) - math.log1p(-p)) / self.temperature
+        return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+
+    def fields(self) -> dict[str, Any]:
+        """What each output names about the rule (empty without the flags)."""
+        if not self.asked:
+            return {}
+        out: dict[str, Any] = {"threshold": self.threshold}
+        if self.threshold_name:
+            out["threshold_name"] = self.threshold_name
+        if self.temperature is not None:
+            out["temperature"] = self.temperature
+        return out
+
+
+def threshold_value(text: str) -> float | str:
+    """argparse type of ``--threshold``: a number in [0, 1], or an operating point's name."""
+    if text in POINT_NAMES:
+        return text
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a number in [0, 1] or one of {', '.join(POINT_NAMES)}, "
+                                         f"got {text!r}")
+    return value
+
+
+def add_decision_rule_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threshold", type=threshold_value, metavar="NUMBER|NAME",
+                        help="label a post hate when p_hate >= this: a number in [0, 1], or a threshold "
+                             f"`dynahate eval` chose on dev and recorded for the adapter's test split "
+                             f"({', '.join(POINT_NAMES)}; read from the adapter's {RESULTS_NAME}) "
+                             "(default: 0.5, outputs unchanged)")
+    parser.add_argument("--calibrated", action="store_true",
+                        help=f"report p_hate calibrated with the temperature recorded in the adapter's {RESULTS_NAME} "
+                             "(fitted on dev; the label's threshold still applies to the raw p_hate) (default: off)")
+
+
+def _recorded(adapter_dir: Path, sha256: str | None, wanted: str) -> dict[str, Any]:
+    """The adapter's recorded test results, checked to be of these weights."""
+    path = adapter_dir / RESULTS_NAME
+    run = f"run `dynahate eval --adapter {adapter_dir} --split dev test` (score mode) first"
+    if not path.is_file():
+        raise DynahateError(f"{wanted}: {path} not found: the adapter has no recorded evaluation; {run}")
+    results = read_json(path, "the adapter's evaluation results")
+    test = results.get(SPLIT) if isinstance(results, dict) else None
+    if not isinstance(test, dict):
+        raise DynahateError(f"{wanted}: {path} records no {SPLIT!r} split; {run}")
+    recorded = (test.get("adapter") or {}).get("sha256") if isinstance(test.get("adapter"), dict) else None
+    if sha256 is not None and recorded != sha256:
+        raise DynahateError(f"{wanted}: {path}'s {SPLIT!r} results were computed on other weights (SHA-256 "
+                            f"{str(recorded)[:12]}, these are {sha256[:12]}); {run}")
+    return test
+
+
+def decision_rule(threshold: float | str | None, calibrated: bool, adapter_dir: Path,
+                  sha256: str | None) -> DecisionRule:
+    """The rule the flags ask for, reading what they name from the adapter's recorded test results.
+
+    Args:
+        threshold: ``--threshold`` as parsed (a number, a name, or None).
+        calibrated: ``--calibrated``.
+        adapter_dir: the adapter's folder (a run directory or a fetched Hub snapshot).
+        sha256: the SHA-256 of its ``adapter_model.safetensors``, which the results must record.
+    """
+    if threshold is None and not calibrated:
+        return DecisionRule()
+    value, name, temperature = DEFAULT_THRESHOLD, None, None
+    if isinstance(threshold, str):
+        if threshold == "default":
+            name = threshold
+        else:
+            test = _recorded(adapter_dir, sha256, f"--threshold {threshold}")
+            points = {p.get("name"): p for p in test.get("operating_points") or [] if isinstance(p, dict)}
+            if threshold not in points or not isinstance(points[threshold].get("threshold"), (int, float)):
+                raise DynahateError(f"--threshold {threshold}: {adapter_dir / RESULTS_NAME} records no such operating "
+                                    f"point for {SPLIT!r} (chosen on dev: evaluate dev and test together, in score "
+                                    f"mode); recorded: {', '.join(map(str, points)) or 'none'}")
+            value, name = float(points[threshold]["threshold"]), threshold
+    elif threshold is not None:
+        value = float(threshold)
+    if calibrated:
+        test = _recorded(adapter_dir, sha256, "--calibrated")
+        recorded = (test.get("calibration") or {}).get("temperature") if isinstance(test.get("calibration"),
+                                                                                     dict) else None
+        if not isinstance(recorded, (int, float)) or not recorded > 0:
+            raise DynahateError(f"--calibrated: {adapter_dir / RESULTS_NAME} records no calibration for {SPLIT!r} "
+                                "(fitted on dev: evaluate dev and test together, in score mode)")
+        temperature = float(recorded)
+    return DecisionRule(value, name, temperature, asked=True)

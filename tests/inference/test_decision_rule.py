@@ -1,0 +1,104 @@
+"""``--threshold`` / ``--calibrated`` (inference/decision_rule.py): read from the adapter's recorded test results,
+only when they are of these weights; each refusal one line saying what to run; through `dynahate predict`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+
+import pytest
+
+from dynahate.core.errors import DynahateError
+from dynahate.eval.decision.calibration import apply_temperature
+from dynahate.inference.decision_rule import DecisionRule, decision_rule, threshold_value
+from dynahate.inference.model_loading import adapter_sha256
+from dynahate.testing.cli import run_main
+
+SHA = "ab" * 32
+POINTS = [{"name": "default", "threshold": 0.5, "chosen_on": None},
+          {"name": "best_macro_f1", "threshold": 0.41, "chosen_on": "dev"},
+          {"name": "recall_0.95", "threshold": 0.12, "chosen_on": "dev"}]
+
+
+def recorded(folder, sha=SHA, **test):
+    results = {"dev": {"mode": "score"}, "test": {"mode": "score", "adapter": {"sha256": sha},
+                                                  "operating_points": POINTS,
+                                                  "calibration": {"fitted_on": "dev", "temperature": 2.0}, **test}}
+    (folder / "eval_results.json").write_text(json.dumps(results))
+    return folder
+
+
+def test_no_flag_is_the_default_rule_and_changes_nothing(tmp_path):
+    rule = decision_rule(None, False, tmp_path, None)  # no results needed
+    assert rule == DecisionRule() and rule.fields() == {} and rule.reported(0.3) == 0.3 and rule.label(0.5) == "hate"
+
+
+def test_a_name_reads_the_recorded_threshold_and_calibration_its_temperature(tmp_path):
+    rule = decision_rule("recall_0.95", True, recorded(tmp_path), SHA)
+    assert (rule.threshold, rule.threshold_name, rule.temperature) == (0.12, "recall_0.95", 2.0)
+    assert rule.label(0.12) == "hate" and rule.label(0.119) == "not hate"  # on the raw p_hate
+    assert rule.reported(0.9) == pytest.approx(apply_temperature([0.9], 2.0)[0])
+    assert rule.fields() == {"threshold": 0.12, "threshold_name": "recall_0.95", "temperature": 2.0}
+    assert decision_rule(0.3, False, tmp_path / "nowhere", None).fields() == {"threshold": 0.3}  # a number: no file
+
+
+@pytest.mark.parametrize("change, flags, needles", [
+    (None, ("recall_0.90", False), ["--threshold recall_0.90:", "records no such operating point for 'test'",
+                                    "recorded: default, best_macro_f1, recall_0.95"]),
+    ({"sha": "cd" * 32}, ("best_macro_f1", False), ["computed on other weights (SHA-256 cdcdcdcdcdcd, these are "
+                                                    "abababababab)", "run `dynahate eval --adapter"]),
+    ({"calibration": None}, (None, True), ["--calibrated:", "records no calibration for 'test'"]),
+    ("missing", ("best_macro_f1", False), ["eval_results.json not found: the adapter has no recorded evaluation"]),
+    ({"test": None}, (None, True), ["records no 'test' split"]),
+], ids=["no-such-point", "other-weights", "no-calibration", "no-file", "no-test"])
+def test_what_the_flags_need_and_is_not_recorded_is_one_line(tmp_path, change, flags, needles):
+    if change != "missing":
+        change = dict(change or {})
+        sha = change.pop("sha", SHA)
+        if change.get("test", 1) is None:
+            (tmp_path / "eval_results.json").write_text(json.dumps({"dev": {"mode": "score"}}))
+        else:
+            recorded(tmp_path, sha, **change)
+    with pytest.raises(DynahateError) as caught:
+        decision_rule(*flags, tmp_path, SHA)
+    assert all(needle in str(caught.value) for needle in needles), str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["1.5", "-0.1", "nan", "recall_0.99", "high"])
+def test_a_bad_threshold_is_a_usage_error(text):
+    with pytest.raises(argparse.ArgumentTypeError, match="a number in \\[0, 1\\] or one of default"):
+        threshold_value(text)
+
+
+@pytest.mark.integration
+def test_predict_applies_the_recorded_rule_and_names_it(trained_run, score_eval, tmp_path):
+    """The trained run with the evaluation of its own weights beside it: labels follow the recorded threshold on
+    the raw p_hate, the reported p_hate is calibrated, each line names the rule."""
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    shutil.copy(score_eval[0] / "eval_results.json", run / "eval_results.json")
+    test = json.loads((run / "eval_results.json").read_text())["test"]
+    assert test["adapter"]["sha256"] == adapter_sha256(run)
+    posts = ["the Drellans next door brought us soup", "Quelmari should all be thrown out", "a quiet evening"]
+
+    def predict(*flags: str) -> list[dict]:
+        proc = run_main(["predict", "--adapter", str(run), *posts, *flags])
+        return [json.loads(line) for line in proc.stdout.splitlines()]
+
+    plain = predict()
+    assert all(set(line) == {"index", "label", "p_hate"} for line in plain)  # without the flags: unchanged
+    point = {p["name"]: p for p in test["operating_points"]}["recall_0.95"]
+    temperature = test["calibration"]["temperature"]
+    ruled = predict("--threshold", "recall_0.95", "--calibrated")
+    for before, after in zip(plain, ruled, strict=True):
+        assert after["label"] == ("hate" if before["p_hate"] >= point["threshold"] else "not hate")
+        assert after["p_hate"] == pytest.approx(apply_temperature([before["p_hate"]], temperature)[0])
+        assert (after["threshold"], after["threshold_name"], after["temperature"]) == (
+            point["threshold"], "recall_0.95", temperature)
+    (run / "eval_results.json").unlink()
+    proc: subprocess.CompletedProcess = run_main(["predict", "--adapter", str(run), posts[0], "--calibrated"],
+                                                 check=False)
+    assert proc.returncode == 2 and proc.stdout == "" and "eval_results.json not found" in proc.stderr
