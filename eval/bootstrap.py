@@ -116,15 +116,19 @@ class ScoredPosts:
     negatives: int
     below: np.ndarray
     at_most: np.ndarray
+    order: np.ndarray  # the posts' indices in this order
 
     @classmethod
     def of(cls, positive: Sequence[bool], score: Sequence[float]) -> ScoredPosts:
         import numpy as np
 
         positive, score = np.asarray(positive, dtype=bool), np.asarray(score, dtype=np.float64)
-        negative_scores = np.sort(score[~positive])
+        negative_index = np.flatnonzero(~positive)
+        negative_index = negative_index[np.argsort(score[negative_index], kind="stable")]
+        negative_scores = score[negative_index]
         return cls(len(negative_scores), np.searchsorted(negative_scores, score[positive], side="left"),
-                   np.searchsorted(negative_scores, score[positive], side="right"))
+                   np.searchsorted(negative_scores, score[positive], side="right"),
+                   np.r_[negative_index, np.flatnonzero(positive)])
 
     def auc(self, counts: np.ndarray) -> np.ndarray:
         """ROC-AUC for each row of ``counts`` (rows x posts in this order: how often each was drawn):
@@ -163,7 +167,34 @@ def resampled_roc_auc(positive: Sequence[bool], score: Sequence[float], resample
     out = []
     for first in range(0, resamples, chunk):
         rows = min(chunk, resamples - first)
-        drawn = rng.integers(0, n, size=(rows, n), dtype=np.int32)
+        drawn = rng.integers(0, n, size=(rows, n), dtype=np.int32)  # in ScoredPosts' order: any order will do
         drawn += (np.arange(rows, dtype=np.int32) * n)[:, None]
         out.append(posts.auc(np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)))
     return np.concatenate(out) if out else np.empty(0)
+
+
+def paired_auc_differences(positive: Sequence[bool], score_a: Sequence[float], score_b: Sequence[float],
+                           subsets: dict[str, np.ndarray], resamples: int, seed: int,
+                           chunk: int = CHUNK) -> dict[str, np.ndarray]:
+    """For each named subset of the posts (a boolean mask), B's ROC-AUC minus A's on that subset in each of
+    ``resamples`` bootstrap resamples of all the posts, the same resamples for A and B and every subset."""
+    import numpy as np
+
+    positive = np.asarray(positive, dtype=bool)
+    scored = {}
+    for name, mask in subsets.items():
+        index = np.flatnonzero(mask)
+        scored[name] = (index, ScoredPosts.of(positive[index], np.asarray(score_a)[index]),
+                        ScoredPosts.of(positive[index], np.asarray(score_b)[index]))
+    n = len(positive)
+    rng = np.random.default_rng(seed)
+    out: dict[str, list[np.ndarray]] = {name: [] for name in subsets}
+    for first in range(0, resamples, chunk):
+        rows = min(chunk, resamples - first)
+        drawn = rng.integers(0, n, size=(rows, n), dtype=np.int32)
+        drawn += (np.arange(rows, dtype=np.int32) * n)[:, None]
+        counts = np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)
+        for name, (index, a, b) in scored.items():
+            within = counts[:, index]
+            out[name].append(b.auc(within[:, b.order]) - a.auc(within[:, a.order]))
+    return {name: np.concatenate(parts) if parts else np.empty(0) for name, parts in out.items()}

@@ -1,7 +1,8 @@
 """Before staging: no JSONL file that goes to the Hub can hold a post's text.
 
 - Predictions files recorded by ``dynahate eval``: every key of every line is one of
-  ``PREDICTION_KEYS`` (id, case_id, functionality, round, gold, pred, p_hate, raw), none of which holds a post.
+  ``PREDICTION_KEYS`` (id, case_id, functionality, round, matched, groups, gold, pred, p_hate, raw), none of
+  which holds a post.
 - Any other JSONL (LLaMA-Factory's ``trainer_log.jsonl``, one in a checkpoint folder): every key is
   one LLaMA-Factory's logging callback writes (:data:`TRAINER_LOG_KEYS`), and every value a number,
   except the two durations, which must read like ``0:01:02`` or ``1 day, 0:01:02``. A post could

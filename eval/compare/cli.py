@@ -29,7 +29,9 @@ what is compared:
   resampled with replacement, the same for A and B), McNemar's exact test on the posts only one
   of them got right (scipy.stats.binomtest), and how often they agree; the same per Dynahate
   round (R1-R4, when the predictions record each post's round) and, for hatecheck, per
-  functional test. A null prediction (an invalid generated answer) counts as wrong.
+  functional test; contrast-pair consistency and each target group's BPSN AUC, with paired intervals,
+  when both predictions files record pairs and groups. A null prediction (an invalid generated
+  answer) counts as wrong.
 
 environment:
   none read. No model is loaded and nothing is downloaded.

@@ -42,6 +42,7 @@ from dynahate.eval.artifacts import (
     is_trainer_results,
     predictions_file,
 )
+from dynahate.eval.bootstrap import paired_auc_differences, percentile_interval, roc_auc
 from dynahate.eval.compare.paired_stats import (
     DEFAULT_CONFIDENCE,
     DEFAULT_RESAMPLES,
@@ -49,10 +50,11 @@ from dynahate.eval.compare.paired_stats import (
     INVALID,
     paired_comparison,
 )
+from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES
 from dynahate.eval.fingerprint import same_posts
 from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
-from dynahate.plugin.labels import LABELS, normalize_gold
-from dynahate.plugin.metadata import round_group, round_group_order
+from dynahate.plugin.labels import HATE, LABELS, normalize_gold
+from dynahate.plugin.metadata import metadata_problem, round_group, round_group_order
 
 SHOWN_IDS = 3
 ADAPTER_KEYS = ("repo_id", "commit", "sha256", "base_model", "path")
@@ -68,6 +70,9 @@ class Post:
     pred: int  # INVALID for null
     round: str | None
     functionality: str | None
+    matched: str | None = None  # the id of its perturbation pair in the split
+    groups: tuple[str, ...] | None = None  # its target groups
+    p_hate: float | None = None
 
 
 @dataclass
@@ -200,7 +205,8 @@ def _read_predictions(evaluation: Evaluation, split: str) -> SplitPredictions:
             raise DynahateError(f"{where}: {key} is {_describe_json(post_id)}, expected a string")
         post = Post(_label(line["gold"], where, "gold", allow_null=False),
                     _label(line["pred"], where, "pred", allow_null=True),
-                    _optional_text(line, "round", where), _optional_text(line, "functionality", where))
+                    _optional_text(line, "round", where), _optional_text(line, "functionality", where),
+                    _optional_text(line, "matched", where), _line_groups(line, where), _p_hate(line, where))
         if post_id in posts:
             duplicates[post_id] += 1
             continue
@@ -225,6 +231,25 @@ def _optional_text(line: dict[str, Any], key: str, where: str) -> str | None:
     return str(value)
 
 
+def _line_groups(line: dict[str, Any], where: str) -> tuple[str, ...] | None:
+    value = line.get("groups")
+    if value is None:
+        return None
+    if not isinstance(value, list) or any(not isinstance(g, str) or metadata_problem("target", g) for g in value):
+        what = "a list holding a value that is not a group code" if isinstance(value, list) else _describe_json(value)
+        raise DynahateError(f"{where}: groups is {what}, expected a list of group codes")
+    return tuple(sorted(value))
+
+
+def _p_hate(line: dict[str, Any], where: str) -> float | None:
+    value = line.get("p_hate")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise DynahateError(f"{where}: p_hate is {_describe_json(value)}, expected a number in [0, 1]")
+    return float(value)
+
+
 def _id_list(ids: list[Any]) -> str:
     return ", ".join(_show_id(i) for i in ids[:SHOWN_IDS]) + (", ..." if len(ids) > SHOWN_IDS else "")
 
@@ -242,7 +267,7 @@ def _join(split: str, a: SplitPredictions, b: SplitPredictions) -> list[tuple[Po
             parts.append(f"{len(only_b)} id(s) only in B ({_id_list(only_b)})")
         raise DynahateError("; ".join(parts) + "; compare two evaluations of the same posts")
     pairs = [(post, b.posts[i]) for i, post in a.posts.items()]
-    for what in ("gold", "round", "functionality"):
+    for what in ("gold", "round", "functionality", "matched", "groups"):
         differing = [i for i, (pa, pb) in zip(a.posts, pairs, strict=False)
                      if _differs(getattr(pa, what), getattr(pb, what), what)]
         if differing:
@@ -302,6 +327,72 @@ def _by_functionality(pairs: list[tuple[Post, Post]], order: list[str],
     groups = _groups(list(zip(names, pairs, strict=False)), lambda item: item[0])
     ordered = [name for name in order if name in groups] + [name for name in groups if name not in order]
     return {name: _compare([pair for _, pair in groups[name]], "none", options) for name in ordered}, None
+
+
+def _contrast(ids: list[Any], pairs: list[tuple[Post, Post]], options: dict[str, Any]) -> dict[str, Any] | None:
+    """Contrast-pair consistency of A and B and its paired bootstrap difference (pairs resampled), or None when
+    neither file records pairs."""
+    matched = [a.matched if a.matched is not None else b.matched for a, b in pairs]
+    if all(m is None for m in matched):
+        return None
+    where = {post_id: i for i, post_id in enumerate(ids)}
+    seen: set[frozenset[int]] = set()
+    both_a, both_b = [], []
+    for i, other in enumerate(where.get(m) for m in matched):
+        if other is None or other == i or frozenset((i, other)) in seen:
+            continue
+        seen.add(frozenset((i, other)))
+        both_a.append(all(pairs[k][0].pred == pairs[k][0].gold for k in (i, other)))
+        both_b.append(all(pairs[k][1].pred == pairs[k][1].gold for k in (i, other)))
+    if not both_a:
+        return {"pairs": 0, "consistency": None}
+    # a pair is "right" (code 0) when both its posts are: consistency is the accuracy of that answer
+    compared = paired_comparison([0] * len(both_a), [0 if x else 1 for x in both_a], [0 if x else 1 for x in both_b],
+                                 n_labels=2, f1_labels=None, **options)
+    return {"pairs": len(both_a), "consistency": compared["accuracy"], "discordant": compared["discordant"],
+            "mcnemar_p": compared["mcnemar_p"]}
+
+
+def _bias(pairs: list[tuple[Post, Post]], min_examples: int,
+          options: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
+    """Each group's BPSN AUC of A and B and its paired bootstrap difference (posts resampled), when both files record
+    p_hate and either records groups."""
+    import numpy as np
+
+    groups = [a.groups if a.groups is not None else b.groups for a, b in pairs]
+    if all(g is None for g in groups):
+        return None, None
+    if any(a.p_hate is None or b.p_hate is None for a, b in pairs):
+        return None, "per-group BPSN AUC differences omitted: they need p_hate on both sides (score mode)"
+    hate = np.array([a.gold == LABELS.index(HATE) for a, _ in pairs])
+    score_a = np.array([a.p_hate for a, _ in pairs])
+    score_b = np.array([b.p_hate for _, b in pairs])
+    names = sorted(set().union(*(g for g in groups if g)))
+    subsets, sizes = {}, {}
+    for name in names:
+        member = np.array([bool(g) and name in g for g in groups])
+        bpsn = (member & ~hate) | (~member & hate)
+        sizes[name] = int(member.sum())
+        if int(hate[bpsn].sum()) >= min_examples and int((~hate)[bpsn].sum()) >= min_examples:
+            subsets[name] = bpsn
+    differences = paired_auc_differences(hate, score_a, score_b, subsets, options["resamples"], options["seed"])
+    out = {}
+    for name in names:
+        entry: dict[str, Any] = {"size": sizes[name], "bpsn_auc": None}
+        if name in subsets:
+            a, b = roc_auc(hate[subsets[name]], score_a[subsets[name]]), roc_auc(hate[subsets[name]],
+                                                                               score_b[subsets[name]])
+            entry["bpsn_auc"] = {"a": a, "b": b, "difference": b - a,
+                                 "interval": percentile_interval(differences[name], options["confidence"])}
+        out[name] = entry
+    return {"min_examples": min_examples, "groups": out}, None
+
+
+def _min_examples(a: Evaluation, b: Evaluation, split: str) -> int:
+    """The larger ``bias.min_examples`` either evaluation recorded (the default when neither did)."""
+    recorded = [(ev.results[split].get("bias") or {}).get("min_examples") for ev in (a, b)]
+    values = [v for v in recorded if isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    return max(values) if values else DEFAULT_MIN_EXAMPLES
 
 
 def _source(evaluation: Evaluation, path: str | Path) -> dict[str, Any]:
@@ -389,6 +480,16 @@ def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str
             "posts": posts[split][0],
             **_compare(pairs, "all", options),
         }
+        ids = list(a.predictions(split).posts)
+        extra_notes = []
+        contrast = _contrast(ids, pairs, options)
+        if contrast is not None:
+            entry["contrast"] = contrast
+        bias, bias_note = _bias(pairs, _min_examples(a, b, split), options)
+        if bias is not None:
+            entry["bias"] = bias
+        if bias_note:
+            extra_notes.append(bias_note)
         if split == HATECHECK:
             order = list(a.results[split].get("functionalities") or {})
             groups, note = _by_functionality(pairs, order, options)
@@ -398,7 +499,8 @@ def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str
             groups, note = _by_round(pairs, options)
             if groups is not None:
                 entry["rounds"] = groups
-        notes = [text for text in (posts[split][1], _mode_note(entry["a"]["mode"], entry["b"]["mode"]), note) if text]
+        notes = [text for text in (posts[split][1], _mode_note(entry["a"]["mode"], entry["b"]["mode"]), note,
+                                   *extra_notes) if text]
         if notes:
             entry["note"] = "; ".join(notes)
             out["notes"].extend(f"{split}: {text}" for text in notes)

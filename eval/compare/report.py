@@ -3,8 +3,9 @@
 - :func:`comparison_table`: per split, n, accuracy of A and B, the difference B - A with its
   bootstrap interval, the same for macro-F1, agreement, the discordant counts b/c (b: A right and B
   wrong, c: A wrong and B right), McNemar's p and the invalid (null) answers of each; then the
-  split's rounds, or HateCheck's functional tests (accuracy only). Only numbers, split, round and
-  test names: never a post.
+  split's rounds, or HateCheck's functional tests (accuracy only); then, when both sides have them,
+  contrast-pair consistency and each target group's BPSN AUC with their paired intervals. Only
+  numbers, split, round, test and group names: never a post.
 - :func:`per_round_plot`: accuracy per Dynahate round, A and B side by side, one panel per split
   that has rounds, each bar's accuracy written on it; PNG bytes, so the caller writes it with the JSON.
 """
@@ -66,9 +67,32 @@ def comparison_table(comparison: dict[str, Any]) -> str:
         if entry.get("functionalities"):
             lines.append(f"  per functional test ({split}, accuracy only):")
             lines += [row(f"    {name}", group) for name, group in entry["functionalities"].items()]
+        lines += _decision_lines(split, entry)
     for note in comparison.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
+
+
+def _difference_cells(metric: dict[str, Any]) -> str:
+    low, high = metric["interval"]
+    return (f"A {metric['a']:.4f}  B {metric['b']:.4f}  diff {_signed(metric['difference'])} "
+            f"[{_signed(low)}, {_signed(high)}]")
+
+
+def _decision_lines(split: str, entry: dict[str, Any]) -> list[str]:
+    """Contrast-pair consistency and per-group BPSN AUC, each with its paired interval, when both sides have them."""
+    lines = []
+    contrast = entry.get("contrast")
+    if contrast and contrast.get("consistency"):
+        lines.append(f"  contrast pairs ({split}, {contrast['pairs']} pairs right on both sides): "
+                     f"{_difference_cells(contrast['consistency'])}")
+    bias = entry.get("bias")
+    if bias and any(group["bpsn_auc"] for group in bias["groups"].values()):
+        lines.append(f"  BPSN AUC per target group ({split}; groups with fewer than {bias['min_examples']} posts of "
+                     "either class left out):")
+        lines += [f"    {name:20s} {group['size']:6d}  {_difference_cells(group['bpsn_auc'])}"
+                  for name, group in bias["groups"].items() if group["bpsn_auc"]]
+    return lines
 
 
 def has_rounds(comparison: dict[str, Any]) -> bool:

@@ -5,12 +5,13 @@ macro-F1; ROC-AUC in score mode); ``contrast`` when the split's metadata pairs p
 ``operating_points``, ``bias`` when the posts have target groups, and ``calibration``. Thresholds
 and the temperature are chosen on dev (:mod:`dynahate.eval.decision.dev_scores`) and reported for
 the other splits only: the dev split gets the ``default`` point and no ``calibration``, with a note.
-A missing part is explained by a line in the split's ``notes``.
+A missing part is explained by a line in the split's ``notes``. Each prediction also gains its
+pair's id and its groups (:func:`annotate_predictions`), for ``dynahate compare``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +66,26 @@ def dynahate_context(split: EvalSplit) -> SplitContext:
     return SplitContext(metas, dynahate_groups(metas, gold_hate, targets))
 
 
+def annotate_predictions(outcome: SplitOutcome, context: SplitContext) -> None:
+    """Each prediction gains its pair's id (``matched``, within the split) and its target ``groups``, which the
+    predictions file then records for ``dynahate compare`` (in place)."""
+    if context.metas is None and context.groups is None:
+        return
+    in_split = {p.id for p in outcome.predictions}
+    metas = context.metas or [None] * len(outcome.predictions)
+    groups = context.groups or [None] * len(outcome.predictions)
+    outcome.predictions = [
+        replace(prediction, matched=matched if matched in in_split and matched != prediction.id else None,
+                groups=tuple(sorted(group)) if group is not None else None)
+        for prediction, meta, group in zip(outcome.predictions, metas, groups, strict=True)
+        for matched in [(meta or {}).get("acl.id.matched")]]
+
+
 def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, SplitContext], out_dir: Path,
                          options: DecisionOptions = DecisionOptions()) -> None:
-    """Add the entries to each outcome's ``results`` (in place)."""
+    """Add the entries to each outcome's ``results``, and pairs and groups to its predictions (in place)."""
+    for name, outcome in outcomes.items():
+        annotate_predictions(outcome, contexts.get(name, SplitContext()))
     dev, dev_note = dev_scores(outcomes, out_dir)
     chosen = choose_thresholds(dev.gold_hate, dev.p_hate) if dev else None
     temperature = fit_temperature(dev.gold_hate, dev.p_hate) if dev else None

@@ -107,10 +107,10 @@ def _run(args: argparse.Namespace, spec, ranks) -> int:
     source, cases = validated.context
     outcome = outcomes[SPLIT_NAME]
     outcome.results.update(hatecheck_results(cases, outcome.predictions), source=source.to_json())
-    outcome.lines = prediction_lines(cases, outcome.predictions)
-    outcome.extra_plots = {PLOT_NAME: functionality_plot(outcome.results["functionalities"], args.mode)}
     groups = [{case.target} if case.target else set() for case in cases]
     add_decision_entries(outcomes, {SPLIT_NAME: SplitContext(groups=groups)}, out_dir, decision_options(args))
+    outcome.lines = prediction_lines(cases, outcome.predictions)
+    outcome.extra_plots = {PLOT_NAME: functionality_plot(outcome.results["functionalities"], args.mode)}
     write_eval_outputs(out_dir, outcomes)
     results = outcome.results
     official = "" if source.official else ", NOT the official file"

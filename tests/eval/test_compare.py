@@ -582,3 +582,76 @@ def test_results_without_fingerprints_compare_with_a_note(tmp_path):
     entry = json.loads(out.read_text())["splits"]["test"]
     assert entry["posts"]["same"] is None and entry["posts"]["a"] is None
     assert "the posts were joined by id only, not shown to be the same posts: A recorded no fingerprint" in proc.stdout
+
+
+def _scored_folder(folder, seed, flip_every=0):
+    """A score-mode evaluation of 400 Dynahate-like posts, written by eval's own writer after
+    add_decision_entries (pairs and groups recorded): every odd post perturbs the one before it."""
+    import numpy as np
+
+    from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
+    from dynahate.eval.decision.bias import dynahate_groups
+    from dynahate.eval.decision.entries import SplitContext, add_decision_entries
+    from dynahate.eval.metrics import split_results
+    from dynahate.eval.predictions import Prediction
+
+    rng = np.random.default_rng(100)  # the posts: the same on both sides
+    n = 400
+    hate = rng.random(n) < 0.5
+    targets = rng.choice(["wom", "bla", "jew", "none"], n)
+    metas = [{"acl.id": f"acl{i}", "acl.id.matched": f"acl{i - 1}" if i % 2 else f"acl{i + 1}",
+              "level": "perturbation" if i % 2 else "original", "round": "2b" if i % 2 else "2a",
+              "target": str(targets[i])} for i in range(n)]
+    noise = np.random.default_rng(seed).normal(0, 1.5, n)  # the adapter
+    p = 1 / (1 + np.exp(-(np.where(hate, 1.5, -1.5) + noise)))
+    predictions = [Prediction(f"acl{i}", "hate" if hate[i] else "not hate", "hate" if p[i] >= 0.5 else "not hate",
+                              p_hate=float(p[i]), round=metas[i]["round"]) for i in range(n)]
+    results = split_results(predictions, "score", 1.0, metas)
+    results["adapter"] = {"sha256": f"{seed:02d}" * 32}
+    outcomes = {"test": SplitOutcome(predictions, results)}
+    groups = dynahate_groups(metas, list(hate), {m["acl.id"]: m["target"] for m in metas})
+    add_decision_entries(outcomes, {"test": SplitContext(metas, groups)}, folder)
+    write_eval_outputs(folder, outcomes)
+    return folder
+
+
+def test_contrast_consistency_and_bpsn_auc_differences_with_paired_intervals(tmp_path):
+    a, b = _scored_folder(tmp_path / "a", 1), _scored_folder(tmp_path / "b", 2)
+    out = tmp_path / "cmp.json"
+    proc = compare(a, b, "--output", out, "--resamples", 2000)
+    entry = json.loads(out.read_text())["splits"]["test"]
+    ra, rb = (json.loads((f / "eval_results.json").read_text())["test"] for f in (a, b))
+    consistency = entry["contrast"]["consistency"]
+    assert entry["contrast"]["pairs"] == ra["contrast"]["pairs"] == 200
+    assert consistency["a"] == pytest.approx(ra["contrast"]["consistency"])
+    assert consistency["b"] == pytest.approx(rb["contrast"]["consistency"])
+    assert consistency["interval"][0] <= consistency["difference"] <= consistency["interval"][1]
+    groups = entry["bias"]["groups"]
+    assert set(groups) == set(ra["bias"]["groups"]) == {"bla", "jew", "wom"}
+    for name, group in groups.items():  # the same AUCs as each evaluation recorded
+        assert group["bpsn_auc"]["a"] == pytest.approx(ra["bias"]["groups"][name]["bpsn_auc"])
+        assert group["bpsn_auc"]["b"] == pytest.approx(rb["bias"]["groups"][name]["bpsn_auc"])
+        low, high = group["bpsn_auc"]["interval"]
+        assert low <= group["bpsn_auc"]["difference"] <= high
+    assert "contrast pairs" in proc.stdout and "BPSN AUC" in proc.stdout
+
+
+def test_paired_auc_differences_are_sklearn_s_on_each_resample():
+    import numpy as np
+    from sklearn.metrics import roc_auc_score
+
+    from dynahate.eval.bootstrap import paired_auc_differences
+
+    rng = np.random.default_rng(4)
+    positive = rng.random(50) < 0.5
+    score_a, score_b = np.round(rng.random(50), 1), rng.random(50)
+    subset = rng.random(50) < 0.7
+    got = paired_auc_differences(positive, score_a, score_b, {"s": subset}, 30, seed=6, chunk=8)["s"]
+    draws, expected = np.random.default_rng(6), []
+    for first in range(0, 30, 8):
+        for row in draws.integers(0, 50, size=(min(8, 30 - first), 50), dtype=np.int32):
+            posts = row[subset[row]]  # the drawn posts that are in the subset, with repeats
+            y = positive[posts]
+            expected.append(roc_auc_score(y, score_b[posts]) - roc_auc_score(y, score_a[posts])
+                            if 0 < y.sum() < len(y) else np.nan)
+    assert np.allclose(got, expected, equal_nan=True)

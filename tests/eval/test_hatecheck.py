@@ -65,7 +65,8 @@ def test_score_mode_end_to_end_on_the_synthetic_file(trained_run, tmp_path):
     assert hc["adapter"]["sha256"] and hc["roc_auc"] is not None
     lines = read_jsonl(out / "hatecheck_predictions.jsonl")
     assert [line["case_id"] for line in lines] == [case.case_id for case in cases]
-    assert all(set(line) == {"case_id", "functionality", "gold", "pred", "p_hate"} for line in lines)
+    assert all(set(line) == {"case_id", "functionality", "groups", "gold", "pred", "p_hate"} for line in lines)
+    assert [line["groups"] for line in lines] == [[case.target] if case.target else [] for case in cases]
     assert all(set(line) <= set(PREDICTION_KEYS) for line in lines)  # what publish accepts
     # functional tests: recomputed from the predictions file, in the paper's group order
     tests = hc["functionalities"]
