@@ -7,12 +7,18 @@ token ids against the ``llama3`` template on full records). Its Jinja form repla
 tokenizer's chat template when LLaMA-Factory saves or exports with ``template: dynahate``.
 
 Registration happens on import of this module or by :func:`register_dynahate_template`; it is
-idempotent.
+idempotent. :func:`dynahate_chat_template` gives that Jinja form for a tokenizer (``publish`` stages it
+as ``chat_template.jinja``, so ``apply_chat_template`` on the post alone gives the training prompt).
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dynahate.plugin import prompts
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
 
 TEMPLATE_NAME = "dynahate"
 BASE_TEMPLATE = "llama3"
@@ -46,3 +52,21 @@ def register_dynahate_template() -> str:
         replace_jinja_template=True,
     )
     return TEMPLATE_NAME
+
+
+def dynahate_chat_template(tokenizer: PreTrainedTokenizerBase) -> str:
+    """The ``dynahate`` template's Jinja chat template, as LLaMA-Factory writes it into a tokenizer
+    (``Template.fix_jinja_template``; the tokenizer gives the begin-of-text token); ``tokenizer`` is left as it was."""
+    from llamafactory.data.template import TEMPLATES
+
+    register_dynahate_template()
+    kept = tokenizer.chat_template
+    try:
+        tokenizer.chat_template = None
+        TEMPLATES[TEMPLATE_NAME].fix_jinja_template(tokenizer)
+        template = tokenizer.chat_template
+    finally:
+        tokenizer.chat_template = kept
+    if not isinstance(template, str) or not template:
+        raise RuntimeError(f"LLaMA-Factory gave no Jinja chat template for the {TEMPLATE_NAME!r} template")
+    return template

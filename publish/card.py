@@ -8,11 +8,12 @@ evaluation splits that ``--force`` let through unverified are marked as such and
 ``model-index``. A ``hatecheck`` entry (``dynahate hatecheck``) gets its own section and, for the
 official file only, ``model-index`` results for ``Paul/hatecheck``; the Dynahate test split is also
 shown per round. With ``publish --compare-to``, a "Comparison with ..." section shows ``dynahate compare``'s
-numbers against another adapter's evaluation (this adapter is B, the other A). Values reach Jinja as
-data, never as template source, so a value holding ``{{`` or
-``{%`` is printed as written; the card is Markdown, so nothing is HTML-escaped. The usage snippet
-builds the training prompt from the plugin's prompt strings; a test runs it against LLaMA-Factory's
-template, token for token.
+numbers against another adapter's evaluation, in ``comparison.json``'s and ``dynahate compare``'s own
+words throughout (table, notes): A is the other adapter, B this one, the difference B - A. Values
+reach Jinja as data, never as template source, so a value holding ``{{`` or ``{%`` is printed as
+written; the card is Markdown, so nothing is HTML-escaped. The usage snippet builds the training
+prompt from the plugin's prompt strings, and shows the staged chat template doing the same; tests
+run both against LLaMA-Factory's template, token for token.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.metadata import metadata_problem
 from dynahate.publish.run_record import RunRecord, describe_optimizer
+from dynahate.publish.staging import CHAT_TEMPLATE
 
 TEMPLATE = Path(__file__).resolve().parent / "model_card_template.md"
 TAGS = ["llama-factory", "qlora", "peft", "lora", "hate-speech-detection", "text-classification"]
@@ -82,14 +84,16 @@ def _hatecheck_entries(res: dict[str, Any]) -> list[Any]:
             for metric_type, metric_name, key in (("accuracy", "Accuracy", "accuracy"), ("f1", "Macro-F1", "macro_f1"))]
 
 
-def card_data(record: RunRecord, repo_id: str, license: str, dataset_id: str, unverified: dict[str, str]) -> Any:
-    """The front matter: ``ModelCardData`` with the verified splits' ``EvalResult`` entries."""
+def card_data(record: RunRecord, repo_id: str, license: str, dataset_id: str, unverified: dict[str, str],
+              base_model: str | None = None) -> Any:
+    """The front matter: ``ModelCardData`` with the verified splits' ``EvalResult`` entries; ``base_model`` is the
+    Hub id published (``publish --base-model``), by default the run's own."""
     from huggingface_hub import ModelCardData
 
     results = eval_result_entries(record, dataset_id, unverified)
     datasets = [dataset_id] + ([HATECHECK_HUB] if any(r.dataset_type == HATECHECK_HUB for r in results) else [])
     return ModelCardData(
-        library_name="peft", base_model=record.base_model, license=license, tags=TAGS, datasets=datasets,
+        library_name="peft", base_model=base_model or record.base_model, license=license, tags=TAGS, datasets=datasets,
         language=["en"], pipeline_tag="text-generation", model_name=repo_id.split("/")[-1],
         eval_results=results or None,
     )
@@ -248,15 +252,16 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
             "notes": list(comparison.get("notes") or [])}
 
 
-def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
-                 unverified: dict[str, str], comparison: dict[str, Any] | None = None) -> dict[str, Any]:
+def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverified: dict[str, str],
+                 comparison: dict[str, Any] | None = None, base_model: str | None = None) -> dict[str, Any]:
     """Everything the template shows, as data: strings, numbers, lists and flags."""
+    base_model = base_model or record.base_model
     versions = dict(record.framework_versions)
     if record.adapter.get("peft_version"):
         versions.setdefault("PEFT", record.adapter["peft_version"])
     return {
         "model_name": repo_id.split("/")[-1],
-        "base_model": record.base_model,
+        "base_model": base_model,
         "labels": list(LABELS),
         "dataset": _dataset(record),
         "prompts": {"system_file": prompts.SYSTEM_FILE, "system_prompt": prompts.SYSTEM_PROMPT,
@@ -268,10 +273,11 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
         "evaluation": _evaluation(record, set(files), unverified),
         "hatecheck": _hatecheck(record, set(files), unverified),
         "comparison": _comparison(comparison),
+        "chat_template": CHAT_TEMPLATE if CHAT_TEMPLATE in files else None,
         # the usage snippet's Python literals (repr), and the markers prompt_code() cuts at
         "usage": {"prompt_start": PROMPT_START, "prompt_end": PROMPT_END,
                   "system_prompt": repr(prompts.SYSTEM_PROMPT), "instruction": repr(prompts.INSTRUCTION),
-                  "base_model": repr(record.base_model), "repo_id": repr(repo_id)},
+                  "base_model": repr(base_model), "repo_id": repr(repo_id)},
         "files": [(name, size) for name, size in sorted(files.items()) if name != "README.md"],
         "prediction_keys": list(PREDICTION_KEYS),
     }
@@ -279,7 +285,7 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int],
 
 def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, license: str = DEFAULT_LICENSE,
                 dataset_id: str = DEFAULT_DATASET, unverified: dict[str, str] | None = None,
-                comparison: dict[str, Any] | None = None) -> str:
+                comparison: dict[str, Any] | None = None, base_model: str | None = None) -> str:
     """Render the model card (the Hub repo's ``README.md``) of a run from ``model_card_template.md``.
 
     Args:
@@ -292,6 +298,8 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
             ``--force``); those splits are marked on the card and left out of the ``model-index``.
         comparison: ``dynahate compare``'s result with the other adapter's evaluation as A and this run's as B
             (``publish --compare-to``): the card gains a "Comparison with ..." section naming ``comparison.json``.
+        base_model: the base model's Hub id, in the front matter, the text and the usage snippet (``publish
+            --base-model`` for a run trained from a local copy of its base); default: the run's own.
 
     Returns:
         The card's full text: YAML front matter (``ModelCardData``), then the Markdown body.
@@ -299,9 +307,9 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
     from huggingface_hub import ModelCard
 
     unverified = unverified or {}
-    data = card_data(record, repo_id, license, dataset_id, unverified)
+    data = card_data(record, repo_id, license, dataset_id, unverified, base_model)
     card = ModelCard.from_template(data, template_path=str(TEMPLATE),
-                                   **card_context(record, repo_id, files, unverified, comparison))
+                                   **card_context(record, repo_id, files, unverified, comparison, base_model))
     return str(card)
 
 

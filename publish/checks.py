@@ -1,27 +1,71 @@
-"""Checks that run before anything is staged or uploaded; each failure says what to do."""
+"""Checks that run before anything is staged or uploaded; each failure says what to do.
+
+The run record is checked (:func:`check_run_record`) before the card is rendered, so a bad record is
+refused before any rendering work; the rendered card is then checked against what is published
+(:func:`check_card`). A file or folder publish cannot read is one line saying so (permission denied),
+never a missing file or a traceback.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import os
+from collections.abc import Iterator
+from numbers import Real
 from pathlib import Path
+from typing import Any
 
 from dynahate.core.errors import DynahateError
 from dynahate.publish.run_record import RunRecord
 
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
 
-def check_repo_id(repo_id: str) -> None:
-    """``--repo-id`` is a well-formed ``USER/NAME`` (the same rule as a Hub ``--adapter``)."""
+
+def check_repo_id(repo_id: str, option: str = "--repo-id") -> None:
+    """``repo_id`` is a well-formed ``USER/NAME`` (the same rule as a Hub ``--adapter``); ``option`` names it."""
     from dynahate.inference.adapter_source import repo_id_problem
 
     problem = repo_id_problem(repo_id)
     if problem:
-        raise DynahateError(f"--repo-id {repo_id!r} is not a valid Hub repo id: {problem}")
+        raise DynahateError(f"{option} {repo_id!r} is not a valid Hub repo id: {problem}")
+
+
+def permission_denied(path: Any, need: str = "needs to read it") -> DynahateError:
+    return DynahateError(f"{path}: permission denied; publish {need} (check its owner and mode, and those of "
+                         "the folders above it)")
+
+
+@contextlib.contextmanager
+def permission_errors_as_one_line() -> Iterator[None]:
+    """A ``PermissionError`` raised in the block becomes one :class:`DynahateError` naming its path."""
+    try:
+        yield
+    except PermissionError as exc:
+        raise permission_denied(exc.filename or "a file", "cannot read or write it") from None
 
 
 def check_adapter_files(run_dir: Path) -> None:
-    """The adapter's weights file exists (cheap; before anything imports peft)."""
-    weights = run_dir / "adapter_model.safetensors"
-    if not weights.exists():
-        raise DynahateError(f"{weights}: missing; is {run_dir} a finished LoRA run?")
+    """The run directory can be listed and the adapter's files read (cheap; before anything imports peft)."""
+    weights = run_dir / ADAPTER_WEIGHTS
+    try:
+        os.listdir(run_dir)
+    except (FileNotFoundError, NotADirectoryError):
+        raise DynahateError(f"{weights}: missing; is {run_dir} a finished LoRA run?") from None
+    except PermissionError:
+        raise permission_denied(run_dir) from None
+    for path in (weights, run_dir / ADAPTER_CONFIG):
+        try:
+            with open(path, "rb"):
+                pass
+        except FileNotFoundError:
+            if path == weights:
+                raise DynahateError(f"{weights}: missing; is {run_dir} a finished LoRA run?") from None
+        except PermissionError:
+            raise permission_denied(path) from None
+        except IsADirectoryError:
+            raise DynahateError(f"{path}: a folder, not the adapter's file; is {run_dir} a finished LoRA "
+                                "run?") from None
 
 
 def check_adapter(run_dir: Path) -> None:
@@ -32,19 +76,80 @@ def check_adapter(run_dir: Path) -> None:
     try:
         config = PeftConfig.from_pretrained(str(run_dir))
     except (ValueError, OSError, TypeError) as exc:
-        raise DynahateError(f"{run_dir / 'adapter_config.json'}: peft cannot load it: "
+        raise DynahateError(f"{run_dir / ADAPTER_CONFIG}: peft cannot load it: "
                             f"{str(exc).splitlines()[0]}") from None
     if str(config.peft_type).split(".")[-1].upper() != "LORA":
         raise DynahateError(f"{run_dir}: adapter type {config.peft_type} is not LoRA")
 
 
-def check_record(record: RunRecord, card_text: str, allow_missing_eval: bool) -> None:
-    from huggingface_hub import ModelCard
+def _number(value: Any, *, optional: bool = False) -> bool:
+    return (value is None and optional) or (isinstance(value, Real) and not isinstance(value, bool))
 
-    card = ModelCard(card_text)
-    if card.data.base_model != record.base_model:
-        raise DynahateError(f"the card names base model {card.data.base_model!r} but the adapter's is "
-                            f"{record.base_model!r}")
+
+def _count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _split_problem(split: str, res: Any) -> str | None:
+    """What the card needs from one split of ``eval_results.json`` and this one lacks (None: nothing)."""
+    from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
+    from dynahate.plugin.labels import LABELS
+
+    if not isinstance(res, dict):
+        return "is not an object"
+    if not isinstance(res.get("mode"), str):
+        return "has no 'mode'"
+    for key in ("examples", "invalid"):
+        if not _count(res.get(key)):
+            return f"has no count {key!r}"
+    for key in ("accuracy", "macro_f1"):
+        if not _number(res.get(key)):
+            return f"has no number {key!r}"
+    if not _number(res.get("roc_auc"), optional=True):
+        return "has a 'roc_auc' that is not a number"
+    if split == HATECHECK:
+        tests = res.get("functionalities", {})
+        if not isinstance(tests, dict) or not all(
+                isinstance(test, dict) and _count(test.get("n")) and _number(test.get("accuracy")) and "gold" in test
+                for test in tests.values()):
+            return "has 'functionalities' without each test's 'gold', count 'n' and number 'accuracy'"
+        return None
+    for key in ("precision", "recall"):
+        per_label = res.get(key)
+        if not isinstance(per_label, dict) or not all(_number(per_label.get(label)) for label in LABELS):
+            return f"has no number {key!r} for each label ({', '.join(LABELS)})"
+    rounds = (res.get("breakdowns") or {}).get("round") if isinstance(res.get("breakdowns"), dict) else None
+    if rounds is not None and not (isinstance(rounds, dict) and all(
+            isinstance(group, dict) and _count(group.get("examples")) and _number(group.get("accuracy"))
+            and _number(group.get("macro_f1"), optional=True) for group in rounds.values())):
+        return "has a 'breakdowns' 'round' entry without its count 'examples' and numbers 'accuracy', 'macro_f1'"
+    return None
+
+
+def check_run_record(record: RunRecord, allow_missing_eval: bool) -> None:
+    """The record holds what the card states: evaluation results (unless allowed missing), each split with the
+    numbers the card shows. Runs before the card is rendered."""
+    from dynahate.eval.artifacts import RESULTS_NAME
+
     if not record.eval_results and not allow_missing_eval:
         raise DynahateError(f"no eval_results.json from `dynahate eval` in {record.eval_dir}; run "
                             f"`dynahate eval --adapter {record.run_dir}` first, or pass --allow-missing-eval")
+    if not isinstance(record.adapter, dict) or not isinstance(record.adapter.get("base_model_name_or_path"), str) \
+            or not record.adapter["base_model_name_or_path"]:
+        raise DynahateError(f"{record.run_dir / ADAPTER_CONFIG}: no base_model_name_or_path; is it a peft "
+                            "adapter's config?")
+    for split, res in (record.eval_results or {}).items():
+        problem = _split_problem(split, res)
+        if problem:
+            raise DynahateError(f"{record.eval_dir / RESULTS_NAME}: split {split!r} {problem}; re-run "
+                                "`dynahate eval` (publish states only numbers `dynahate eval` computed)")
+
+
+def check_card(card_text: str, base_model: str) -> None:
+    """The rendered card names the base model that is published."""
+    from huggingface_hub import ModelCard
+
+    card = ModelCard(card_text)
+    if card.data.base_model != base_model:
+        raise DynahateError(f"the card names base model {card.data.base_model!r} but the adapter's is "
+                            f"{base_model!r}")

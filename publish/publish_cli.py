@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 from pathlib import Path
 
 from dynahate.eval.compare.paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
@@ -71,6 +72,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-different-posts", action="store_true",
                         help="with --compare-to: compare splits whose post fingerprints differ (other data behind "
                              "the same ids); the card then says so (default: refused)")
+    parser.add_argument("--base-model", metavar="REPO_ID",
+                        help="the Hub model (USER/NAME) of a run trained from a local copy of its base: written into "
+                             "the staged adapter_config.json and the card (the run's files unchanged); without it "
+                             "such a run is not uploaded (default: the run's base_model_name_or_path, which must "
+                             "then be a Hub id; another id than that one is refused)")
     parser.add_argument("--include-checkpoints", action="store_true",
                         help="also upload checkpoint-*/ folders and training_args.bin, pickles (default: left out)")
 
@@ -84,8 +90,29 @@ def _size(n: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from dynahate.publish.card import render_card
-    from dynahate.publish.checks import check_adapter, check_adapter_files, check_record, check_repo_id
+    from dynahate.publish.checks import permission_errors_as_one_line
+
+    with permission_errors_as_one_line():
+        return _publish(args)
+
+
+def _publish(args: argparse.Namespace) -> int:
+    from dynahate.publish.card import COMPARISON_FILE, render_card
+    from dynahate.publish.checks import (
+        ADAPTER_CONFIG,
+        check_adapter,
+        check_adapter_files,
+        check_card,
+        check_repo_id,
+        check_run_record,
+    )
+    from dynahate.publish.portable import (
+        local_base_warning,
+        portable_json_text,
+        portable_path,
+        published_base_model,
+        staged_adapter_config,
+    )
     from dynahate.publish.post_text_check import check_no_post_text
     from dynahate.publish.provenance import check_provenance
     from dynahate.publish.run_record import load_run_record
@@ -102,6 +129,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     check_repo_id(args.repo_id)
+    if args.base_model is not None:
+        check_repo_id(args.base_model, "--base-model")
     backoff_s = None if args.dry_run else _backoff_s()
     run_dir = args.run_dir
     check_adapter_files(run_dir)
@@ -114,6 +143,14 @@ def run(args: argparse.Namespace) -> int:
     check_adapter(run_dir)
     record = load_run_record(run_dir, recipe=args.recipe, eval_dir=eval_dir,
                              prepare_report=args.data_dir / "prepare_report.json")
+    check_run_record(record, args.allow_missing_eval)  # the record first: nothing is rendered for a bad one
+    config_path = run_dir / ADAPTER_CONFIG
+    base_model = published_base_model(record.base_model, args.base_model, config_path, dry_run=args.dry_run)
+    warning = local_base_warning(record.base_model, config_path) if base_model is None else None
+    anchors = [Path(record.eval_dir).resolve(), Path(run_dir).resolve()]
+    replace = {}
+    if base_model != record.base_model:  # a local base: its path is never staged, the Hub id (or its name) is
+        replace[record.base_model] = base_model or portable_path(record.base_model, anchors)
     if record.eval_results:
         eval_files, predictions = select_eval_files(record.eval_dir, record.eval_results)
     else:
@@ -125,16 +162,21 @@ def run(args: argparse.Namespace) -> int:
         from dynahate.inference.model_loading import adapter_sha256
 
         unverified = check_provenance(record, adapter_sha256(run_dir), args.force)
-    generated = {}
-    comparison = _comparison(args, record)
-    if comparison is not None:
-        from dynahate.publish.card import COMPARISON_FILE
-
-        generated[COMPARISON_FILE] = json.dumps(comparison, indent=2) + "\n"
+    generated = _written_by_publish(run_dir, files)
+    for name, value in (("eval_results.json", record.eval_results), (COMPARISON_FILE, _comparison(args, record))):
+        if value:
+            files.pop(name, None)  # staged with no path of this machine in it
+            generated[name] = portable_json_text(value, anchors=anchors, replace=replace)
+    if base_model is not None and base_model != record.base_model:
+        files.pop(ADAPTER_CONFIG)
+        generated[ADAPTER_CONFIG] = staged_adapter_config(config_path.read_text(encoding="utf-8"), base_model,
+                                                          config_path)
+    comparison = json.loads(generated[COMPARISON_FILE]) if COMPARISON_FILE in generated else None
     sizes = {**planned_sizes(files), **{name: len(text.encode("utf-8")) for name, text in generated.items()}}
-    card = render_card(record, args.repo_id, sizes, license=args.license,
-                       dataset_id=args.dataset_id, unverified=unverified, comparison=comparison)
-    check_record(record, card, args.allow_missing_eval)
+    shown_base = base_model or record.base_model
+    card = render_card(record, args.repo_id, sizes, license=args.license, dataset_id=args.dataset_id,
+                       unverified=unverified, comparison=comparison, base_model=shown_base)
+    check_card(card, shown_base)
     staged = stage(files, card, stage_dir, generated)
     total = sum(staged.values())
     shown = args.stage_dir or run_dir / DEFAULT_STAGE
@@ -146,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     for split, why in unverified.items():
         print(f"note: --force: the {split} results are not verified to be this adapter's: {why}")
+    if warning:
+        print(warning, file=sys.stderr)
     if args.dry_run:
         print("dry run: nothing uploaded")
         return 0
@@ -157,6 +201,22 @@ def run(args: argparse.Namespace) -> int:
     print(f"uploaded to {result.repo_url}")
     print(f"commit: {result.commit_url}")
     return 0
+
+
+def _written_by_publish(run_dir: Path, files: dict[str, Path]) -> dict[str, str]:
+    """The ``dynahate`` chat template (and a tokenizer_config.json that holds a template itself), in place of
+    the run's files (removed from ``files``)."""
+    from dynahate.publish.staging import CHAT_TEMPLATE, TOKENIZER_CONFIG, chat_template_text, tokenizer_config_text
+
+    template = chat_template_text(run_dir)
+    if template is None:
+        return {}
+    generated = {CHAT_TEMPLATE: template}
+    config_text = tokenizer_config_text(run_dir, template)
+    if config_text is not None:  # an older transformers' file holding the llama3 template itself
+        files.pop(TOKENIZER_CONFIG, None)
+        generated[TOKENIZER_CONFIG] = config_text
+    return generated
 
 
 def _comparison(args: argparse.Namespace, record) -> dict | None:

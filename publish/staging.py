@@ -8,12 +8,20 @@
   files found by a name pattern: a ``*_predictions.jsonl`` written by ``dynahate predict
   --include-text`` holds posts and is not staged.
 - The two prompt files, from the package.
-- Files publish writes itself: the card, and with ``--compare-to`` the comparison (``comparison.json``:
-  numbers, split, round and test names, paths and adapter hashes; no post).
+- Files publish writes itself: the card; ``chat_template.jinja``, the ``dynahate`` template's Jinja
+  (:func:`chat_template_text`: with the staged tokenizer, ``apply_chat_template`` on the post alone gives
+  the training prompt; the run's own file is LLaMA-Factory's ``llama3`` template, which lacks the
+  system prompt and instruction; a ``tokenizer_config.json`` holding a ``chat_template`` gets it too);
+  ``eval_results.json`` and, with ``--compare-to``, the comparison
+  (``comparison.json``: numbers, split, round and test names, adapter hashes; no post), both with
+  every path of this machine made relative (``publish/portable.py``); and with ``--base-model``,
+  ``adapter_config.json`` naming that Hub model.
 
 Each staged file must be a regular file whose real path is inside its folder (the run directory, or
 the eval directory): a link out of it, a folder or a device under an allowlisted name is refused,
-naming it. Links are never followed out of the run, in checkpoint folders either.
+naming it. Links are never followed out of the run, in checkpoint folders either. A file publish may
+not read is refused as such (permission denied). Staged files get the mode of a new file under the
+umask (``0644`` under the usual ``022``), whatever the run's file has (safetensors writes ``0600``).
 
 The stage folder itself:
 
@@ -40,18 +48,22 @@ from pathlib import Path
 from typing import Any
 
 from dynahate.core.atomic import signals_held
+from dynahate.core.describe import first_line
 from dynahate.core.errors import DynahateError
 from dynahate.plugin import prompts
+from dynahate.publish.checks import permission_denied
 
 RUN_FILES = (
     "adapter_model.safetensors", "adapter_config.json",
     "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "tokenizer.model",
-    "chat_template.jinja", "generation_config.json",
+    "generation_config.json",
     "all_results.json", "train_results.json", "trainer_eval_results.json", "trainer_log.jsonl",
     "trainer_state.json", "training_loss.png", "training_eval_loss.png",
 )
 EVAL_RECORDS = ("eval_results.json", "eval_metrics.txt")
 CARD = "README.md"
+CHAT_TEMPLATE = "chat_template.jinja"
+TOKENIZER_CONFIG = "tokenizer_config.json"
 MARKER = ".dynahate-publish-stage"
 DEFAULT_STAGE = "hub"
 
@@ -61,6 +73,8 @@ def contained_file(path: Path, root: Path, what: str) -> Path:
     try:
         real = path.resolve(strict=True)
         mode = real.stat().st_mode
+    except PermissionError:
+        raise permission_denied(path) from None
     except (OSError, RuntimeError):
         raise DynahateError(f"{path}: a broken link or unreadable; publish stages only regular files inside "
                             f"the {what} {root}") from None
@@ -71,6 +85,11 @@ def contained_file(path: Path, root: Path, what: str) -> Path:
         raise DynahateError(f"{path}: not a regular file; publish stages only regular files inside the {what} {root}")
     if not real.is_relative_to(root.resolve()):
         raise DynahateError(f"{path}: its real path is outside the {what} {root}; publish stages only files inside it")
+    try:
+        with open(real, "rb"):
+            pass
+    except PermissionError:
+        raise permission_denied(path) from None
     return path
 
 
@@ -130,6 +149,42 @@ def select_eval_files(eval_dir: Path, eval_results: dict[str, dict[str, Any]]) -
 
 def prompt_files() -> dict[str, Path]:
     return {name: prompts.prompt_file_path(name) for name in (prompts.INSTRUCTION_FILE, prompts.SYSTEM_FILE)}
+
+
+def chat_template_text(run_dir: Path) -> str | None:
+    """The ``dynahate`` template's Jinja for the run's tokenizer (LLaMA-Factory renders it), staged as
+    ``chat_template.jinja``; None when the run has no tokenizer files (then no template is staged)."""
+    from transformers import AutoTokenizer
+
+    from dynahate.plugin.lf_template import dynahate_chat_template
+
+    if not (run_dir / TOKENIZER_CONFIG).is_file():
+        return None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(run_dir))
+    except PermissionError:
+        raise
+    except (OSError, ValueError, TypeError) as exc:
+        raise DynahateError(f"{run_dir}: transformers cannot load the run's tokenizer, for which the staged "
+                            f"chat template is written: {first_line(exc)}") from None
+    return dynahate_chat_template(tokenizer)
+
+
+def tokenizer_config_text(run_dir: Path, template: str) -> str | None:
+    """The run's ``tokenizer_config.json`` with its ``chat_template`` member (where transformers before the
+    separate ``chat_template.jinja`` file kept the template) set to ``template``, the rest of the text as it
+    was; None when it has no such member (then it is staged as it is)."""
+    from dynahate.core.json_edit import JsonShapeError, parse_members, set_members
+
+    path = run_dir / TOKENIZER_CONFIG
+    text = path.read_text(encoding="utf-8")
+    try:
+        members, _, _ = parse_members(text)
+    except JsonShapeError as exc:
+        raise DynahateError(f"{path}: not a JSON object ({exc})") from None
+    if not any(member.key == "chat_template" for member in members):
+        return None
+    return set_members(text, {"chat_template": template})
 
 
 def merge_sources(*groups: dict[str, Path]) -> dict[str, Path]:
@@ -218,11 +273,14 @@ def check_stage_dir(stage_dir: Path, *, run_dir: Path, protected: dict[str, Path
 
 def replace_folder(target: Path, fill: Callable[[Path], None]) -> None:
     """Build a new folder with ``fill(folder)`` plus the marker, then swap it in for ``target`` (checked first)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
     work = None
     try:
         with signals_held():  # a signal is taken only once ``work`` is known, so the finally removes it
-            work = Path(tempfile.mkdtemp(prefix=f".{target.name}.publish-", dir=target.parent))
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                work = Path(tempfile.mkdtemp(prefix=f".{target.name}.publish-", dir=target.parent))
+            except PermissionError:
+                raise permission_denied(target.parent, "needs to create folders in it") from None
         new, old = work / "new", work / "old"
         new.mkdir()
         fill(new)

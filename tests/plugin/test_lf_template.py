@@ -41,3 +41,14 @@ def test_jinja_chat_template_sends_only_the_post(templates):
     rendered = dyn_tok.apply_chat_template([{"role": "user", "content": post}], tokenize=False,
                                            add_generation_prompt=True)
     assert rendered == prompts.build_prompt(post)
+
+
+def test_dynahate_chat_template_is_the_jinja_llamafactory_writes(templates):
+    """What publish stages as chat_template.jinja (issue 23, item 8): the Jinja LLaMA-Factory puts into a tokenizer
+    for ``template: dynahate``, taken without changing the tokenizer it is given."""
+    from dynahate.plugin.lf_template import dynahate_chat_template
+
+    _, llama3_tok, _, dyn_tok = templates
+    before = llama3_tok.chat_template
+    assert dynahate_chat_template(llama3_tok) == dyn_tok.chat_template
+    assert llama3_tok.chat_template == before

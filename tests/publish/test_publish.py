@@ -3,6 +3,7 @@
 import json
 import shutil
 from functools import partial
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from dynahate.testing.hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub
 from dynahate.testing.records import read_jsonl
 
 pytestmark = pytest.mark.integration
+BASE = ("--base-model", "someone/tiny-base")  # the tiny run's base is a local folder: an upload must name its Hub id
 REQUIRED_TAGS = {"llama-factory", "qlora", "peft", "hate-speech-detection", "text-classification"}
 EXCLUDED = ("training_args.bin", "checkpoint-")
 
@@ -108,7 +110,7 @@ def test_upload_arrives_byte_identical_and_rerun_is_harmless(evaluated_run, prep
     stage = tmp_path / "stage"
     with LoopbackHub() as hub:
         env = hub_env(hub, tmp_home=tmp_path / "home")
-        args = ["--repo-id", "someone/dynahate-tiny", "--private", "--stage-dir", str(stage)]
+        args = ["--repo-id", "someone/dynahate-tiny", "--private", "--stage-dir", str(stage), *BASE]
         proc = publish(evaluated_run, *args, data_dir=prepared_data, env=env)
         repo = hub.state.repos["someone/dynahate-tiny"]
         assert repo["private"] is True
@@ -132,7 +134,7 @@ def test_upload_arrives_byte_identical_and_rerun_is_harmless(evaluated_run, prep
 
 def test_revision_goes_to_a_branch(evaluated_run, prepared_data, tmp_path):
     with LoopbackHub() as hub:
-        publish(evaluated_run, "--repo-id", "someone/b", "--revision", "try-1", "--commit-message", "first try",
+        publish(evaluated_run, "--repo-id", "someone/b", "--revision", "try-1", "--commit-message", "first try", *BASE,
                 "--stage-dir", str(tmp_path / "s"), data_dir=prepared_data, env=hub_env(hub, tmp_home=tmp_path / "h"))
         revisions = hub.state.repos["someone/b"]["revisions"]
         assert "README.md" in revisions["try-1"] and revisions["main"] == {}
@@ -146,7 +148,7 @@ def test_revision_goes_to_a_branch(evaluated_run, prepared_data, tmp_path):
 ])
 def test_auth_failures_are_one_clear_line(evaluated_run, prepared_data, tmp_path, token, message):
     with LoopbackHub() as hub:
-        proc = publish(evaluated_run, "--repo-id", "someone/x", "--stage-dir", str(tmp_path / "s"),
+        proc = publish(evaluated_run, "--repo-id", "someone/x", "--stage-dir", str(tmp_path / "s"), *BASE,
                        data_dir=prepared_data, env=hub_env(hub, token=token, tmp_home=tmp_path / "h"), check=False)
         assert proc.returncode == 2
         assert proc.stderr.strip().splitlines() == [f"error: {proc.stderr.strip()[7:]}"]
@@ -158,7 +160,7 @@ def test_auth_failures_are_one_clear_line(evaluated_run, prepared_data, tmp_path
 def test_transient_network_errors_are_retried(evaluated_run, prepared_data, tmp_path):
     with LoopbackHub() as hub:
         hub.state.fail_next = ["503", "drop"]
-        proc = publish(evaluated_run, "--repo-id", "someone/r", "--stage-dir", str(tmp_path / "s"),
+        proc = publish(evaluated_run, "--repo-id", "someone/r", "--stage-dir", str(tmp_path / "s"), *BASE,
                        data_dir=prepared_data, env=hub_env(hub, tmp_home=tmp_path / "h"))
         assert proc.stdout.count("retrying") == 2 and len(hub.state.commits) == 1
 
@@ -166,7 +168,7 @@ def test_transient_network_errors_are_retried(evaluated_run, prepared_data, tmp_
 def test_persistent_network_errors_give_up_with_one_line(evaluated_run, prepared_data, tmp_path):
     with LoopbackHub() as hub:
         hub.state.fail_next = ["503"] * 10
-        proc = publish(evaluated_run, "--repo-id", "someone/r", "--stage-dir", str(tmp_path / "s"),
+        proc = publish(evaluated_run, "--repo-id", "someone/r", "--stage-dir", str(tmp_path / "s"), *BASE,
                        data_dir=prepared_data, env=hub_env(hub, tmp_home=tmp_path / "h"), check=False)
         assert proc.returncode == 2 and "creating the repo failed: HTTP 503" in proc.stderr
         assert len(proc.stderr.strip().splitlines()) == 1 and hub.state.commits == []
@@ -579,15 +581,23 @@ def original_eval(evaluated_run, tmp_path_factory):
 
 
 def test_compare_to_adds_the_comparison_to_the_card_and_stages_it(evaluated_run, original_eval, prepared_data,
-                                                                  tmp_path):
+                                                                  tiny_model, tmp_path):
     stage = tmp_path / "s"
     proc = publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--compare-to",
                    str(original_eval), data_dir=prepared_data)
     assert "comparison.json" in proc.stdout
     staged = json.loads((stage / "comparison.json").read_text())
-    # the same numbers as `dynahate compare OTHER THIS` prints and writes
+    # the same numbers as `dynahate compare OTHER THIS` prints and writes; its paths made relative (issue 23, item 9)
     run_main(["compare", str(original_eval), str(evaluated_run), "--output", str(tmp_path / "c.json")])
-    assert staged["splits"] == json.loads((tmp_path / "c.json").read_text())["splits"]
+    expected = json.loads((tmp_path / "c.json").read_text())
+    for entry in expected["splits"].values():
+        assert entry["b"]["adapter"]["path"] == str(evaluated_run.resolve())
+        entry["a"]["adapter"]["path"] = "elsewhere"  # the other adapter's folder: its name
+        entry["b"]["adapter"]["path"] = "."  # this run
+        entry["b"]["adapter"]["base_model"] = tiny_model.name  # the local base (no --base-model): its folder name
+    assert staged["splits"] == expected["splits"]
+    assert staged["a"] == {"path": "eval", "results": "eval_results.json", "name": "someone/original"}
+    assert staged["b"] == {"path": ".", "results": "eval_results.json", "name": evaluated_run.name}
     assert set(staged["splits"]) == {"dev", "test"} and staged["method"]["resamples"] == 10000
 
     text = (stage / "README.md").read_text()
@@ -596,7 +606,11 @@ def test_compare_to_adds_the_comparison_to_the_card_and_stages_it(evaluated_run,
             "`0123456789abcdef0123456789abcdef01234567`) on the same posts (joined by id; each split's fingerprint "
             "of the posts is the same on both sides)") in text
     assert "10000 resamples, seed 0" in text and "file `comparison.json`" in text
-    header = "| split | posts | accuracy, other |"
+    # one wording throughout (issue 23, item 10): comparison.json's and compare's notes say A and B, so does the card
+    assert "**A** is someone/original, **B** is this adapter; the difference is B - A" in text
+    assert "Note: dev: A was evaluated in generate mode, B in score mode" in text
+    assert not [word for word in (", other", ", this", "only other", "this minus other") if word in text]
+    header = "| split | posts | accuracy, A | accuracy, B | B - A [CI] | macro-F1, A | macro-F1, B | B - A [CI] |"
     rows = []
     for line in text[text.index(header):].splitlines()[2:]:  # the table: up to its first non-table line
         if not line.startswith("|"):
@@ -689,3 +703,188 @@ def test_publish_help_states_defaults_and_environment():
     for action in options:
         assert "default" in action.help, action.option_strings
         assert action.option_strings[0] in text
+
+
+# --- safe off the happy path, round two (issue 23, items 8, 9, 10) -----------------------------------------------
+
+def test_staged_chat_template_gives_the_training_prompt_from_the_post_alone(evaluated_run, prepared_data, tiny_model,
+                                                                             tmp_path):
+    """Item 8: the run's chat_template.jinja is LLaMA-Factory's llama3 template (no system prompt, no instruction);
+    the staged one is the dynahate template's, so a plain transformers user gets the training prompt."""
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+    from transformers import AutoTokenizer
+
+    from dynahate.plugin import prompts
+
+    stage = tmp_path / "s"
+    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
+    staged = AutoTokenizer.from_pretrained(stage)  # as a user's AutoTokenizer.from_pretrained(repo_id) loads it
+    lf_tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    llama3 = get_template_and_fix_tokenizer(lf_tokenizer, DataArguments(template="llama3"))
+    records = read_jsonl(data_file(prepared_data, "test"))
+    for record in records:
+        messages = [{"role": "user", "content": record["input"]}]
+        rendered = staged.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        assert rendered == prompts.build_prompt(record["input"])  # the training prompt string
+        training = [{"role": "user", "content": record["instruction"] + "\n" + record["input"]},
+                    {"role": "assistant", "content": record["output"]}]
+        expected, _ = llama3.encode_oneturn(lf_tokenizer, training, system=record["system"])
+        ids = staged.apply_chat_template(messages, add_generation_prompt=True, tokenize=True, return_dict=True)
+        assert ids["input_ids"] == expected  # LLaMA-Factory's token ids of the training example's prompt
+    assert (stage / "chat_template.jinja").read_text() != (evaluated_run / "chat_template.jinja").read_text()
+    assert "apply_chat_template" in (stage / "README.md").read_text()
+
+
+def _strings(value):
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
+    elif isinstance(value, str):
+        yield value
+
+
+def test_staged_results_hold_no_path_of_this_machine(evaluated_run, original_eval, prepared_data, tmp_path):
+    """Item 9: eval_results.json and comparison.json recorded absolute paths (adapter.path, a.path, b.path, the
+    local base); staged, each is relative to the run or a folder name, the run's own files unchanged."""
+    import os
+
+    before = (evaluated_run / "eval_results.json").read_bytes()
+    stage = tmp_path / "s"
+    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--compare-to",
+            str(original_eval), data_dir=prepared_data)  # with --base-model: see the next test
+    results = json.loads(before)
+    local_base = json.loads((evaluated_run / "adapter_config.json").read_text())["base_model_name_or_path"]
+    assert os.path.isabs(results["dev"]["adapter"]["path"]) and results["dev"]["adapter"]["base_model"] == local_base
+    for name in ("eval_results.json", "comparison.json"):
+        staged = json.loads((stage / name).read_text())
+        absolute = [text for text in _strings(staged) if text.startswith(("/", "~"))]
+        assert absolute == [], name
+        text = (stage / name).read_text()
+        assert str(evaluated_run.parent) not in text and local_base not in text and str(original_eval) not in text
+    staged = json.loads((stage / "eval_results.json").read_text())
+    for res in results.values():  # only the paths changed
+        res["adapter"] = {**res["adapter"], "path": ".", "base_model": Path(local_base).name}
+    assert staged == results
+    assert (evaluated_run / "eval_results.json").read_bytes() == before
+
+
+def test_a_run_trained_from_a_local_base_is_not_uploaded_without_base_model(run_copy, prepared_data, tmp_path):
+    """Item 9: the run's adapter_config.json names its base by a local path, which nobody else can load."""
+    from huggingface_hub import ModelCard
+
+    config_path = run_copy / "adapter_config.json"
+    config_text = config_path.read_text()
+    local_base = json.loads(config_text)["base_model_name_or_path"]
+    stage = tmp_path / "s"
+    with LoopbackHub() as hub:
+        proc = publish(run_copy, "--repo-id", "someone/x", "--stage-dir", str(stage), data_dir=prepared_data,
+                       env=hub_env(hub, tmp_home=tmp_path / "h"), check=False)
+        one_line_error(proc, f"{config_path}: base_model_name_or_path {local_base!r} is an absolute path",
+                       "--base-model REPO_ID")
+        assert hub.state.commits == [] and not stage.exists()
+
+    proc = publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
+    assert "an upload would be refused" in proc.stderr and "--base-model REPO_ID" in proc.stderr
+    assert (stage / "adapter_config.json").read_text() == config_text  # a dry run stages it as it is
+
+    proc = publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), *BASE,
+                   data_dir=prepared_data)
+    assert "warning:" not in proc.stderr
+    staged = (stage / "adapter_config.json").read_text()
+    assert json.loads(staged) == {**json.loads(config_text), "base_model_name_or_path": "someone/tiny-base"}
+    changed = [(a, b) for a, b in zip(config_text.splitlines(), staged.splitlines(), strict=True) if a != b]
+    assert changed == [(f'  "base_model_name_or_path": "{local_base}",',
+                        '  "base_model_name_or_path": "someone/tiny-base",')]  # the rest of the text as it was
+    assert config_path.read_text() == config_text  # the run's own file unchanged
+    card = ModelCard.load(stage / "README.md")
+    assert card.data.base_model == "someone/tiny-base"
+    assert "from_pretrained('someone/tiny-base'," in card.text and local_base not in card.text
+    staged_results = json.loads((stage / "eval_results.json").read_text())
+    assert {res["adapter"]["base_model"] for res in staged_results.values()} == {"someone/tiny-base"}
+
+    one_line_error(publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage),
+                           "--base-model", str(tmp_path), data_dir=prepared_data, check=False),
+                   "--base-model", "is not a valid Hub repo id")
+
+    # a run whose base is a Hub id needs no --base-model, and takes no other one
+    config_path.write_text(config_text.replace(json.dumps(local_base), json.dumps("org/base")))
+    args = ["--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--force"]  # eval used the old base
+    proc = publish(run_copy, *args, data_dir=prepared_data)
+    assert "warning:" not in proc.stderr and ModelCard.load(stage / "README.md").data.base_model == "org/base"
+    publish(run_copy, *args, "--base-model", "org/base", data_dir=prepared_data)
+    one_line_error(publish(run_copy, *args, *BASE, data_dir=prepared_data, check=False),
+                   "--base-model someone/tiny-base", "already names the Hub model 'org/base'")
+
+
+def _without_dac_override(argv):
+    """``argv`` run so that file modes apply: as is for a user, under root without the capabilities that let root
+    read any file (setpriv); None where that cannot be done."""
+    import os
+    import shutil as sh
+    import subprocess
+
+    if os.geteuid() != 0:
+        return argv
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search"]
+    if not sh.which("setpriv") or subprocess.run([*prefix, "true"], capture_output=True).returncode != 0:
+        return None
+    return [*prefix, *argv]
+
+
+def test_files_publish_may_not_read_are_one_line_naming_them(run_copy, prepared_data, tmp_path):
+    """Item 10: an unreadable run folder was a traceback (or "missing"); an unreadable file one too."""
+    import os
+
+    from dynahate.testing.cli import OFFLINE_ENV, cli_path
+
+    stage = tmp_path / "s"
+    argv = _without_dac_override([cli_path("dynahate"), "publish", str(run_copy), "--repo-id", "someone/x",
+                                  "--dry-run", "--stage-dir", str(stage), "--data-dir", str(prepared_data)])
+    if argv is None:
+        pytest.skip("running as root, and setpriv cannot drop the capability to read any file")
+    import subprocess
+
+    cases = [(run_copy, 0o000), (run_copy, 0o644), (run_copy / "adapter_model.safetensors", 0o000),
+             (run_copy / "tokenizer.json", 0o000), (run_copy / "dev_predictions.jsonl", 0o000)]
+    for path, mode in cases:
+        kept = path.stat().st_mode
+        path.chmod(mode)
+        try:
+            proc = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, **OFFLINE_ENV},
+                                  timeout=600)
+        finally:
+            path.chmod(kept)
+        denied = path if mode == 0o000 else run_copy / "adapter_model.safetensors"
+        one_line_error(proc, f"{denied}: permission denied")
+        assert "No such file" not in proc.stderr and "missing" not in proc.stderr
+        assert not stage.exists()
+    (run_copy / "adapter_model.safetensors").chmod(0o600)  # as safetensors 0.8 writes it
+    run_main(["publish", *argv[argv.index("publish") + 1:]])  # readable again: staged, every file as a new file is
+    mode = 0o666 & ~_umask()
+    assert {p.name: p.stat().st_mode & 0o777 for p in stage.iterdir()} == {p.name: mode for p in stage.iterdir()}
+
+
+def _umask():
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def test_the_run_record_is_checked_before_the_card_is_rendered(run_copy, prepared_data, tmp_path):
+    """Item 10: a record lacking a number the card states was found by the renderer (a KeyError traceback)."""
+    results_path = run_copy / "eval_results.json"
+    results = json.loads(results_path.read_text())
+    for key, split in (("macro_f1", "dev"), ("examples", "test")):
+        broken = json.loads(json.dumps(results))
+        del broken[split][key]
+        results_path.write_text(json.dumps(broken))
+        proc = publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(tmp_path / "s"),
+                       data_dir=prepared_data, check=False)
+        one_line_error(proc, f"{results_path}: split {split!r} has no", repr(key), "re-run `dynahate eval`")
+        assert not (tmp_path / "s").exists()
