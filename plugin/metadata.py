@@ -39,6 +39,17 @@ def metadata_problem(column: str, value: object) -> str | None:
             "of letters, digits, '.', '_' or '-')")
 
 
+_GROUP = re.compile(r"[A-Za-z0-9][A-Za-z0-9._'-]{0,29}(?: [A-Za-z0-9][A-Za-z0-9._'-]{0,29}){0,2}")
+
+
+def group_problem(value: object) -> str | None:
+    """Why ``value`` may not name a target group (a Dynahate code such as ``wom``, or a HateCheck
+    ``target_ident`` of up to three words such as ``trans people``), never showing it; or None."""
+    if isinstance(value, str) and _GROUP.fullmatch(value):
+        return None
+    return f"a group is {describe_value(value)}, expected a code such as 'wom' or a name of up to three words"
+
+
 def first_metadata_problem(meta: dict[str, object]) -> str | None:
     """The first column of ``meta`` whose value :func:`metadata_problem` refuses, as its message."""
     for column in (*ID_COLUMNS, *CODE_COLUMNS):

@@ -33,7 +33,7 @@ from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS
-from dynahate.plugin.metadata import metadata_problem
+from dynahate.plugin.metadata import group_problem, metadata_problem
 from dynahate.publish.run_record import RunRecord, describe_optimizer
 from dynahate.publish.staging import CHAT_TEMPLATE
 
@@ -174,7 +174,54 @@ def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str]) 
     return {"rows": rows, "unverified": [(split, why) for split, why in unverified.items() if split in results],
             "modes": sorted({res["mode"] for res in results.values()}),
             "plots": [(split, shown) for split, shown in plots if shown],
-            **_rounds(results.get("test"))}
+            **_rounds(results.get("test")), "decision": _decision(results)}
+
+
+def _interval(value: Any, span: list[float] | None) -> str:
+    return _fmt(value) + (f" [{span[0]:.4f}, {span[1]:.4f}]" if span else "")
+
+
+def _weakest_first(item: tuple[str, dict[str, Any]]) -> tuple[float, str]:
+    known = [value for key, value in item[1].items() if key.endswith("_auc") and value is not None]
+    return (min(known) if known else 2.0, item[0])
+
+
+def _decision(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The decision-ready figures ``dynahate eval`` recorded: every split's headline figures with their intervals,
+    and for the test split its operating points, contrast pairs per round, bias AUCs by group and calibration."""
+    headline = [{"split": split, "accuracy": _interval(res["accuracy"], res["intervals"]["accuracy"]),
+                 "macro_f1": _interval(res["macro_f1"], res["intervals"]["macro_f1"]),
+                 "roc_auc": _interval(res.get("roc_auc"), res["intervals"].get("roc_auc"))}
+                for split, res in results.items() if isinstance(res.get("intervals"), dict)]
+    test = results.get("test") or {}
+    spans = next((res["intervals"] for res in results.values() if isinstance(res.get("intervals"), dict)), {})
+    points = [{"name": p["name"], "threshold": _fmt(p["threshold"]), "chosen_on": p["chosen_on"] or "fixed",
+               **{key: _fmt(p[key]) for key in ("precision_hate", "recall_hate", "fpr", "accuracy", "macro_f1")}}
+              for p in test.get("operating_points") or []]
+    contrast = test.get("contrast") or {}
+    rounds = [{"round": "all", **contrast}] if contrast.get("pairs") else []
+    rounds += [{"round": name, **group} for name, group in (contrast.get("rounds") or {}).items()]
+    for row in rounds:
+        row["consistency"] = _fmt(row.get("consistency"))
+    bias = test.get("bias") or {}
+    groups = [{"name": name, "size": group["size"], **{key: _fmt(group[key]) for key in AUC_KEYS}}
+              for name, group in sorted((bias.get("groups") or {}).items(), key=_weakest_first)]
+    for name in (g["name"] for g in groups):
+        if group_problem(name):
+            raise DynahateError(f"{RESULTS_NAME}: the test split's bias names a group that is not a code "
+                                f"({describe_value(name)}); re-run `dynahate eval`, which checks the metadata")
+    calibration = test.get("calibration")
+    return {
+        "headline": headline, "confidence": f"{spans.get('confidence', 0.95) * 100:g}",
+        "resamples": spans.get("resamples"), "seed": spans.get("seed"),
+        "points": points, "contrast": rounds, "groups": groups,
+        "bias_means": {key: _fmt(value) for key, value in (bias.get("generalized_mean") or {}).items()},
+        "bias_min_examples": bias.get("min_examples"), "bias_power": bias.get("power"),
+        "calibration": {"temperature": f"{calibration['temperature']:.3f}", "ece": _fmt(test.get("ece")),
+                        "ece_after": _fmt(calibration["ece"]), "brier": _fmt(test.get("brier")),
+                        "brier_after": _fmt(calibration["brier"])} if calibration else None,
+        "generate_only": bool(test) and test.get("mode") == "generate",
+    }
 
 
 def _rounds(res: dict[str, Any] | None) -> dict[str, Any]:
@@ -211,6 +258,7 @@ def _hatecheck(record: RunRecord, files: set[str], unverified: dict[str, str]) -
 
 
 COMPARISON_FILE = "comparison.json"
+AUC_KEYS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
 
 
 def _signed(value: float) -> str:
@@ -245,7 +293,16 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
     details = [what for key, what in parts if any(entry.get(key) for entry in comparison["splits"].values())]
     same = [entry.get("posts", {}).get("same") for entry in comparison["splits"].values()]
     posts = "different" if False in same else "unproven" if None in same else "same"
+    contrast = [{"split": split, "pairs": entry["contrast"]["pairs"],
+                 "a": _fmt(entry["contrast"]["consistency"]["a"]), "b": _fmt(entry["contrast"]["consistency"]["b"]),
+                 "difference": _difference(entry["contrast"]["consistency"])}
+                for split, entry in comparison["splits"].items() if (entry.get("contrast") or {}).get("consistency")]
+    bpsn = [{"split": split, "group": name, "size": group["size"], "a": _fmt(group["bpsn_auc"]["a"]),
+             "b": _fmt(group["bpsn_auc"]["b"]), "difference": _difference(group["bpsn_auc"])}
+            for split, entry in comparison["splits"].items()
+            for name, group in ((entry.get("bias") or {}).get("groups") or {}).items() if group.get("bpsn_auc")]
     return {"name": comparison["a"]["name"], "file": COMPARISON_FILE, "rows": rows, "posts": posts,
+            "contrast": contrast, "bpsn": bpsn,
             "details": " and ".join(details) or None,
             "other_sha256": other.get("sha256"), "other_commit": other.get("commit"),
             "resamples": method["resamples"], "seed": method["seed"], "confidence": f"{method['confidence'] * 100:g}",

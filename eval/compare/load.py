@@ -54,7 +54,7 @@ from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES
 from dynahate.eval.fingerprint import same_posts
 from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.plugin.labels import HATE, LABELS, normalize_gold
-from dynahate.plugin.metadata import metadata_problem, round_group, round_group_order
+from dynahate.plugin.metadata import group_problem, round_group, round_group_order
 
 SHOWN_IDS = 3
 ADAPTER_KEYS = ("repo_id", "commit", "sha256", "base_model", "path")
@@ -235,7 +235,7 @@ def _line_groups(line: dict[str, Any], where: str) -> tuple[str, ...] | None:
     value = line.get("groups")
     if value is None:
         return None
-    if not isinstance(value, list) or any(not isinstance(g, str) or metadata_problem("target", g) for g in value):
+    if not isinstance(value, list) or any(group_problem(g) for g in value):
         what = "a list holding a value that is not a group code" if isinstance(value, list) else _describe_json(value)
         raise DynahateError(f"{where}: groups is {what}, expected a list of group codes")
     return tuple(sorted(value))

@@ -655,3 +655,15 @@ def test_paired_auc_differences_are_sklearn_s_on_each_resample():
             expected.append(roc_auc_score(y, score_b[posts]) - roc_auc_score(y, score_a[posts])
                             if 0 < y.sum() < len(y) else np.nan)
     assert np.allclose(got, expected, equal_nan=True)
+
+
+def test_hatecheck_group_names_of_several_words_are_read_and_text_is_refused(pair, tmp_path):
+    a, b = pair
+    for folder, groups in ((tmp_path / "a", ["Vantorish people"]), (tmp_path / "b", [f"the {MARKER} are awful"])):
+        shutil.copytree(a, folder)
+        lines = read_jsonl(folder / "hatecheck_predictions.jsonl")
+        (folder / "hatecheck_predictions.jsonl").write_text("".join(json.dumps({**line, "groups": groups}) + "\n"
+                                                                     for line in lines))
+    compare(tmp_path / "a", b, "--split", "hatecheck", "--resamples", 100)
+    proc = compare(tmp_path / "b", b, "--split", "hatecheck", "--resamples", 100, check=False)
+    assert_refused(proc, "hatecheck_predictions.jsonl:1: groups is a list holding a value that is not a group code")

@@ -888,3 +888,33 @@ def test_the_run_record_is_checked_before_the_card_is_rendered(run_copy, prepare
                        data_dir=prepared_data, check=False)
         one_line_error(proc, f"{results_path}: split {split!r} has no", repr(key), "re-run `dynahate eval`")
         assert not (tmp_path / "s").exists()
+
+
+def test_card_shows_the_decision_ready_figures_as_recorded(evaluated_run, prepared_data, tmp_path):
+    """Intervals, operating points chosen on dev, contrast pairs per round, bias by group (weakest first) and
+    calibration: every number on the card is the one eval_results.json records."""
+    stage = tmp_path / "s"
+    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
+    text = (stage / "README.md").read_text()
+    results = json.loads((evaluated_run / "eval_results.json").read_text())
+    assert "### Decision-ready figures" in text and "95 % interval (percentile bootstrap over the posts, 10000" in text
+    for split, res in results.items():
+        lo, hi = res["intervals"]["accuracy"]
+        assert f"| {split} | {res['accuracy']:.4f} [{lo:.4f}, {hi:.4f}] |" in text
+    test = results["test"]
+    for point in test["operating_points"]:
+        chosen = point["chosen_on"] or "fixed"
+        assert (f"| {point['name']} | {point['threshold']:.4f} | {chosen} | {point['precision_hate']:.4f} | "
+                f"{point['recall_hate']:.4f} | {point['fpr']:.4f} |") in text
+    contrast = test["contrast"]
+    assert (f"| all | {contrast['pairs']} | {contrast['both_correct']} | {contrast['consistency']:.4f} |") in text
+    for name, group in contrast["rounds"].items():
+        assert f"| {name} | {group['pairs']} | {group['both_correct']} |" in text
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line.split("|")[1].strip()
+            in test["bias"]["groups"]]
+    assert rows and [row.split("|")[1].strip() for row in rows] == sorted(
+        test["bias"]["groups"], key=lambda g: (min([v for k, v in test["bias"]["groups"][g].items()
+                                                    if k.endswith("_auc") and v is not None] or [2.0]), g))
+    calibration = test["calibration"]
+    assert (f"T = {calibration['temperature']:.3f} on the label log-odds, fitted on the dev split" in text
+            and f"{test['ece']:.4f} before, {calibration['ece']:.4f} after" in text)
