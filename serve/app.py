@@ -1,17 +1,19 @@
 """The HTTP app of ``dynahate serve``: LLaMA-Factory's OpenAI-compatible API plus ``/v1/classify``.
 
 One model in memory: LLaMA-Factory's ``ChatModel`` loads the base (4-bit by default, as training
-did) with the adapter and the ``dynahate`` template, so ``/v1/chat/completions`` takes the post
-alone as the user message. ``/v1/classify`` scores posts with the eval module's score engine on
+did) with the adapter and the ``dynahate`` template, so ``/v1/chat/completions`` takes one user
+message, the post alone, encoded as plain text as ``/v1/classify`` encodes it (:mod:`dynahate.serve.chat`).
+``/v1/classify`` scores posts with the eval module's score engine on
 that same model, micro-batched across concurrent requests (:mod:`dynahate.serve.classify_batcher`). ``/health``
 says what is loaded (``adapter_hub``: the repo id, revision and commit of a Hub adapter, else
 null), the queue, and the requests dropped.
 
-In front of every route, :mod:`dynahate.serve.middleware` checks the API key, the body size, the chat
-request's posts (:mod:`dynahate.serve.chat`), and watches for clients that leave and for the deadline.
-Posts are checked by one rule on both routes (:mod:`dynahate.serve.post_checks`), tokenized and scored off the
-event loop. Bad input is a 4xx with a one-line ``error`` that never quotes a post; the server
-keeps serving.
+In front of every route, :mod:`dynahate.serve.middleware` checks the API key, the body size and
+encoding, the chat request's messages and post (:mod:`dynahate.serve.chat`), and watches for clients
+that leave and for the deadline. Posts are checked by one rule on both routes
+(:mod:`dynahate.serve.post_checks`), tokenized and scored off the event loop. Bad input is a 4xx with a
+one-line ``error`` that never quotes a post (FastAPI's and LLaMA-Factory's own errors too, a 400 of
+theirs answered as 422); the server keeps serving.
 """
 
 from __future__ import annotations
@@ -77,12 +79,13 @@ def create_serve_app(config: ServeConfig):
     from fastapi.responses import JSONResponse
     from llamafactory.api.app import create_app
     from llamafactory.chat import ChatModel
+    from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
     from dynahate.inference.model_loading import default_device
     from dynahate.inference.score_engine import ScoreEngine
     from dynahate.plugin.lf_template import register_dynahate_template
-    from dynahate.serve.chat import ChatPrecheck, guard_generation
+    from dynahate.serve.chat import ChatPrecheck, guard_generation, plain_text_posts
     from dynahate.serve.classify_batcher import ClassifyBatcher, QueueFull
     from dynahate.serve.guard import DropCounts, ServeError, current_guard
     from dynahate.serve.middleware import ServeMiddleware
@@ -99,6 +102,7 @@ def create_serve_app(config: ServeConfig):
     max_text_chars = config.max_text_chars or default_max_text_chars(config.cutoff_len)
     checks = PostChecks(tokenizer, config.cutoff_len, max_text_chars)
     drops = DropCounts()
+    plain_text_posts(chat_model.engine)
     guard_generation(chat_model.engine)
     app = create_app(chat_model)
     if not config.log_requests:  # LLaMA-Factory logs each chat request, posts included
@@ -107,7 +111,7 @@ def create_serve_app(config: ServeConfig):
     app.user_middleware.append(Middleware(
         ServeMiddleware, api_key=os.environ.get(API_KEY_ENV), max_body_bytes=config.max_body_bytes,
         request_timeout_s=config.request_timeout_s, drops=drops,
-        prechecks={CHAT_PATH: ChatPrecheck(chat_model, checks)}, in_progress_limits={CHAT_PATH: config.max_queue}))
+        prechecks={CHAT_PATH: ChatPrecheck(checks)}, in_progress_limits={CHAT_PATH: config.max_queue}))
 
     def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
         return JSONResponse(status_code=status, content={"error": message}, headers=headers)
@@ -117,6 +121,13 @@ def create_serve_app(config: ServeConfig):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         return error(422, f"invalid request body at {where or 'body'}: {first.get('msg', 'malformed')}")
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        # FastAPI's and LLaMA-Factory's own errors, {"detail": ...} by default: a 400 (a body FastAPI cannot
+        # parse, a request LLaMA-Factory refuses) is a bad request like any other here, 422
+        status = 422 if exc.status_code == 400 else exc.status_code
+        return error(status, str(exc.detail), exc.headers)
 
     @app.exception_handler(ServeError)
     async def serve_error(request: Request, exc: ServeError):

@@ -1,20 +1,28 @@
-"""The served post rules on LLaMA-Factory's chat completions, and no generation for dropped requests.
+"""Chat completions on the dynahate model: one post per request, encoded as ``/v1/classify`` encodes it.
 
-:class:`ChatPrecheck` runs on a chat request's body before LLaMA-Factory's route does (it is a
-pre-check of :mod:`dynahate.serve.middleware`), so that a streaming request gets its 4xx too:
+The model was trained on one prompt: the built-in system prompt, one user turn (the instruction
+and the post), the assistant's label. So chat takes exactly that: one message, with role ``user``,
+whose text is the post. :class:`ChatPrecheck` runs on a chat request's body before LLaMA-Factory's
+route does (it is a pre-check of :mod:`dynahate.serve.middleware`), so that a streaming request gets
+its 4xx too, and refuses with 422:
 
-- every message must be text (the dynahate model reads no images, video or audio: 422);
-- every text must be valid Unicode and within ``--max-text-chars``; a user message is a post
-  and must also not be blank (:mod:`dynahate.serve.post_checks`, the rule of eval and predict);
-- the prompt the ``dynahate`` template builds from the request must fit ``--cutoff-len`` (413):
-  it is counted with LLaMA-Factory's own request conversion (``api.chat._process_request``)
-  and template encoding (``mm_plugin.process_messages`` then ``Template.encode_oneturn``, as
-  the engine's ``_process_args`` does), off the event loop, so the count is the
-  ``prompt_tokens`` LLaMA-Factory would report.
+- no message, more than one, a ``system`` message (it would replace the trained system prompt), and
+  any role but ``user`` (``assistant``, ``tool``, ``function``, unknown ones);
+- ``tools`` or ``tool_calls`` (they would be written into the system or an assistant turn);
+- ``stream`` with ``n`` other than 1 (LLaMA-Factory refuses it only once the stream has started);
+- a content part that is not text (the dynahate model reads no images, video or audio) or has no text;
 
-Messages name the client's message (``messages[0]``; the system message counts) and never
-quote it. A request that LLaMA-Factory itself refuses (bad JSON, roles out of order) is left to
-its own answer.
+then checks the post as ``/v1/classify`` does (:meth:`~dynahate.serve.post_checks.PostChecks.check_posts`:
+the post rule, ``--max-text-chars``, the prompt's length against ``--cutoff-len``, counted off the
+event loop). Messages name the message (``messages[0]``) and never quote it; a role is named only
+when :func:`~dynahate.core.describe.shown`. A body that is not JSON or not the request's shape is left
+to FastAPI's validation (422 in the app).
+
+:func:`plain_text_posts` makes the engine encode the post with
+:func:`dynahate.plugin.prompts.encode_prompt`, as plain text: a post that spells ``<|eot_id|>`` or
+``<|start_header_id|>`` gets the ids of those characters, never the control tokens, while the
+template's own special tokens stay special. For any other post the ids are the ``dynahate``
+template's, so ``prompt_tokens`` is the count the pre-check made.
 
 :func:`guard_generation` makes the engine check the request's guard just before it generates
 (after waiting its turn for the model): a request whose client has gone or whose deadline
@@ -23,77 +31,94 @@ passed is not run.
 
 from __future__ import annotations
 
-import contextvars
+import copy
 import json
-import logging
 from typing import Any
 
-from dynahate.serve.guard import RequestGuard, ServeError, current_guard
+from dynahate.core.describe import describe_value
+from dynahate.plugin import prompts
+from dynahate.serve.guard import ServeError, current_guard
 from dynahate.serve.post_checks import PostChecks
 
-_prechecking = contextvars.ContextVar("dynahate_chat_precheck", default=False)
+ONE_POST = "send one message, with role 'user', holding the post"
 
 
-class _NotFromPrecheck(logging.Filter):
-    """With --log-requests, LLaMA-Factory logs each request once: in its route, not in the pre-check too."""
+def _refuse_messages(messages: list[Any]) -> None:
+    """422 unless ``messages`` (the body's JSON) is one message whose role is ``user`` or not yet validated."""
+    if not messages:
+        raise ServeError(422, f"'messages' is empty: {ONE_POST}")
+    for index, message in enumerate(messages):
+        if not isinstance(message, dict) or "role" not in message or message["role"] == "user":
+            continue  # a missing or malformed message is FastAPI's validation error
+        role = message["role"]
+        if role == "system":
+            raise ServeError(422, f"messages[{index}] is a system message: the system prompt the adapter was trained "
+                                  f"with is built in and cannot be replaced; {ONE_POST}")
+        raise ServeError(422, f"messages[{index}] has role {describe_value(role)}: {ONE_POST}")
+    if len(messages) > 1:
+        raise ServeError(422, f"{len(messages)} messages: {ONE_POST} (a request classifies one post, with no "
+                              "history; /v1/classify takes many)")
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not _prechecking.get()
+
+def _post_text(message: Any) -> str:
+    """The text of the one user message (text parts joined, as LLaMA-Factory joins them); 422 for anything else."""
+    if message.tool_calls:
+        raise ServeError(422, f"messages[0] has tool_calls: the dynahate model calls no tools; {ONE_POST}")
+    if message.content is None:
+        raise ServeError(422, f"messages[0] has no content: {ONE_POST}")
+    if isinstance(message.content, str):
+        return message.content
+    for index, part in enumerate(message.content):
+        if part.type != "text":
+            raise ServeError(422, f"messages[0].content[{index}] is {part.type}: the dynahate model reads text only")
+        if part.text is None:
+            raise ServeError(422, f"messages[0].content[{index}] has no text")
+    return "".join(part.text for part in message.content)
 
 
 class ChatPrecheck:
-    def __init__(self, chat_model: Any, checks: PostChecks):
-        self.engine = chat_model.engine
+    def __init__(self, checks: PostChecks):
         self.checks = checks
-        logging.getLogger("llamafactory.api.chat").addFilter(_NotFromPrecheck())
 
     async def __call__(self, body: bytes) -> None:
-        from fastapi import HTTPException
-        from llamafactory.api.chat import _process_request
-        from llamafactory.api.protocol import ChatCompletionRequest, Role
+        from llamafactory.api.protocol import ChatCompletionRequest
         from pydantic import ValidationError
 
-        try:  # parsed as FastAPI parses it; what fails here, LLaMA-Factory answers itself
-            request = ChatCompletionRequest.model_validate(json.loads(body))
-        except (ValueError, ValidationError):
-            return
-        for i, message in enumerate(request.messages):
-            if isinstance(message.content, list):
-                for j, part in enumerate(message.content):
-                    if part.type != "text":
-                        raise ServeError(422, f"messages[{i}].content[{j}] is {part.type}: the dynahate model "
-                                              "reads text only")
-        offset = 1 if request.messages and request.messages[0].role == Role.SYSTEM else 0
-        token = _prechecking.set(True)
         try:
-            messages, system, tools, *_ = _process_request(request)  # text only: fetches nothing
-        except HTTPException:
+            data = json.loads(body)
+        except (ValueError, RecursionError):
+            return  # not JSON: FastAPI's answer
+        if isinstance(data, dict) and isinstance(data.get("messages"), list):
+            _refuse_messages(data["messages"])
+        try:  # parsed as FastAPI parses it; what fails here, FastAPI answers itself
+            request = ChatCompletionRequest.model_validate(data)
+        except ValidationError:
             return
-        finally:
-            _prechecking.reset(token)
-        if system is not None:
-            self.checks.check_text("messages[0]", system, post=False)
-        user_indices = []
-        for k, message in enumerate(messages):
-            is_post = message["role"] == "user"
-            self.checks.check_text(f"messages[{k + offset}]", message["content"], post=is_post)
-            if is_post:
-                user_indices.append(k + offset)
-        if tools is not None:
-            self.checks.check_text("tools", tools, post=False)
-        length = await self.checks.off_loop(self._prompt_length, messages, system, tools, current_guard.get())
-        where = f"messages[{user_indices[-1]}]" if user_indices else "messages"
-        self.checks.check_length(where, length)
+        if request.tools:
+            raise ServeError(422, f"'tools' is given: the dynahate model calls no tools; {ONE_POST}")
+        if request.stream and request.n != 1:  # LLaMA-Factory would refuse it after the stream has started
+            raise ServeError(422, f"'n' is {request.n} with 'stream': a stream carries one answer")
+        (message,) = request.messages
+        await self.checks.check_posts([_post_text(message)], current_guard.get(), name="messages")
 
-    def _prompt_length(self, messages: list[dict[str, str]], system: str | None, tools: str | None,
-                       guard: RequestGuard | None) -> int:
-        if guard is not None:
-            guard.check()  # the client left while this waited for a thread: no work
-        engine = self.engine
-        messages = engine.template.mm_plugin.process_messages(messages, [], [], [], engine.processor)
-        prompt_ids, _ = engine.template.encode_oneturn(
-            engine.tokenizer, messages + [{"role": "assistant", "content": ""}], system, tools)
-        return len(prompt_ids)
+
+def plain_text_posts(engine: Any) -> None:
+    """Make LLaMA-Factory's engine encode a chat's post as plain text, with :func:`prompts.encode_prompt`.
+
+    The engine gets its own copy of the ``dynahate`` template (the registered one is left as it is) whose
+    ``encode_oneturn`` takes only what the pre-check lets through: one user message, no system, no tools.
+    """
+    template = copy.copy(engine.template)
+
+    def encode_oneturn(tokenizer: Any, messages: list[dict[str, str]], system: str | None = None,
+                       tools: str | None = None) -> tuple[list[int], list[int]]:
+        roles = [message["role"] for message in messages]
+        if roles != ["user", "assistant"] or messages[1]["content"] or system is not None or tools:
+            raise ServeError(422, f"the dynahate model takes one post: {ONE_POST}")
+        return prompts.encode_prompt(tokenizer, messages[0]["content"]), []
+
+    template.encode_oneturn = encode_oneturn
+    engine.template = template
 
 
 def guard_generation(engine: Any) -> None:

@@ -6,9 +6,10 @@ For each HTTP request, before any route code runs:
    scheme in any case) gets 401, before its body is read or validated.
 2. POST: a ``Content-Length`` over ``--max-body-bytes`` gets 413 at once, without reading the
    body; a chunked body is counted while it is read and refused as soon as it passes the limit.
-   (The server's HTTP layer discards the rest of a refused body without keeping it.)
+   (The server's HTTP layer discards the rest of a refused body without keeping it.) Every POST
+   route takes JSON, which is UTF-8: a body that is not gets 422 naming the first bad byte's offset.
 3. A per-route bound on requests in progress (chat completions: 429 with ``Retry-After``).
-4. The route's pre-check on the body (chat completions: the post rules, see :mod:`dynahate.serve.chat`),
+4. The route's pre-check on the body (chat completions: one user message, the post, see :mod:`dynahate.serve.chat`),
    then the route, run with a :class:`~dynahate.serve.guard.RequestGuard` in ``current_guard``. A task
    awaits ``http.disconnect`` from the server meanwhile: when the client goes, the guard is
    dropped (queued work is discarded, counted as abandoned). When ``--request-timeout`` passes
@@ -60,6 +61,14 @@ async def send_error(send: Send, error: ServeError) -> None:
     headers += [(key.lower().encode("latin-1"), value.encode("latin-1")) for key, value in error.headers.items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _refuse_non_utf8(body: bytes) -> None:
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        raise ServeError(422, f"request body is not valid UTF-8 (byte {bad.start} of {len(body)}): send JSON in "
+                              "UTF-8") from None
 
 
 class _BodyTimeout(Exception):
@@ -127,6 +136,7 @@ class ServeMiddleware:
             if body is None:
                 self.drops.abandoned += 1
                 return
+            _refuse_non_utf8(body)
             limit = self.in_progress_limits.get(path)
             if limit is not None and self.in_progress[path] >= limit:
                 self.drops.rejected += 1

@@ -29,8 +29,9 @@ environment variables read:
   API_MODEL_NAME (the id /v1/models lists) and FASTAPI_ROOT_PATH; HF_HUB_OFFLINE as usual.
 {HUB_ENVIRONMENT}
 status codes: 401 no or wrong key; 408 body not received in time; 413 body, text or prompt too
-long, or too many texts; 422 bad JSON or a bad post (empty, blank, not text, a lone surrogate);
-429 queue full (with Retry-After); 503 --request-timeout passed (the request is not scored).
+long, or too many texts; 422 a body not UTF-8 JSON, a bad post (empty, blank, not text, a lone
+surrogate), or a chat request that is not one user message holding the post (no system, assistant or
+tool message, no tools); 429 queue full (with Retry-After); 503 --request-timeout passed (the request is not scored).
 """
 
 
