@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from fastapi import Request
 from pydantic import BaseModel
 
 from dynahate.core import __version__
+from dynahate.inference.decision_rule import DecisionRule
 from dynahate.inference.model_loading import read_adapter_config, resolve_base
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
@@ -58,6 +59,7 @@ class ServeConfig:
     max_batch_posts: int = 256
     token_budget: int | str = "auto"  # resolved by the score engine once the model is loaded
     log_requests: bool = False  # let LLaMA-Factory log chat requests (they contain the posts)
+    rule: DecisionRule = field(default_factory=DecisionRule)  # --threshold / --calibrated for /v1/classify
 
 
 def chat_model_args(config: ServeConfig, base: str, device: str) -> dict[str, Any]:
@@ -141,6 +143,8 @@ def create_serve_app(config: ServeConfig):
             "base_model": base,
             "quantized": config.quantize, "device": device, "template": "dynahate", "labels": list(LABELS),
             "version": __version__, "max_texts": config.max_texts, "cutoff_len": config.cutoff_len,
+            "decision_rule": {"threshold": config.rule.threshold, "threshold_name": config.rule.threshold_name,
+                              "temperature": config.rule.temperature},
             "limits": {"max_texts": config.max_texts, "max_text_chars": max_text_chars,
                        "max_body_bytes": config.max_body_bytes, "max_queue": config.max_queue,
                        "request_timeout_s": config.request_timeout_s, "cutoff_len": config.cutoff_len},
@@ -166,6 +170,8 @@ def create_serve_app(config: ServeConfig):
             drops.rejected += 1
             return error(429, f"the queue holds {config.max_queue} requests, the limit (--max-queue); "
                               f"retry after {full.retry_after_s} s", {"Retry-After": str(full.retry_after_s)})
-        return [{"label": r.pred, "p_hate": r.p_hate} for r in results]
+        rule = config.rule
+        return [{"label": rule.label(r.p_hate) if rule.asked else r.pred, "p_hate": rule.reported(r.p_hate),
+                 **rule.fields()} for r in results]
 
     return app

@@ -36,6 +36,7 @@ tool message, no tools); 429 queue full (with Retry-After); 503 --request-timeou
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from dynahate.inference.decision_rule import add_decision_rule_arguments
     from dynahate.serve.post_checks import CHARS_PER_TOKEN_LIMIT
 
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
@@ -63,6 +64,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="answer 503 and drop the request if it is not answered by then (default 60)")
     parser.add_argument("--window-ms", type=positive_float, default=5.0,
                         help="how long an idle server waits to batch requests arriving together (default 5)")
+    add_decision_rule_arguments(parser)  # /v1/classify's labels and p_hate; chat answers are generated
     add_option_with_deprecated_alias(parser, "--log-requests", "--show-examples", action="store_true",
                                      help="let LLaMA-Factory log chat requests (off by default: they contain "
                                           "the posts)")
@@ -89,7 +91,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def run(args: argparse.Namespace) -> int:
     from dynahate.inference.adapter_source import fetch_adapter, parse_adapter_spec
-    from dynahate.inference.model_loading import read_adapter_config
+    from dynahate.inference.decision_rule import decision_rule
+    from dynahate.inference.model_loading import adapter_sha256, read_adapter_config
 
     spec = parse_adapter_spec(args.adapter)  # no network yet
     if not spec.is_hub:
@@ -101,10 +104,12 @@ def run(args: argparse.Namespace) -> int:
         source = fetch_adapter(spec)  # a Hub adapter: after the port is ours, before the model loads
         if source.is_hub:
             read_adapter_config(source.path)
-        return _serve(args, source, sock)
+        rule = decision_rule(args.threshold, args.calibrated, source.path,
+                             adapter_sha256(source.path) if args.threshold or args.calibrated else None)
+        return _serve(args, source, sock, rule)
 
 
-def _serve(args: argparse.Namespace, source, sock: socket.socket) -> int:
+def _serve(args: argparse.Namespace, source, sock: socket.socket, rule) -> int:
     import uvicorn
 
     from dynahate.serve.app import ServeConfig, create_serve_app
@@ -114,7 +119,7 @@ def _serve(args: argparse.Namespace, source, sock: socket.socket) -> int:
                          cutoff_len=args.cutoff_len, max_texts=args.max_texts, max_text_chars=args.max_text_chars,
                          max_body_bytes=args.max_body_bytes, max_queue=args.max_queue,
                          request_timeout_s=args.request_timeout, window_s=args.window_ms / 1000,
-                         token_budget=args.token_budget, log_requests=args.log_requests)
+                         token_budget=args.token_budget, log_requests=args.log_requests, rule=rule)
     app = create_serve_app(config)
     print(f"serving {source.describe()} on http://{args.host}:{sock.getsockname()[1]} "
           "(POST /v1/classify, POST /v1/chat/completions, GET /health)", flush=True)

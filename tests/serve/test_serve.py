@@ -59,6 +59,7 @@ def test_health_says_what_is_loaded(server, trained_run):
                                 "request_timeout_s": 60.0, "cutoff_len": 1024}
     assert set(health["queue"]) == {"requests", "posts", "scoring_posts"}
     assert set(health["dropped"]) == {"abandoned", "timed_out", "rejected"}
+    assert health["decision_rule"] == {"threshold": 0.5, "threshold_name": None, "temperature": None}
 
 
 def test_classify_equals_dynahate_predict(server, dev_posts, offline):
@@ -587,3 +588,35 @@ def test_a_full_queue_is_answered_429_with_retry_after(busy_server):
     assert full[0].json()["error"].startswith("the queue holds 2 requests, the limit (--max-queue)")
     after = wait_idle(url)
     assert after["dropped"]["rejected"] - before["dropped"]["rejected"] == len(full)
+
+
+def test_threshold_and_calibrated_label_as_predict_does_and_health_names_the_rule(trained_run, score_eval,
+                                                                                    dev_posts, tmp_path):
+    """The run with the evaluation of its own weights beside it, served with a recorded operating point and the
+    recorded temperature: /v1/classify answers what `dynahate predict` answers with the same flags."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    shutil.copy(score_eval[0] / "eval_results.json", run / "eval_results.json")
+    flags = ["--threshold", "best_macro_f1", "--calibrated"]
+    posts = dev_posts[:12]
+    expected = [json.loads(line) for line in run_cli(["dynahate", "predict", "--adapter", str(run), *posts, *flags],
+                                                     env=OFFLINE_ENV).stdout.splitlines()]
+    proc, url = start_serve(run, tmp_path / "log", *flags, env=OFFLINE_ENV)
+    try:
+        served = classify(url, posts).json()
+        assert_same(served, expected)
+        test = json.loads((run / "eval_results.json").read_text())["test"]
+        point = {p["name"]: p for p in test["operating_points"]}["best_macro_f1"]
+        rule = {"threshold": point["threshold"], "threshold_name": "best_macro_f1",
+                "temperature": test["calibration"]["temperature"]}
+        assert all({key: item[key] for key in rule} == rule for item in served)
+        assert httpx.get(f"{url}/health").json()["decision_rule"] == rule
+    finally:
+        stop_serve(proc)
+    (run / "eval_results.json").unlink()
+    result = run_cli(["dynahate", "serve", "--adapter", str(run), "--port", "0", "--calibrated"], check=False,
+                     timeout=120, env=OFFLINE_ENV)
+    assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
+    assert "--calibrated:" in result.stderr and "eval_results.json not found" in result.stderr
