@@ -1,4 +1,5 @@
-# dynahate-qlora: the two commands are `make demo` and `make test` (`make test-fast` while editing).
+# dynahate-qlora: the two commands are `make demo` and `make test` (`make test-fast` while editing;
+# `make docs` builds the documentation site into site/, `make docs-serve` serves it on localhost:8000).
 #   VENV=path  use another virtual environment (created if missing)
 #   PYTHON=..  the interpreter that creates it (Python >= 3.11)
 #   TEST_WORKERS=N  pytest-xdist processes for the test targets (default 2: measured faster than 1 on 2 cores)
@@ -8,11 +9,12 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO ?= demo
 STAMP := $(VENV)/.dynahate-installed
+DOCS_STAMP := $(VENV)/.dynahate-docs-installed
 TEST_WORKERS ?= 2
 export HF_HUB_OFFLINE := 1
 export DISABLE_VERSION_CHECK := 1
 
-.PHONY: install test test-fast coverage lint demo clean
+.PHONY: install test test-fast coverage lint docs docs-serve demo clean
 
 install: $(STAMP)
 
@@ -39,6 +41,18 @@ coverage: install
 	rm -rf .coverage-data && mkdir -p .coverage-data
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --cov --cov-report=term-missing:skip-covered
 
+# The documentation site (mkdocs.yml, docs/) with the `docs` extra's MkDocs and mkdocs-material. --strict: a broken
+# link, a missing anchor or a page left out of the navigation is an error (CI runs `make docs`).
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -c .ci/constraints.txt -e '.[docs]'
+	touch $@
+
+docs: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(DOCS_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict
+
 # A pipeline check on CPU with a tiny random model and a synthetic sample: NOT the real result.
 # The tiny model's training overrides are defined once (TINY_TRAIN_OVERRIDES in plugin/tiny_model.py);
 # make prints the training command with them filled in.
@@ -63,4 +77,4 @@ demo: install
 	@echo "== model card: $(DEMO)/run/hub/README.md (staged, not uploaded) =="
 
 clean:
-	rm -rf $(DEMO) build *.egg-info .coverage-data
+	rm -rf $(DEMO) build site *.egg-info .coverage-data

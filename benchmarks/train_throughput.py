@@ -15,7 +15,7 @@ disk, no download) and Llama 3.1's own tokenizer (offline, from ``llama-models``
 lengths are the real ones.
 
 Why the fast recipe should be faster on a GPU (fixed cost per pass over the 4-bit weights,
-padding, batched evaluation), worked out as arithmetic: README, "Recipes: which to use when".
+padding, batched evaluation), worked out as arithmetic: docs/recipes.md, "The arithmetic behind the speedup".
 """
 
 from __future__ import annotations

@@ -4,8 +4,9 @@ Each package declares its subcommands as entry points of the group ``dynahate.co
 ``pyproject.toml`` (name = module), so adding a command never touches this package. A subcommand
 module defines ``HELP`` (one line), ``ORDER`` (its place in ``--help``), ``add_arguments(parser)`` and
 ``run(args) -> int``, and imports heavy libraries (torch, transformers) only inside ``run`` so
-that ``dynahate --help`` stays fast. A :class:`DynahateError` becomes one ``error:`` line on
-stderr and exit status 2. SIGINT and SIGTERM become exceptions, so temporary files are removed
+that ``dynahate --help`` stays fast. Each subcommand's ``--help`` ends with the path of its page in the
+documentation, ``docs/commands/<name>.md`` (:class:`CommandParser`). A :class:`DynahateError` becomes one
+``error:`` line on stderr and exit status 2. SIGINT and SIGTERM become exceptions, so temporary files are removed
 and nothing half-written is left (exit 130 and 143).
 """
 
@@ -23,6 +24,22 @@ from dynahate.core.errors import DynahateError
 
 COMMAND_GROUP = "dynahate.commands"
 """The entry-point group each package declares its subcommands in (``pyproject.toml``)."""
+
+
+DOCS_PAGE = "docs/commands/{name}.md"
+"""Where each subcommand is documented, relative to the repository root (the MkDocs site's source)."""
+
+
+class CommandParser(argparse.ArgumentParser):
+    """A subcommand's parser: its ``--help`` ends with ``docs: <the command's page>``, whatever its epilog."""
+
+    def __init__(self, *args, docs_page: str | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.docs_page = docs_page
+
+    def format_help(self) -> str:
+        text = super().format_help()
+        return text if self.docs_page is None else f"{text.rstrip()}\n\ndocs: {self.docs_page}\n"
 
 
 def _available() -> dict[str, ModuleType]:
@@ -47,13 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Dynahate QLoRA: prepare data, evaluate, predict, publish and serve the adapter.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=CommandParser)
     commands = _available()
     if not commands:
         parser.error(f"no subcommands are installed (entry-point group {COMMAND_GROUP!r}); "
                      "reinstall the project: pip install -e .")
     for name, module in commands.items():
-        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP,
+                                    docs_page=DOCS_PAGE.format(name=name))
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser

@@ -10,7 +10,8 @@ HELP = "build a tiny random Llama-3-architecture model with Llama 3.1's tokenize
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.epilog = "No environment variable is read."
+    parser.epilog = ("Environment: DYNAHATE_CACHE, where Llama 3.1's tokenizer is cached once converted (default "
+                     "XDG_CACHE_HOME/dynahate, else ~/.cache/dynahate). Nothing else is read.")
     parser.add_argument("out_dir", type=Path, nargs="?",
                         help="directory to write the model to (required unless --print-train-overrides)")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed (default 0)")

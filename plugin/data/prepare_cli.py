@@ -15,7 +15,9 @@ HELP = f"convert the official Dynahate CSV into data/{data_file_name(EVERY_SPLIT
 
 EPILOG = ("Errors name the file, line and acl.id, never a post. Environment: TQDM_* variables set the progress "
           "bar (TQDM_DISABLE=1 hides it); with --download, the standard proxy variables (https_proxy, no_proxy) "
-          "are honoured. Nothing else is read.")
+          "are honoured; --tokenizer llama31-offline caches the converted tokenizer in DYNAHATE_CACHE (default "
+          "XDG_CACHE_HOME/dynahate, else ~/.cache/dynahate), and a Hub tokenizer name is loaded by transformers "
+          "(HF_TOKEN, HF_HOME, HF_HUB_OFFLINE). Nothing else is read.")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

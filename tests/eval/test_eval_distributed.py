@@ -127,8 +127,8 @@ def test_an_error_on_one_rank_only_ends_every_rank_with_its_one_line(tmp_path):
     assert errors == ["error: rank 1 could not do it"], proc.stderr[-3000:]
     assert "value" not in proc.stdout  # rank 0 did not go on
     assert proc.stdout.count("before") == 1  # rank 1 prints nothing on stdout
-    # what README says torchrun adds: its own report of the failed child after our line, and exit status 1
+    # what docs/commands/eval.md says torchrun adds: its own report of the failed child after our line, and exit 1
     assert proc.returncode == 1 and "ChildFailedError" in proc.stderr.split(errors[0], 1)[1], proc.stderr[-3000:]
-    readme = " ".join((REPO / "README.md").read_text(encoding="utf-8").split())
+    page = " ".join((REPO / "docs" / "commands" / "eval.md").read_text(encoding="utf-8").split())
     assert ("torchrun then prints its own report of the failed rank after it (a `ChildFailedError` traceback with "
-            "`exitcode : 2`) and exits 1") in readme
+            "`exitcode : 2`) and exits 1") in page

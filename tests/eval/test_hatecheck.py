@@ -256,7 +256,7 @@ def test_card_shows_hatecheck_and_per_round_test_results(trained_run, prepared_d
     assert "CC BY 4.0" in text and "rottger2021hatecheck" in text
     # not the official file: no model-index result for Paul/hatecheck
     assert all(r.dataset_type != "Paul/hatecheck" for r in card.data.eval_results)
-    groups = results["test"]["breakdowns"]["round_group"]  # R1-R4, as the README and `dynahate compare` say
+    groups = results["test"]["breakdowns"]["round_group"]  # R1-R4, as the docs and `dynahate compare` say
     assert list(groups) == sorted(groups) and all(name in ("R1", "R2", "R3", "R4") for name in groups)
     for name, group in groups.items():
         assert f"| {name} | {group['examples']} | {group['accuracy']:.4f} | {group['macro_f1']:.4f} |" in text

@@ -107,7 +107,7 @@ def test_no_header_restates_what_the_tests_keep_equal():
         text = "\n".join(header(name))
         for fragment in ("rank 8", "alpha 16", "dropout 0.05", "2e-5", "2.0e-5", "10 % warmup", "3 epochs"):
             assert fragment not in text, (name, fragment)
-        assert not re.search(r"\b\d+ ?[x×] ?1\b", text), name  # the GPU-count table (README only)
+        assert not re.search(r"\b\d+ ?[x×] ?1\b", text), name  # the GPU-count table (docs/recipes.md only)
 
 
 @functools.cache
@@ -196,10 +196,10 @@ def test_same_optimisation_problem_as_the_exact_recipe(name):
     assert effective(other, GPUS_IN_RECIPE[name]) == effective(exact, 1) == 24
 
 
-def test_readme_gpu_table_keeps_the_effective_batch():
-    # The GPU-count table lives in the README only; every row of it must make 24.
-    readme = (REPO / "README.md").read_text()
-    rows = [line for line in readme.splitlines() if line.startswith("| GPUs in total")
+def test_docs_gpu_table_keeps_the_effective_batch():
+    # The GPU-count table lives in docs/recipes.md ("More than one GPU") only; every row of it must make 24.
+    page = (REPO / "docs" / "recipes.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith("| GPUs in total")
             or line.startswith("| `per_device_train_batch_size` ×")]
     assert len(rows) == 2, rows
     gpus = [int(cell) for cell in rows[0].strip("|").split("|")[1:]]

@@ -1,4 +1,4 @@
-"""The card's per-round table: R1-R4 (as the README and ``dynahate compare`` say), from ``round_group``; results
+"""The card's per-round table: R1-R4 (as the docs and ``dynahate compare`` say), from ``round_group``; results
 written before it give the rounds as the data names them, said so; a round name that is not a code is refused."""
 
 from __future__ import annotations
