@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="dynahate",
         description="Dynahate QLoRA: prepare data, evaluate, predict, publish and serve the adapter.",
+        epilog=f"docs: docs/index.md; each command's page is {DOCS_PAGE.format(name='COMMAND')} "
+               "(`make docs` builds the site into site/)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=CommandParser)

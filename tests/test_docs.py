@@ -49,6 +49,12 @@ def test_each_command_help_ends_with_the_path_of_its_page(name):
     assert (REPO / DOCS_PAGE.format(name=name)).is_file()
 
 
+def test_the_top_level_help_points_to_the_docs():
+    text = " ".join(run_main(["--help"]).stdout.split())
+    assert "docs: docs/index.md; each command's page is docs/commands/COMMAND.md" in text
+    assert (DOCS / "index.md").is_file()
+
+
 @pytest.mark.parametrize("name", sorted(COMMANDS))
 def test_every_flag_of_a_command_is_on_its_page(name):
     page = (REPO / DOCS_PAGE.format(name=name)).read_text(encoding="utf-8")
