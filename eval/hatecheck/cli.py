@@ -120,7 +120,10 @@ def _run(args: argparse.Namespace, spec, ranks) -> int:
     for name, test in weakest(results["functionalities"]):
         print(f"  {name:24s} gold={test['gold']:8s} {test['correct']:4d}/{test['n']:<4d} "
               f"accuracy {test['accuracy']:.4f}")
-    for line in decision_lines(results):
+    lines = decision_lines(results)
+    if lines:
+        print("decision-ready figures:")
+    for line in lines:
         print(f"  {line}")
     print(f"wrote {out_dir}/eval_results.json (hatecheck), {SPLIT_NAME}_predictions.jsonl, {PLOT_NAME} and plots")
     return 0

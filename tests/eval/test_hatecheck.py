@@ -93,6 +93,7 @@ def test_score_mode_end_to_end_on_the_synthetic_file(trained_run, tmp_path):
     shown = [line.split()[0] for line in stdout[at + 1:at + 6]]
     assert shown == [name for name, _ in weakest(tests)]
     assert [tests[n]["accuracy"] for n in shown] == sorted(tests[n]["accuracy"] for n in shown)
+    assert stdout[at + 6] == "decision-ready figures:" and stdout[at + 7].startswith("  95% intervals: accuracy [")
     _no_text(proc.stdout, proc.stderr,
              *(p.read_text() for p in out.iterdir() if p.suffix in (".json", ".jsonl", ".txt")))
     assert not temp_files(out)
