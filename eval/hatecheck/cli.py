@@ -116,11 +116,14 @@ def _run(args: argparse.Namespace, spec, ranks) -> int:
     official = "" if source.official else ", NOT the official file"
     print(f"HateCheck ({results['mode']} mode, {results['examples']} cases, {results['invalid']} invalid; "
           f"git blob {source.git_blob_sha1[:12]}{official}): {summary_line(results)}")
-    for line in decision_lines(results):
-        print(f"  {line}")
     print("weakest functional tests:")
     for name, test in weakest(results["functionalities"]):
         print(f"  {name:24s} gold={test['gold']:8s} {test['correct']:4d}/{test['n']:<4d} "
               f"accuracy {test['accuracy']:.4f}")
+    lines = decision_lines(results)
+    if lines:
+        print("decision-ready figures:")
+    for line in lines:
+        print(f"  {line}")
     print(f"wrote {out_dir}/eval_results.json (hatecheck), {SPLIT_NAME}_predictions.jsonl, {PLOT_NAME} and plots")
     return 0

@@ -93,6 +93,7 @@ def test_score_mode_end_to_end_on_the_synthetic_file(trained_run, tmp_path):
     shown = [line.split()[0] for line in stdout[at + 1:at + 6]]
     assert shown == [name for name, _ in weakest(tests)]
     assert [tests[n]["accuracy"] for n in shown] == sorted(tests[n]["accuracy"] for n in shown)
+    assert stdout[at + 6] == "decision-ready figures:" and stdout[at + 7].startswith("  95% intervals: accuracy [")
     _no_text(proc.stdout, proc.stderr,
              *(p.read_text() for p in out.iterdir() if p.suffix in (".json", ".jsonl", ".txt")))
     assert not temp_files(out)
@@ -107,7 +108,7 @@ def test_generate_mode_keeps_the_other_entries_of_eval_results(trained_run, prep
     results = json.loads((out / "eval_results.json").read_text())
     assert results["dev"] == dev_before and results["hatecheck"]["mode"] == "generate"
     lines = read_jsonl(out / "hatecheck_predictions.jsonl")
-    assert all(set(line) == {"case_id", "functionality", "gold", "pred", "raw"} for line in lines)
+    assert all(set(line) == {"case_id", "functionality", "groups", "gold", "pred", "raw"} for line in lines)
     assert "== hatecheck (generate mode, 60 posts) ==" in (out / "eval_metrics.txt").read_text()
     assert (out / "dev_predictions.jsonl").is_file() and (out / "hatecheck_functionalities.png").is_file()
     _no_text(proc.stdout, proc.stderr)
