@@ -6,7 +6,8 @@ message, the post alone, encoded as plain text as ``/v1/classify`` encodes it (:
 ``/v1/classify`` scores posts with the eval module's score engine on
 that same model, micro-batched across concurrent requests (:mod:`dynahate.serve.classify_batcher`). ``/health``
 says what is loaded (``adapter_hub``: the repo id, revision and commit of a Hub adapter, else
-null), the queue, and the requests dropped.
+null), the queue, and the requests dropped. ``GET /`` is a page to try the adapter in a browser
+(:mod:`dynahate.serve.page`), a client of ``/v1/classify`` and ``/health`` like any other.
 
 In front of every route, :mod:`dynahate.serve.middleware` checks the API key, the body size and
 encoding, the chat request's messages and post (:mod:`dynahate.serve.chat`), and watches for clients
@@ -60,6 +61,7 @@ class ServeConfig:
     token_budget: int | str = "auto"  # resolved by the score engine once the model is loaded
     log_requests: bool = False  # let LLaMA-Factory log chat requests (they contain the posts)
     rule: DecisionRule = field(default_factory=DecisionRule)  # --threshold / --calibrated for /v1/classify
+    page: bool = True  # GET / (the browser page) and its assets; --no-page leaves them out
 
 
 def chat_model_args(config: ServeConfig, base: str, device: str) -> dict[str, Any]:
@@ -91,6 +93,7 @@ def create_serve_app(config: ServeConfig):
     from dynahate.serve.classify_batcher import ClassifyBatcher, QueueFull
     from dynahate.serve.guard import DropCounts, ServeError, current_guard
     from dynahate.serve.middleware import ServeMiddleware
+    from dynahate.serve.page import add_page_routes
     from dynahate.serve.post_checks import PostChecks, default_max_text_chars
 
     base = resolve_base(read_adapter_config(config.adapter), config.base, config.force)
@@ -109,9 +112,10 @@ def create_serve_app(config: ServeConfig):
     app = create_app(chat_model)
     if not config.log_requests:  # LLaMA-Factory logs each chat request, posts included
         logging.getLogger("llamafactory.api.chat").setLevel(logging.WARNING)
+    api_key = os.environ.get(API_KEY_ENV) or None
     # innermost of the user middleware: inside LLaMA-Factory's CORS, so error answers carry its headers
     app.user_middleware.append(Middleware(
-        ServeMiddleware, api_key=os.environ.get(API_KEY_ENV), max_body_bytes=config.max_body_bytes,
+        ServeMiddleware, api_key=api_key, max_body_bytes=config.max_body_bytes,
         request_timeout_s=config.request_timeout_s, drops=drops,
         prechecks={CHAT_PATH: ChatPrecheck(checks)}, in_progress_limits={CHAT_PATH: config.max_queue}))
 
@@ -145,6 +149,9 @@ def create_serve_app(config: ServeConfig):
             "version": __version__, "max_texts": config.max_texts, "cutoff_len": config.cutoff_len,
             "decision_rule": {"threshold": config.rule.threshold, "threshold_name": config.rule.threshold_name,
                               "temperature": config.rule.temperature},
+            "classify": {"mode": "score", "token_budget": engine.token_budget,
+                         "token_budget_source": engine.token_budget_source},
+            "api_key_required": api_key is not None,
             "limits": {"max_texts": config.max_texts, "max_text_chars": max_text_chars,
                        "max_body_bytes": config.max_body_bytes, "max_queue": config.max_queue,
                        "request_timeout_s": config.request_timeout_s, "cutoff_len": config.cutoff_len},
@@ -174,4 +181,6 @@ def create_serve_app(config: ServeConfig):
         return [{"label": rule.label(r.p_hate) if rule.asked else r.pred, "p_hate": rule.reported(r.p_hate),
                  **rule.fields()} for r in results]
 
+    if config.page:
+        add_page_routes(app)
     return app

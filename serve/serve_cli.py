@@ -24,7 +24,8 @@ HELP = "serve /v1/classify (micro-batched score mode), OpenAI chat completions a
 EPILOG = f"""\
 environment variables read:
   API_KEY    if set, every /v1/... request (classify, chat, models) needs
-             'Authorization: Bearer <API_KEY>' (scheme in any case), else 401; /health stays open
+             'Authorization: Bearer <API_KEY>' (scheme in any case), else 401; /health stays open,
+             and so does the page (GET /), which asks for the key
   LLaMA-Factory's API also reads MAX_CONCURRENT (chat generations at once, default 1),
   API_MODEL_NAME (the id /v1/models lists) and FASTAPI_ROOT_PATH; HF_HUB_OFFLINE as usual.
 {HUB_ENVIRONMENT}
@@ -65,6 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window-ms", type=positive_float, default=5.0,
                         help="how long an idle server waits to batch requests arriving together (default 5)")
     add_decision_rule_arguments(parser)  # /v1/classify's labels and p_hate; chat answers are generated
+    parser.add_argument("--no-page", action="store_true",
+                        help="leave out the browser page (GET /, /page.js, /page.css; served by default); the "
+                             "API is the same either way")
     add_option_with_deprecated_alias(parser, "--log-requests", "--show-examples", action="store_true",
                                      help="let LLaMA-Factory log chat requests (off by default: they contain "
                                           "the posts)")
@@ -119,9 +123,11 @@ def _serve(args: argparse.Namespace, source, sock: socket.socket, rule) -> int:
                          cutoff_len=args.cutoff_len, max_texts=args.max_texts, max_text_chars=args.max_text_chars,
                          max_body_bytes=args.max_body_bytes, max_queue=args.max_queue,
                          request_timeout_s=args.request_timeout, window_s=args.window_ms / 1000,
-                         token_budget=args.token_budget, log_requests=args.log_requests, rule=rule)
+                         token_budget=args.token_budget, log_requests=args.log_requests, rule=rule,
+                         page=not args.no_page)
     app = create_serve_app(config)
+    page = "" if args.no_page else ", GET / (a page to try it in a browser)"
     print(f"serving {source.describe()} on http://{args.host}:{sock.getsockname()[1]} "
-          "(POST /v1/classify, POST /v1/chat/completions, GET /health)", flush=True)
+          f"(POST /v1/classify, POST /v1/chat/completions, GET /health{page})", flush=True)
     uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
     return 0

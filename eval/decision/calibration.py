@@ -48,6 +48,14 @@ def fit_temperature(gold_hate: Sequence[bool], p_hate: Sequence[float]) -> float
                                         options={"xatol": 1e-6}).x))
 
 
+def at_bound(temperature: float) -> bool:
+    """Whether a fitted temperature lies at the end of the search range (within 0.1 % in log T)."""
+    import math
+
+    low, high = LOG_T_BOUNDS
+    return min(abs(math.log(temperature) - low), abs(math.log(temperature) - high)) < 1e-3 * (high - low)
+
+
 def calibration(gold_hate: Sequence[bool], p_hate: Sequence[float], temperature: float) -> dict[str, Any]:
     """The ``calibration`` entry of a split, at a temperature fitted on dev."""
     from sklearn.metrics import brier_score_loss

@@ -19,7 +19,7 @@ from dynahate.core.json_io import iter_jsonl
 from dynahate.eval.artifacts import SplitOutcome
 from dynahate.eval.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, INVALID
 from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES, bias, dynahate_groups
-from dynahate.eval.decision.calibration import calibration, fit_temperature
+from dynahate.eval.decision.calibration import at_bound, calibration, fit_temperature
 from dynahate.eval.decision.contrast import contrast
 from dynahate.eval.decision.dev_scores import DEV, dev_scores
 from dynahate.eval.decision.intervals import intervals
@@ -31,6 +31,8 @@ from dynahate.plugin.splits import SPLITS, data_file, meta_file
 DEV_NOTE = ("thresholds and the temperature are chosen on dev, so dev reports only the default operating point and "
             "no calibration (figures on the posts they were chosen on would flatter them)")
 SCORE_NOTE = "operating points, bias AUCs and calibration need score mode (p_hate)"
+BOUND_NOTE = ("the calibration temperature reached the end of its search range: dev's scores separate the classes "
+              "perfectly (or not at all), so the calibrated p_hate is not a meaningful probability")
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,8 @@ def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, 
             results["bias"] = bias(gold_hate, p_hate, context.groups, min_examples=options.bias_min_examples)
         if usable:
             results["calibration"] = calibration(gold_hate, p_hate, temperature)
+            if at_bound(temperature):
+                notes.append(BOUND_NOTE)
         elif name == DEV:
             notes.append(DEV_NOTE)
         else:

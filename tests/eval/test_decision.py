@@ -292,3 +292,14 @@ def test_generate_mode_gets_accuracy_and_macro_f1_intervals_and_a_note(tmp_path)
     assert results["contrast"]["pairs"] == 1 and results["contrast"]["both_wrong"] == 0
     assert any("need score mode" in note for note in results["notes"])
     json.dumps(results)  # JSON-ready
+
+
+def test_a_perfectly_separated_dev_gives_a_temperature_at_its_bound_and_a_note(tmp_path):
+    from dynahate.eval.decision.calibration import at_bound
+    from dynahate.eval.decision.entries import BOUND_NOTE
+
+    separated = [0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1]
+    assert at_bound(fit_temperature(DEV_GOLD, separated)) and not at_bound(fit_temperature(DEV_GOLD, DEV_P))
+    outcomes = {"dev": _outcome(DEV_GOLD, separated), "test": _outcome(TEST_GOLD, TEST_P)}
+    add_decision_entries(outcomes, {}, tmp_path)
+    assert BOUND_NOTE in outcomes["test"].results["notes"]

@@ -60,6 +60,12 @@ def test_health_says_what_is_loaded(server, trained_run):
     assert set(health["queue"]) == {"requests", "posts", "scoring_posts"}
     assert set(health["dropped"]) == {"abandoned", "timed_out", "rejected"}
     assert health["decision_rule"] == {"threshold": 0.5, "threshold_name": None, "temperature": None}
+    # what the page shows: the mode /v1/classify scores with and the token budget resolved once the model loaded
+    assert health["classify"]["mode"] == "score" and health["api_key_required"] is False
+    if health["device"] == "cpu":
+        assert health["classify"] == {"mode": "score", "token_budget": 8192, "token_budget_source": "auto: 8192 on CPU"}
+    else:
+        assert health["classify"]["token_budget"] >= 1 and health["classify"]["token_budget_source"].startswith("auto")
 
 
 def test_classify_equals_dynahate_predict(server, dev_posts, offline):
@@ -164,7 +170,10 @@ def test_api_key_protects_classify_and_chat(trained_run, tmp_path):
         answer = httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=120,
                             headers={"Authorization": "bearer sekret-key"})
         assert answer.status_code == 200, answer.text
-        assert httpx.get(f"{url}/health").status_code == 200
+        health = httpx.get(f"{url}/health")
+        assert health.status_code == 200 and health.json()["api_key_required"] is True
+        # the page and its files hold no data: open like /health (the page asks for the key)
+        assert all(httpx.get(f"{url}{path}").status_code == 200 for path in ("/", "/page.js", "/page.css"))
     finally:
         stop_serve(proc)
 
