@@ -19,7 +19,7 @@ own posts, the seed and the number of resamples.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -143,6 +143,19 @@ class ScoredPosts:
         return np.divide(wins, pairs, out=np.full(len(counts), np.nan), where=pairs > 0)
 
 
+def _post_counts(n: int, resamples: int, seed: int, chunk: int) -> Iterator[np.ndarray]:
+    """``resamples`` bootstrap resamples of ``n`` posts from ``numpy.random.default_rng(seed)``, as how often each
+    post was drawn (rows x n), at most ``chunk`` rows at a time, so memory stays constant."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    for first in range(0, resamples, chunk):
+        rows = min(chunk, resamples - first)
+        drawn = rng.integers(0, n, size=(rows, n), dtype=np.int32)
+        drawn += (np.arange(rows, dtype=np.int32) * n)[:, None]
+        yield np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)
+
+
 def roc_auc(positive: Sequence[bool], score: Sequence[float]) -> float:
     """The ROC-AUC of ``score`` for the ``positive`` posts (scikit-learn's ``roc_auc_score``); ``nan`` without both
     classes."""
@@ -162,15 +175,8 @@ def resampled_roc_auc(positive: Sequence[bool], score: Sequence[float], resample
     import numpy as np
 
     posts = ScoredPosts.of(positive, score)
-    n = len(np.asarray(positive))
-    rng = np.random.default_rng(seed)
-    out = []
-    for first in range(0, resamples, chunk):
-        rows = min(chunk, resamples - first)
-        drawn = rng.integers(0, n, size=(rows, n), dtype=np.int32)  # in ScoredPosts' order: any order will do
-        drawn += (np.arange(rows, dtype=np.int32) * n)[:, None]
-        out.append(posts.auc(np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)))
-    return np.concatenate(out) if out else np.empty(0)
+    aucs = [posts.auc(counts) for counts in _post_counts(len(posts.order), resamples, seed, chunk)]
+    return np.concatenate(aucs) if aucs else np.empty(0)
 
 
 def paired_auc_differences(positive: Sequence[bool], score_a: Sequence[float], score_b: Sequence[float],
@@ -186,14 +192,8 @@ def paired_auc_differences(positive: Sequence[bool], score_a: Sequence[float], s
         index = np.flatnonzero(mask)
         scored[name] = (index, ScoredPosts.of(positive[index], np.asarray(score_a)[index]),
                         ScoredPosts.of(positive[index], np.asarray(score_b)[index]))
-    n = len(positive)
-    rng = np.random.default_rng(seed)
     out: dict[str, list[np.ndarray]] = {name: [] for name in subsets}
-    for first in range(0, resamples, chunk):
-        rows = min(chunk, resamples - first)
-        drawn = rng.integers(0, n, size=(rows, n), dtype=np.int32)
-        drawn += (np.arange(rows, dtype=np.int32) * n)[:, None]
-        counts = np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)
+    for counts in _post_counts(len(positive), resamples, seed, chunk):
         for name, (index, a, b) in scored.items():
             within = counts[:, index]
             out[name].append(b.auc(within[:, b.order]) - a.auc(within[:, a.order]))

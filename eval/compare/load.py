@@ -50,7 +50,8 @@ from dynahate.eval.compare.paired_stats import (
     INVALID,
     paired_comparison,
 )
-from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES
+from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES, auc_sets, enough_examples
+from dynahate.eval.decision.contrast import contrast_pairs
 from dynahate.eval.fingerprint import same_posts
 from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.plugin.labels import HATE, LABELS, normalize_gold
@@ -335,15 +336,9 @@ def _contrast(ids: list[Any], pairs: list[tuple[Post, Post]], options: dict[str,
     matched = [a.matched if a.matched is not None else b.matched for a, b in pairs]
     if all(m is None for m in matched):
         return None
-    where = {post_id: i for i, post_id in enumerate(ids)}
-    seen: set[frozenset[int]] = set()
-    both_a, both_b = [], []
-    for i, other in enumerate(where.get(m) for m in matched):
-        if other is None or other == i or frozenset((i, other)) in seen:
-            continue
-        seen.add(frozenset((i, other)))
-        both_a.append(all(pairs[k][0].pred == pairs[k][0].gold for k in (i, other)))
-        both_b.append(all(pairs[k][1].pred == pairs[k][1].gold for k in (i, other)))
+    within = contrast_pairs([{"acl.id": post_id, "acl.id.matched": m} for post_id, m in zip(ids, matched, strict=True)])
+    both_a = [all(pairs[k][0].pred == pairs[k][0].gold for k in pair[:2]) for pair in within]
+    both_b = [all(pairs[k][1].pred == pairs[k][1].gold for k in pair[:2]) for pair in within]
     if not both_a:
         return {"pairs": 0, "consistency": None}
     # a pair is "right" (code 0) when both its posts are: consistency is the accuracy of that answer
@@ -371,9 +366,9 @@ def _bias(pairs: list[tuple[Post, Post]], min_examples: int,
     subsets, sizes = {}, {}
     for name in names:
         member = np.array([bool(g) and name in g for g in groups])
-        bpsn = (member & ~hate) | (~member & hate)
+        bpsn = auc_sets(hate, member)["bpsn_auc"]
         sizes[name] = int(member.sum())
-        if int(hate[bpsn].sum()) >= min_examples and int((~hate)[bpsn].sum()) >= min_examples:
+        if enough_examples(hate, bpsn, min_examples):
             subsets[name] = bpsn
     differences = paired_auc_differences(hate, score_a, score_b, subsets, options["resamples"], options["seed"])
     out = {}

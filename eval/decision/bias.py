@@ -52,11 +52,20 @@ def dynahate_groups(metas: Sequence[dict[str, Any] | None], gold_hate: Sequence[
     return groups
 
 
+def auc_sets(hate, member) -> dict[str, object]:
+    """The posts each AUC of a group is computed on (boolean masks), from each post's class and membership."""
+    return {"subgroup_auc": member, "bpsn_auc": (member & ~hate) | (~member & hate),
+            "bnsp_auc": (member & hate) | (~member & ~hate)}
+
+
+def enough_examples(hate, mask, min_examples: int) -> bool:
+    """Whether both classes have at least ``min_examples`` posts in ``mask``."""
+    positives = int(hate[mask].sum())
+    return positives >= min_examples and int(mask.sum()) - positives >= min_examples
+
+
 def _auc(y, p, mask, min_examples: int) -> float | None:
-    positives = int(y[mask].sum())
-    if positives < min_examples or int(mask.sum()) - positives < min_examples:
-        return None
-    return roc_auc(y[mask], p[mask])
+    return roc_auc(y[mask], p[mask]) if enough_examples(y, mask, min_examples) else None
 
 
 def generalized_mean(values: Sequence[float], power: float = POWER) -> float | None:
@@ -81,12 +90,8 @@ def bias(gold_hate: Sequence[bool], p_hate: Sequence[float], groups: Sequence[se
     per_group: dict[str, Any] = {}
     for name in sorted(set().union(*groups)) if groups else []:
         member = np.fromiter((name in g for g in groups), dtype=bool, count=len(groups))
-        per_group[name] = {
-            "size": int(member.sum()),
-            "subgroup_auc": _auc(y, p, member, min_examples),
-            "bpsn_auc": _auc(y, p, (member & ~y) | (~member & y), min_examples),
-            "bnsp_auc": _auc(y, p, (member & y) | (~member & ~y), min_examples),
-        }
+        per_group[name] = {"size": int(member.sum()),
+                           **{key: _auc(y, p, mask, min_examples) for key, mask in auc_sets(y, member).items()}}
     means = {key: generalized_mean([g[key] for g in per_group.values() if g[key] is not None], power)
              for key in AUCS}
     return {"min_examples": min_examples, "power": power, "groups": per_group, "generalized_mean": means}
