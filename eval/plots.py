@@ -72,7 +72,7 @@ def split_plots(name: str, predictions: list[Prediction], mode: str,
     fig, ax = _figure(f"{name}: reliability of p_hate ({ECE_BINS} bins)")
     CalibrationDisplay.from_predictions(y, p_hate, n_bins=ECE_BINS, pos_label=HATE, ax=ax, name="adapter")
     if temperature is not None:
-        from dynahate.eval.decision.calibration import apply_temperature
+        from dynahate.inference.decision_rule import apply_temperature
 
         CalibrationDisplay.from_predictions(y, apply_temperature(p_hate, temperature), n_bins=ECE_BINS, pos_label=HATE,
                                             ax=ax, name=f"calibrated (T = {temperature:.2f}, fitted on dev)")

@@ -15,18 +15,38 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import read_json
+from dynahate.inference.model_loading import adapter_sha256
 from dynahate.plugin.labels import HATE, NOT_HATE
 
 RESULTS_NAME = "eval_results.json"
 SPLIT = "test"
 POINT_NAMES = ("default", "best_macro_f1", "recall_0.90", "recall_0.95")
 DEFAULT_THRESHOLD = 0.5
+
+
+EPSILON = 1e-12  # p_hate is clipped to [EPSILON, 1 - EPSILON] before its log-odds are taken
+
+
+def log_odds(p_hate: Sequence[float]):
+    """log(p / (1 - p)) of each ``p_hate`` (a numpy array)."""
+    import numpy as np
+
+    p = np.clip(np.asarray(p_hate, dtype=np.float64), EPSILON, 1 - EPSILON)
+    return np.log(p) - np.log1p(-p)
+
+
+def apply_temperature(p_hate: Sequence[float], temperature: float):
+    """sigmoid(logit(p_hate) / temperature) of each ``p_hate`` (a numpy array): the calibrated scores."""
+    from scipy.special import expit
+
+    return expit(log_odds(p_hate) / temperature)
 
 
 @dataclass(frozen=True)
@@ -43,11 +63,13 @@ class DecisionRule:
 
     def reported(self, p_hate: float) -> float:
         """``p_hate`` as reported: calibrated with the recorded temperature when asked."""
-        if self.temperature is None:
-            return p_hate
-        p = min(max(p_hate, 1e-12), 1 - 1e-12)
-        z = (math.log(p) - math.log1p(-p)) / self.temperature
-        return 1 / (1 + math.exp(-z)) if z >= 0 else math.exp(z) / (1 + math.exp(z))
+        return p_hate if self.temperature is None else float(apply_temperature([p_hate], self.temperature)[0])
+
+    def answer(self, label: str, p_hate: float) -> dict[str, Any]:
+        """One post's answer, from the score engine's ``label`` (at 0.5) and ``p_hate``: ``label`` and ``p_hate``
+        by this rule, then what names the rule (nothing without the flags)."""
+        return {"label": self.label(p_hate) if self.asked else label, "p_hate": self.reported(p_hate),
+                **self.fields()}
 
     def fields(self) -> dict[str, Any]:
         """What each output names about the rule (empty without the flags)."""
@@ -97,21 +119,23 @@ def _recorded(adapter_dir: Path, sha256: str | None, wanted: str) -> dict[str, A
     if not isinstance(test, dict):
         raise DynahateError(f"{wanted}: {path} records no {SPLIT!r} split; {run}")
     recorded = (test.get("adapter") or {}).get("sha256") if isinstance(test.get("adapter"), dict) else None
-    if sha256 is not None and recorded != sha256:
+    sha256 = sha256 or adapter_sha256(adapter_dir)
+    if recorded != sha256:
         raise DynahateError(f"{wanted}: {path}'s {SPLIT!r} results were computed on other weights (SHA-256 "
                             f"{str(recorded)[:12]}, these are {sha256[:12]}); {run}")
     return test
 
 
 def decision_rule(threshold: float | str | None, calibrated: bool, adapter_dir: Path,
-                  sha256: str | None) -> DecisionRule:
+                  sha256: str | None = None) -> DecisionRule:
     """The rule the flags ask for, reading what they name from the adapter's recorded test results.
 
     Args:
         threshold: ``--threshold`` as parsed (a number, a name, or None).
         calibrated: ``--calibrated``.
         adapter_dir: the adapter's folder (a run directory or a fetched Hub snapshot).
-        sha256: the SHA-256 of its ``adapter_model.safetensors``, which the results must record.
+        sha256: the SHA-256 of its ``adapter_model.safetensors``, which the results must record (default:
+            computed from the folder when the results are read).
     """
     if threshold is None and not calibrated:
         return DecisionRule()

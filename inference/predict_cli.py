@@ -58,7 +58,6 @@ def run(args: argparse.Namespace) -> int:
     from dynahate.inference.adapter_source import parse_adapter_spec
     from dynahate.inference.decision_rule import decision_rule
     from dynahate.inference.engine import EngineOptions
-    from dynahate.inference.model_loading import adapter_sha256
     from dynahate.inference.modes import build_engine
     from dynahate.inference.predict_input import read_posts
     from dynahate.plugin.post_rule import refuse_invalid_posts
@@ -74,8 +73,7 @@ def run(args: argparse.Namespace) -> int:
         refuse_overwriting_inputs(args.output, "--output", "this prediction",
                                   files=[args.input] if args.input and str(args.input) != "-" else [],
                                   files_in=[source.path], folders=[Path(base)] if Path(base).is_dir() else [])
-    rule = decision_rule(args.threshold, args.calibrated, source.path,
-                         adapter_sha256(source.path) if args.threshold or args.calibrated else None)
+    rule = decision_rule(args.threshold, args.calibrated, source.path)
     where = _where(args)
     if args.texts:
         posts = args.texts
@@ -92,8 +90,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {engine.budget_lowered}", file=sys.stderr)
     lines, labels = [], []
     for index, (post, result) in enumerate(zip(posts, results, strict=False)):
-        labels.append(rule.label(result.p_hate) if rule.asked else result.pred)
-        record = {"index": index, "label": labels[-1], "p_hate": rule.reported(result.p_hate), **rule.fields()}
+        record = {"index": index, **rule.answer(result.pred, result.p_hate)}
+        labels.append(record["label"])
         if args.include_text:
             record["text"] = post
         lines.append(dumps_line(record))

@@ -177,9 +177,7 @@ def create_serve_app(config: ServeConfig):
             drops.rejected += 1
             return error(429, f"the queue holds {config.max_queue} requests, the limit (--max-queue); "
                               f"retry after {full.retry_after_s} s", {"Retry-After": str(full.retry_after_s)})
-        rule = config.rule
-        return [{"label": rule.label(r.p_hate) if rule.asked else r.pred, "p_hate": rule.reported(r.p_hate),
-                 **rule.fields()} for r in results]
+        return [config.rule.answer(r.pred, r.p_hate) for r in results]
 
     if config.page:
         add_page_routes(app)

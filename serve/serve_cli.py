@@ -96,7 +96,7 @@ def bind(host: str, port: int) -> socket.socket:
 def run(args: argparse.Namespace) -> int:
     from dynahate.inference.adapter_source import fetch_adapter, parse_adapter_spec
     from dynahate.inference.decision_rule import decision_rule
-    from dynahate.inference.model_loading import adapter_sha256, read_adapter_config
+    from dynahate.inference.model_loading import read_adapter_config
 
     spec = parse_adapter_spec(args.adapter)  # no network yet
     if not spec.is_hub:
@@ -108,8 +108,7 @@ def run(args: argparse.Namespace) -> int:
         source = fetch_adapter(spec)  # a Hub adapter: after the port is ours, before the model loads
         if source.is_hub:
             read_adapter_config(source.path)
-        rule = decision_rule(args.threshold, args.calibrated, source.path,
-                             adapter_sha256(source.path) if args.threshold or args.calibrated else None)
+        rule = decision_rule(args.threshold, args.calibrated, source.path)
         return _serve(args, source, sock, rule)
 
 

@@ -14,22 +14,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-EPSILON = 1e-12  # p_hate is clipped to [EPSILON, 1 - EPSILON] before its log-odds are taken
+from dynahate.inference.decision_rule import apply_temperature, log_odds
+
 LOG_T_BOUNDS = (-7.0, 7.0)
-
-
-def log_odds(p_hate: Sequence[float]):
-    import numpy as np
-
-    p = np.clip(np.asarray(p_hate, dtype=np.float64), EPSILON, 1 - EPSILON)
-    return np.log(p) - np.log1p(-p)
-
-
-def apply_temperature(p_hate: Sequence[float], temperature: float):
-    """The calibrated ``p_hate`` (a numpy array)."""
-    from scipy.special import expit
-
-    return expit(log_odds(p_hate) / temperature)
 
 
 def fit_temperature(gold_hate: Sequence[bool], p_hate: Sequence[float]) -> float:
