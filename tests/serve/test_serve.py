@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from dynahate.plugin.splits import data_file
-from dynahate.testing.cli import OFFLINE_ENV, run_cli
+from dynahate.testing.cli import OFFLINE_ENV, run_cli, run_main
 from dynahate.testing.serve_process import start_serve, stop_serve
 
 pytestmark = pytest.mark.integration
@@ -625,7 +625,6 @@ def test_threshold_and_calibrated_label_as_predict_does_and_health_names_the_rul
     finally:
         stop_serve(proc)
     (run / "eval_results.json").unlink()
-    result = run_cli(["dynahate", "serve", "--adapter", str(run), "--port", "0", "--calibrated"], check=False,
-                     timeout=120, env=OFFLINE_ENV)
+    result = run_main(["serve", "--adapter", str(run), "--port", "0", "--calibrated"], check=False)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert "--calibrated:" in result.stderr and "eval_results.json not found" in result.stderr
