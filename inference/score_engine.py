@@ -148,8 +148,7 @@ class ScoreEngine:
     # -- preparation -------------------------------------------------------------------------
     def _items(self, posts: list[str]) -> list[_Item]:
         items, plen = [], len(self.prefix_ids)
-        for i, post in enumerate(posts):
-            ids = prompts.encode_prompt(self.tokenizer, post)
+        for i, ids in enumerate(prompts.encode_prompts(self.tokenizer, posts)):
             cached = ids[:plen] == self.prefix_ids and len(ids) > plen
             items.append(_Item(i, ids[plen:] if cached else ids, cached))
         self.fallbacks = sum(not item.cached for item in items)
@@ -264,14 +263,16 @@ class ScoreEngine:
             sums[lo: lo + rows] = chunk
         return sums
 
-    def _score_batch(self, batch: list[_Item]) -> list[list[float]]:
-        """Summed label log-probs, ``[post][label]``, from ONE forward call.
+    def _score_batch(self, batch: list[_Item]):
+        """Summed label log-probs, a ``[post, label]`` float64 tensor on the device, from ONE forward call.
 
         Each row holds its prompt (after the cached prefix, right-padded to the batch's longest),
         then every label's tokens but its last (``self.layout.fed``). Under the 4D mask of
         :meth:`_attention_mask` each label's tokens continue their row's prompt, at the positions
         that follow the prompt's end (every label starts at the same position), as if they were
-        the only continuation: the same log-probs as one pass per label, in one call.
+        the only continuation: the same log-probs as one pass per label, in one call. Nothing here waits
+        for the device: the inputs travel from pinned memory without blocking and the sums stay on the
+        device, so the host prepares the next batch while this one runs.
         """
         import torch
 
@@ -279,12 +280,13 @@ class ScoreEngine:
         past = len(self.prefix_ids) if batch[0].cached else 0
         lengths_list = [len(it.tokens) for it in batch]
         width = max(lengths_list)
-        prompts_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long)
+        pinned = dev.type == "cuda"
+        prompts_ids = torch.full((len(batch), width), self.pad_id, dtype=torch.long, pin_memory=pinned)
         for b, item in enumerate(batch):
             prompts_ids[b, : lengths_list[b]] = torch.tensor(item.tokens)
         t = self._layout_on_device()
-        lengths = torch.tensor(lengths_list, device=dev)
-        ids = torch.cat([prompts_ids.to(dev), t["fed"].expand(len(batch), -1)], dim=1)
+        lengths = torch.tensor(lengths_list, pin_memory=pinned).to(dev, non_blocking=True)
+        ids = torch.cat([prompts_ids.to(dev, non_blocking=True), t["fed"].expand(len(batch), -1)], dim=1)
         cols = torch.arange(width + len(fed), device=dev)
         positions = past + torch.where(
             cols[None, :] < width, cols[None, :], lengths[:, None] + torch.cat([cols[:width] * 0, t["step"]])[None, :])
@@ -294,8 +296,7 @@ class ScoreEngine:
                 past_key_values=self._cache_for(len(batch)) if past else None, use_cache=bool(past),
             ).last_hidden_state
             last = hidden[torch.arange(len(batch), device=dev), lengths - 1]
-            sums = self._label_token_logprobs(torch.cat([last[:, None], hidden[:, width:]], dim=1))
-        return sums.tolist()
+            return self._label_token_logprobs(torch.cat([last[:, None], hidden[:, width:]], dim=1))
 
     @property
     def budget_lowered(self) -> str | None:
@@ -305,7 +306,7 @@ class ScoreEngine:
         return (f"token budget lowered from {self.initial_token_budget} to {self.token_budget} "
                 "after an out-of-memory batch")
 
-    def _try_batch(self, batch: list[_Item]) -> list[list[float]] | None:
+    def _try_batch(self, batch: list[_Item]):
         """:meth:`_score_batch`, or None if it ran out of memory (its tensors are freed before this returns)."""
         import torch
 
@@ -338,7 +339,9 @@ class ScoreEngine:
         self.batch_count = 0
         if not posts:
             return []
-        totals: list[list[float]] = [[] for _ in posts]
+        import torch
+
+        scored: list[tuple[list[int], Any]] = []  # (posts' indices, their sums on the device) per batch
         pending = self._batches(self._items(posts))
         if self.progress is not False:
             print(f"score: {len(posts)} posts in {len(pending)} batches, token budget {self.token_budget} "
@@ -351,10 +354,15 @@ class ScoreEngine:
                 if batch_sums is None:
                     pending = self._split_after_oom(batch, pending)
                     continue
-                for item, sums in zip(batch, batch_sums, strict=False):
-                    totals[item.post] = sums
+                scored.append(([item.post for item in batch], batch_sums))
                 self.batch_count += 1
                 bar.update(len(batch))
+        # one copy to the host at the end (the only wait for the device), rows put back in input order
+        order = [post for indices, _ in scored for post in indices]
+        rows = torch.cat([sums for _, sums in scored]).cpu().tolist()
+        totals: list[list[float]] = [[] for _ in posts]
+        for post, sums in zip(order, rows, strict=True):
+            totals[post] = sums
         results = []
         for sums in totals:
             logprobs = dict(zip(self.labels, sums, strict=False))
