@@ -90,7 +90,8 @@ def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, 
     """Add the entries to each outcome's ``results``, and pairs and groups to its predictions (in place)."""
     for name, outcome in outcomes.items():
         annotate_predictions(outcome, contexts.get(name, SplitContext()))
-    dev, dev_note = dev_scores(outcomes, out_dir)
+    any_scored = any(outcome.results["mode"] == "score" for outcome in outcomes.values())
+    dev, dev_note = dev_scores(outcomes, out_dir) if any_scored else (None, None)  # generate mode reads no dev scores
     chosen = choose_thresholds(dev.gold_hate, dev.p_hate) if dev else None
     temperature = fit_temperature(dev.gold_hate, dev.p_hate) if dev else None
     for name, outcome in outcomes.items():

@@ -336,6 +336,50 @@ def test_without_a_dev_split_each_scored_split_says_so_once(tmp_path):
     assert "dynahate_dev.jsonl" in NONE_NOTE
 
 
+def test_an_earlier_dev_predictions_file_must_be_a_file_inside_the_folder(tmp_path):
+    """Dev's scores are read from an earlier evaluation's predictions file only when it is a regular file inside the
+    folder (compare's check): a link out of it, a broken link or a folder is one error naming it, before and when
+    it is read; a missing one leaves a note."""
+    from dynahate.core.errors import DynahateError
+    from dynahate.eval.decision.dev_scores import NONE_NOTE, check_reused_dev_files
+
+    folder = tmp_path / "out"
+    write_eval_outputs(folder, {"dev": _outcome(DEV_GOLD, DEV_P)})
+    linked, outside = folder / "dev_predictions.jsonl", tmp_path / "elsewhere.jsonl"
+    linked.rename(outside)
+    linked.symlink_to(outside)
+    for refused in (lambda: add_decision_entries({"test": _outcome(TEST_GOLD, TEST_P)}, {}, folder),
+                    lambda: check_reused_dev_files(folder, ["test"], "score"),
+                    lambda: check_reused_dev_files(folder, ["hatecheck"], "score")):
+        with pytest.raises(DynahateError, match=f"^{linked}: a link to a file outside {folder}; "):
+            refused()
+    check_reused_dev_files(folder, ["dev", "test"], "score")  # this evaluation's own dev: the file is not read
+    check_reused_dev_files(folder, ["test"], "generate")
+    answers = [Prediction("a", HATE, HATE, raw="hate"), Prediction("b", NOT_HATE, HATE, raw="hate")]
+    add_decision_entries({"test": SplitOutcome(answers, split_results(answers, "generate", 1.0))}, {},
+                         folder)  # no split scored: dev's scores are not looked for
+
+    linked.unlink()
+    linked.symlink_to(tmp_path / "nowhere.jsonl")
+    with pytest.raises(DynahateError, match=f"^{linked}: a broken link; "):
+        add_decision_entries({"test": _outcome(TEST_GOLD, TEST_P)}, {}, folder)
+    linked.unlink()
+    linked.mkdir()
+    with pytest.raises(DynahateError, match=f"^{linked}: not a regular file"):
+        check_reused_dev_files(folder, ["test"], "score")
+    linked.rmdir()
+    missing = {"test": _outcome(TEST_GOLD, TEST_P)}
+    add_decision_entries(missing, {}, folder)
+    assert missing["test"].results["notes"] == [f"{linked}: missing; {NONE_NOTE}"]
+    linked.symlink_to(folder / "eval_metrics.txt")  # a link inside the folder is followed, as compare does
+    check_reused_dev_files(folder, ["test"], "score")
+    linked.unlink()
+    outside.rename(linked)
+    read = {"test": _outcome(TEST_GOLD, TEST_P)}
+    add_decision_entries(read, {}, folder)
+    assert read["test"].results["calibration"]["fitted_on"] == "dev"
+
+
 def test_generate_mode_gets_accuracy_and_macro_f1_intervals_and_a_note(tmp_path):
     predictions = [Prediction("a", HATE, HATE, raw="hate"), Prediction("b", NOT_HATE, None, raw="x")]
     outcomes = {"test": SplitOutcome(predictions, split_results(predictions, "generate", 1.0))}
