@@ -13,6 +13,9 @@
 
 No file holds a post's text.
 
+What reads these files back (``dynahate compare``, the reuse of an earlier dev split's scores) reads
+only regular files inside the folder: :func:`check_evaluation_file`.
+
 Several evaluations may write into one directory at once (``--split dev`` and ``--split test``
 in parallel): the read-merge-write of ``eval_results.json`` and ``eval_metrics.txt``, and the
 renames of every file of the evaluation, happen under an exclusive ``fcntl.flock`` on
@@ -61,6 +64,22 @@ class SplitOutcome:
 
 def predictions_file(out_dir: Path, name: str) -> Path:
     return out_dir / f"{name}_predictions.jsonl"
+
+
+def check_evaluation_file(path: Path, folder: Path, reader: str, missing: str = "missing") -> None:
+    """``path``, a file of the evaluation ``folder`` that ``reader`` reads, is a regular file inside ``folder``
+    (links resolved): a broken link, a link to a file outside it or anything but a regular file is refused with
+    one line naming ``path``; a missing file is ``PATH: {missing}``."""
+    if not path.exists():
+        if path.is_symlink():
+            raise DynahateError(f"{path}: a broken link; {reader} reads only regular files inside {folder}")
+        raise DynahateError(f"{path}: {missing}")
+    real = path.resolve()
+    if not real.is_relative_to(folder.resolve()):
+        raise DynahateError(f"{path}: a link to a file outside {folder}; {reader} reads only files inside the "
+                            "evaluation folder (copy the file in, or remove the link)")
+    if not real.is_file():
+        raise DynahateError(f"{path}: not a regular file")
 
 
 def summary_line(results: dict[str, Any]) -> str:

@@ -90,6 +90,7 @@ def _evaluate_adapter(args: argparse.Namespace, spec, out_dir: Path, ranks):
     """Validate (every rank), load the model on this rank's device, evaluate; rank 0 gets the outcomes."""
     from dynahate.eval.adapter_eval import Validated, evaluate_with_adapter
     from dynahate.eval.artifacts import check_eval_output_dir
+    from dynahate.eval.decision.dev_scores import check_reused_dev_files
     from dynahate.inference.adapter_loading import check_adapter, check_prompts
 
     options = model_options(args)
@@ -97,6 +98,7 @@ def _evaluate_adapter(args: argparse.Namespace, spec, out_dir: Path, ranks):
     def validate() -> Validated:
         source, base = check_adapter(spec, options)
         check_eval_output_dir(out_dir, _split_names(args), "--output-dir" if args.output_dir else "--adapter")
+        check_reused_dev_files(out_dir, _split_names(args), args.mode)
         splits = list({split.name: split for split in _splits(args)}.values())  # all validated before the model loads
         located = [(split, example) for split in splits for example in split.examples]
         tokenizer = check_prompts(source, base, [example.post for _, example in located], options.cutoff_len,

@@ -39,6 +39,7 @@ from dynahate.eval.artifacts import (
     METRICS_NAME,
     RESULTS_NAME,
     TRAINER_RESULTS_NAME,
+    check_evaluation_file,
     is_trainer_results,
     predictions_file,
 )
@@ -145,20 +146,6 @@ def load_evaluation(path: str | Path, side: str) -> Evaluation:
     return Evaluation(folder, results_path, results)
 
 
-def _contained(path: Path, folder: Path, results_path: Path, recorded: bool) -> None:
-    if not path.exists():
-        if path.is_symlink():
-            raise DynahateError(f"{path}: a broken link; compare reads only regular files inside {folder}")
-        why = f"missing, but {results_path.name} records it" if recorded else "missing"
-        raise DynahateError(f"{path}: {why}; re-run `dynahate eval` for this split, or leave it out with --split")
-    real = path.resolve()
-    if not real.is_relative_to(folder.resolve()):
-        raise DynahateError(f"{path}: a link to a file outside {folder}; compare reads only files inside the "
-                            "evaluation folder (copy the file in, or remove the link)")
-    if not real.is_file():
-        raise DynahateError(f"{path}: not a regular file")
-
-
 def _label(value: Any, where: str, key: str, allow_null: bool) -> int:
     if value is None and allow_null:
         return INVALID
@@ -187,7 +174,10 @@ def _read_predictions(evaluation: Evaluation, split: str) -> SplitPredictions:
     res = evaluation.results[split]
     path = predictions_file(evaluation.folder, split)
     files = res.get("files")
-    _contained(path, evaluation.folder, evaluation.results_path, isinstance(files, list) and path.name in files)
+    why = (f"missing, but {evaluation.results_path.name} records it" if isinstance(files, list) and path.name in files
+           else "missing")
+    check_evaluation_file(path, evaluation.folder, "compare",
+                          f"{why}; re-run `dynahate eval` for this split, or leave it out with --split")
     key = "case_id" if split == HATECHECK else "id"
     posts: dict[Any, Post] = {}
     first_line: dict[Any, int] = {}

@@ -7,6 +7,8 @@ holds the split's ECE and Brier score after it (the split's own ``ece`` and ``br
 uncalibrated figures)::
 
     {"fitted_on": "dev", "temperature": T, "ece": ..., "brier": ...}
+
+``fitted_on`` is the dev split's name (``dev``, or ``dynahate_dev`` for ``--data .../dynahate_dev.jsonl``).
 """
 
 from __future__ import annotations
@@ -43,13 +45,14 @@ def at_bound(temperature: float) -> bool:
     return min(abs(math.log(temperature) - low), abs(math.log(temperature) - high)) < 1e-3 * (high - low)
 
 
-def calibration(gold_hate: Sequence[bool], p_hate: Sequence[float], temperature: float) -> dict[str, Any]:
-    """The ``calibration`` entry of a split, at a temperature fitted on dev."""
+def calibration(gold_hate: Sequence[bool], p_hate: Sequence[float], temperature: float, *,
+                fitted_on: str) -> dict[str, Any]:
+    """The ``calibration`` entry of a split, at a temperature fitted on the dev split named ``fitted_on``."""
     from sklearn.metrics import brier_score_loss
 
     from dynahate.eval.metrics import expected_calibration_error
 
     y = [int(hate) for hate in gold_hate]
     calibrated = apply_temperature(p_hate, temperature).tolist()
-    return {"fitted_on": "dev", "temperature": temperature, "ece": expected_calibration_error(y, calibrated),
+    return {"fitted_on": fitted_on, "temperature": temperature, "ece": expected_calibration_error(y, calibrated),
             "brier": float(brier_score_loss(y, calibrated, pos_label=1))}

@@ -4,7 +4,9 @@ Per split (``dynahate eval`` and ``dynahate hatecheck``): ``intervals`` (both mo
 macro-F1; ROC-AUC in score mode); ``contrast`` when the split's metadata pairs posts; in score mode
 ``operating_points``, ``bias`` when the posts have target groups, and ``calibration``. Thresholds
 and the temperature are chosen on dev (:mod:`dynahate.eval.decision.dev_scores`) and reported for
-the other splits only: the dev split gets the ``default`` point and no ``calibration``, with a note.
+the other splits only: the dev split (``dev`` or ``dynahate_dev``; both, when both are evaluated) gets the
+``default`` point and no ``calibration``, with a note; the others record the dev split's name in ``chosen_on``
+and ``fitted_on``.
 A missing part is explained by a line in the split's ``notes``. Each prediction also gains its
 pair's id and its groups (:func:`annotate_predictions`), for ``dynahate compare``.
 """
@@ -21,7 +23,7 @@ from dynahate.eval.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAU
 from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES, bias, dynahate_groups
 from dynahate.eval.decision.calibration import at_bound, calibration, fit_temperature
 from dynahate.eval.decision.contrast import contrast
-from dynahate.eval.decision.dev_scores import DEV, dev_scores
+from dynahate.eval.decision.dev_scores import dev_scores, is_dev
 from dynahate.eval.decision.intervals import intervals
 from dynahate.eval.decision.operating_points import choose_thresholds, operating_points
 from dynahate.eval.eval_data import EvalSplit
@@ -88,7 +90,8 @@ def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, 
     """Add the entries to each outcome's ``results``, and pairs and groups to its predictions (in place)."""
     for name, outcome in outcomes.items():
         annotate_predictions(outcome, contexts.get(name, SplitContext()))
-    dev, dev_note = dev_scores(outcomes, out_dir)
+    any_scored = any(outcome.results["mode"] == "score" for outcome in outcomes.values())
+    dev, dev_note = dev_scores(outcomes, out_dir) if any_scored else (None, None)  # generate mode reads no dev scores
     chosen = choose_thresholds(dev.gold_hate, dev.p_hate) if dev else None
     temperature = fit_temperature(dev.gold_hate, dev.p_hate) if dev else None
     for name, outcome in outcomes.items():
@@ -108,15 +111,16 @@ def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, 
             _set_notes(results, notes)
             continue
         gold_hate = [p.gold == HATE for p in predictions]
-        usable = dev is not None and name != DEV
-        results["operating_points"] = operating_points(gold_hate, p_hate, chosen if usable else None)
+        usable = dev is not None and not is_dev(name)
+        results["operating_points"] = operating_points(gold_hate, p_hate, chosen if usable else None,
+                                                       dev.split if usable else None)
         if context.groups is not None and any(context.groups):
             results["bias"] = bias(gold_hate, p_hate, context.groups, min_examples=options.bias_min_examples)
         if usable:
-            results["calibration"] = calibration(gold_hate, p_hate, temperature)
+            results["calibration"] = calibration(gold_hate, p_hate, temperature, fitted_on=dev.split)
             if at_bound(temperature):
                 notes.append(BOUND_NOTE)
-        elif name == DEV:
+        elif is_dev(name):
             notes.append(DEV_NOTE)
         else:
             notes.append(dev_note)

@@ -2,7 +2,8 @@
 
 A post is ``hate`` when ``p_hate >= threshold``. The thresholds:
 
-- ``default``: 0.5 (the label the score engine gives; ``chosen_on`` null);
+- ``default``: 0.5 (the label the score engine gives; ``chosen_on`` null; the others' ``chosen_on`` is the dev
+  split's name, ``dev`` or ``dynahate_dev``);
 - ``best_macro_f1``: among dev's ``p_hate`` values and 0.5, the one with the highest dev macro-F1
   (over both labels); of equally good ones, the highest (it flags the fewest posts);
 - ``recall_0.90``, ``recall_0.95``: the highest threshold whose dev recall of hate is at least
@@ -78,11 +79,14 @@ def operating_point(name: str, threshold: float, chosen_on: str | None, gold_hat
     }
 
 
-def operating_points(gold_hate: Sequence[bool], p_hate: Sequence[float],
-                     chosen: dict[str, float] | None) -> list[dict[str, Any]]:
-    """``default``, then each threshold ``chosen`` on dev (none when dev's scores are not at hand)."""
+def operating_points(gold_hate: Sequence[bool], p_hate: Sequence[float], chosen: dict[str, float] | None,
+                     chosen_on: str | None = None) -> list[dict[str, Any]]:
+    """``default``, then each threshold ``chosen`` on the dev split named ``chosen_on`` (none when dev's scores are
+    not at hand)."""
+    if chosen and not chosen_on:
+        raise ValueError("thresholds chosen on no named split")
     points = [operating_point("default", DEFAULT_THRESHOLD, None, gold_hate, p_hate)]
     for name in NAMES[1:]:
         if chosen and name in chosen:
-            points.append(operating_point(name, chosen[name], "dev", gold_hate, p_hate))
+            points.append(operating_point(name, chosen[name], chosen_on, gold_hate, p_hate))
     return points

@@ -21,8 +21,8 @@ def decision_lines(results: dict[str, Any]) -> list[str]:
         if point["chosen_on"]:
             recall = f"{point['recall_hate']:.4f}" if point["recall_hate"] is not None else "n/a"
             fpr = f"{point['fpr']:.4f}" if point["fpr"] is not None else "n/a"
-            lines.append(f"{point['name']} (threshold {point['threshold']:.4f}, chosen on dev): recall of hate "
-                         f"{recall}, false-positive rate {fpr}, macro-F1 {point['macro_f1']:.4f}")
+            lines.append(f"{point['name']} (threshold {point['threshold']:.4f}, chosen on {point['chosen_on']}): "
+                         f"recall of hate {recall}, false-positive rate {fpr}, macro-F1 {point['macro_f1']:.4f}")
     pairs = results.get("contrast")
     if pairs and pairs["pairs"]:
         lines.append(f"contrast pairs: {pairs['both_correct']}/{pairs['pairs']} right on both sides "
@@ -34,7 +34,8 @@ def decision_lines(results: dict[str, Any]) -> list[str]:
         lines.append(f"bias AUCs, generalized mean (power {bias['power']}) over target groups: {shown}")
     calibration = results.get("calibration")
     if calibration:
-        lines.append(f"calibrated (temperature {calibration['temperature']:.3f}, fitted on dev): "
+        lines.append(f"calibrated (temperature {calibration['temperature']:.3f}, fitted on "
+                     f"{calibration['fitted_on']}): "
                      f"ECE {results.get('ece', float('nan')):.4f} -> {calibration['ece']:.4f}, "
                      f"Brier {results.get('brier', float('nan')):.4f} -> {calibration['brier']:.4f}")
     lines += [f"note: {note}" for note in results.get("notes") or []]

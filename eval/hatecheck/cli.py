@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, spec, ranks) -> int:
     from dynahate.eval.adapter_eval import Validated, evaluate_with_adapter
     from dynahate.eval.artifacts import check_eval_output_dir, summary_line, write_eval_outputs
+    from dynahate.eval.decision.dev_scores import check_reused_dev_files
     from dynahate.eval.decision.entries import SplitContext, add_decision_entries
     from dynahate.eval.decision.summary import decision_lines
     from dynahate.eval.hatecheck.results import (
@@ -93,6 +94,7 @@ def _run(args: argparse.Namespace, spec, ranks) -> int:
         source, base = check_adapter(spec, options)
         check_eval_output_dir(out_dir, [SPLIT_NAME], "--output-dir" if args.output_dir else "--adapter",
                               extra_files=(PLOT_NAME,))
+        check_reused_dev_files(out_dir, [SPLIT_NAME], args.mode)
         data, cases, split, warning = _load(args)
         tokenizer = check_prompts(source, base, [case.test_case for case in cases], options.cutoff_len,
                                   lambda index: cases[index].where(data.path))

@@ -82,7 +82,7 @@ def test_a_point_s_figures_are_sklearn_s(threshold):
 
 
 def test_points_are_default_then_those_chosen_in_order():
-    points = operating_points([True, False], [0.7, 0.2], choose_thresholds(DEV_GOLD, DEV_P))
+    points = operating_points([True, False], [0.7, 0.2], choose_thresholds(DEV_GOLD, DEV_P), "dev")
     assert [(p["name"], p["threshold"], p["chosen_on"]) for p in points] == [
         ("default", 0.5, None), ("best_macro_f1", 0.6, "dev"), ("recall_0.90", 0.3, "dev"), ("recall_0.95", 0.3, "dev")]
     assert [p["name"] for p in operating_points([True], [0.7], None)] == ["default"]
@@ -184,7 +184,7 @@ def test_the_fitted_temperature_recovers_a_known_one():
 
 def test_calibration_entry_is_sklearn_s_brier_and_eval_s_ece_after_scaling():
     gold, p = [True, False, True, False, True], [0.99, 0.8, 0.6, 0.1, 0.3]
-    out = calibration(gold, p, 2.0)
+    out = calibration(gold, p, 2.0, fitted_on="dev")
     scaled = apply_temperature(p, 2.0)
     assert scaled[0] == pytest.approx(1 / (1 + (0.01 / 0.99) ** 0.5))  # sigmoid(logit(p) / 2)
     assert apply_temperature([0.5], 3.0)[0] == 0.5
@@ -281,6 +281,103 @@ def test_dev_scores_from_the_folder_only_from_the_same_adapter(tmp_path):
     results = other["test"].results
     assert [p["name"] for p in results["operating_points"]] == ["default"] and "calibration" not in results
     assert any("need dev's scores from this adapter" in note for note in results["notes"])
+
+
+def test_the_prepared_dev_file_is_the_dev_split_and_its_name_is_recorded(tmp_path):
+    """``--data data/dynahate_dev.jsonl`` names the split ``dynahate_dev`` (its stem): it is dev, in this evaluation
+    or an earlier one in the folder, and ``chosen_on`` / ``fitted_on`` record that name."""
+    from dynahate.eval.decision.summary import decision_lines
+
+    outcomes = {"dynahate_dev": _outcome(DEV_GOLD, DEV_P), "dynahate_test": _outcome(TEST_GOLD, TEST_P)}
+    add_decision_entries(outcomes, {}, tmp_path)
+    dev, test = outcomes["dynahate_dev"].results, outcomes["dynahate_test"].results
+    assert [p["name"] for p in dev["operating_points"]] == ["default"] and "calibration" not in dev
+    assert dev["notes"] == [DEV_NOTE]
+    chosen = choose_thresholds(DEV_GOLD, DEV_P)
+    assert [(p["name"], p["threshold"], p["chosen_on"]) for p in test["operating_points"]] == [
+        ("default", 0.5, None), *((name, threshold, "dynahate_dev") for name, threshold in chosen.items())]
+    assert test["calibration"]["fitted_on"] == "dynahate_dev" and "notes" not in test
+    assert test["calibration"]["temperature"] == pytest.approx(fit_temperature(DEV_GOLD, DEV_P))
+    lines = decision_lines(test)
+    assert any("chosen on dynahate_dev)" in line for line in lines)
+    assert any("fitted on dynahate_dev)" in line for line in lines)
+
+    write_eval_outputs(tmp_path, {"dynahate_dev": _outcome(DEV_GOLD, DEV_P)})  # an earlier evaluation of dev
+    later = {"test": _outcome(TEST_GOLD, TEST_P)}
+    add_decision_entries(later, {}, tmp_path)
+    assert {p["chosen_on"] for p in later["test"].results["operating_points"][1:]} == {"dynahate_dev"}
+    assert later["test"].results["calibration"]["fitted_on"] == "dynahate_dev"
+
+
+def test_dev_is_preferred_to_dynahate_dev_and_neither_gets_figures_chosen_on_dev(tmp_path):
+    other_p = [0.55, 0.8, 0.6, 0.3, 0.7, 0.4, 0.2, 0.1]
+    outcomes = {"dynahate_dev": _outcome(DEV_GOLD, other_p), "dev": _outcome(DEV_GOLD, DEV_P),
+                "test": _outcome(TEST_GOLD, TEST_P)}
+    add_decision_entries(outcomes, {}, tmp_path)
+    for name in ("dev", "dynahate_dev"):
+        assert [p["name"] for p in outcomes[name].results["operating_points"]] == ["default"]
+        assert outcomes[name].results["notes"] == [DEV_NOTE]
+    test = outcomes["test"].results
+    assert test["calibration"]["fitted_on"] == "dev"
+    assert test["calibration"]["temperature"] == pytest.approx(fit_temperature(DEV_GOLD, DEV_P))
+
+
+def test_without_a_dev_split_each_scored_split_says_so_once(tmp_path):
+    from dynahate.eval.decision.dev_scores import NONE_NOTE
+    from dynahate.eval.decision.summary import decision_lines
+
+    outcomes = {"dynahate_test": _outcome(TEST_GOLD, TEST_P), "dev_extra": _outcome(DEV_GOLD, DEV_P)}
+    add_decision_entries(outcomes, {}, tmp_path)
+    for outcome in outcomes.values():
+        results = outcome.results
+        assert [p["name"] for p in results["operating_points"]] == ["default"] and "calibration" not in results
+        assert results["notes"] == [NONE_NOTE]
+        assert [line for line in decision_lines(results) if line.startswith("note:")] == [f"note: {NONE_NOTE}"]
+    assert "dynahate_dev.jsonl" in NONE_NOTE
+
+
+def test_an_earlier_dev_predictions_file_must_be_a_file_inside_the_folder(tmp_path):
+    """Dev's scores are read from an earlier evaluation's predictions file only when it is a regular file inside the
+    folder (compare's check): a link out of it, a broken link or a folder is one error naming it, before and when
+    it is read; a missing one leaves a note."""
+    from dynahate.core.errors import DynahateError
+    from dynahate.eval.decision.dev_scores import NONE_NOTE, check_reused_dev_files
+
+    folder = tmp_path / "out"
+    write_eval_outputs(folder, {"dev": _outcome(DEV_GOLD, DEV_P)})
+    linked, outside = folder / "dev_predictions.jsonl", tmp_path / "elsewhere.jsonl"
+    linked.rename(outside)
+    linked.symlink_to(outside)
+    for refused in (lambda: add_decision_entries({"test": _outcome(TEST_GOLD, TEST_P)}, {}, folder),
+                    lambda: check_reused_dev_files(folder, ["test"], "score"),
+                    lambda: check_reused_dev_files(folder, ["hatecheck"], "score")):
+        with pytest.raises(DynahateError, match=f"^{linked}: a link to a file outside {folder}; "):
+            refused()
+    check_reused_dev_files(folder, ["dev", "test"], "score")  # this evaluation's own dev: the file is not read
+    check_reused_dev_files(folder, ["test"], "generate")
+    answers = [Prediction("a", HATE, HATE, raw="hate"), Prediction("b", NOT_HATE, HATE, raw="hate")]
+    add_decision_entries({"test": SplitOutcome(answers, split_results(answers, "generate", 1.0))}, {},
+                         folder)  # no split scored: dev's scores are not looked for
+
+    linked.unlink()
+    linked.symlink_to(tmp_path / "nowhere.jsonl")
+    with pytest.raises(DynahateError, match=f"^{linked}: a broken link; "):
+        add_decision_entries({"test": _outcome(TEST_GOLD, TEST_P)}, {}, folder)
+    linked.unlink()
+    linked.mkdir()
+    with pytest.raises(DynahateError, match=f"^{linked}: not a regular file"):
+        check_reused_dev_files(folder, ["test"], "score")
+    linked.rmdir()
+    missing = {"test": _outcome(TEST_GOLD, TEST_P)}
+    add_decision_entries(missing, {}, folder)
+    assert missing["test"].results["notes"] == [f"{linked}: missing; {NONE_NOTE}"]
+    linked.symlink_to(folder / "eval_metrics.txt")  # a link inside the folder is followed, as compare does
+    check_reused_dev_files(folder, ["test"], "score")
+    linked.unlink()
+    outside.rename(linked)
+    read = {"test": _outcome(TEST_GOLD, TEST_P)}
+    add_decision_entries(read, {}, folder)
+    assert read["test"].results["calibration"]["fitted_on"] == "dev"
 
 
 def test_generate_mode_gets_accuracy_and_macro_f1_intervals_and_a_note(tmp_path):

@@ -218,6 +218,35 @@ def test_custom_data_file_is_keyed_by_its_stem(trained_run, prepared_data, tmp_p
     assert read_jsonl(tmp_path / "mine_predictions.jsonl")[0]["id"] == "mine-1"
 
 
+def test_the_prepared_dev_file_given_with_data_is_the_dev_split(trained_run, prepared_data, tmp_path):
+    """``--data data/dynahate_dev.jsonl data/dynahate_test.jsonl`` fits the thresholds and the temperature on
+    ``dynahate_dev`` as ``--split dev test`` does on ``dev``, and the results name it; without a dev file the
+    output says once that there is none."""
+    from dynahate.eval.decision.calibration import fit_temperature
+    from dynahate.eval.decision.dev_scores import NONE_NOTE
+    from dynahate.eval.decision.entries import DEV_NOTE
+    from dynahate.eval.decision.operating_points import choose_thresholds
+
+    files = [str(data_file(prepared_data, split)) for split in ("dev", "test")]
+    proc = run_main(["eval", "--adapter", str(trained_run), "--data", *files, "--output-dir", str(tmp_path / "both")])
+    results = json.loads((tmp_path / "both" / "eval_results.json").read_text())
+    dev_lines = read_jsonl(tmp_path / "both" / "dynahate_dev_predictions.jsonl")
+    dev_gold, dev_p = [line["gold"] == "hate" for line in dev_lines], [line["p_hate"] for line in dev_lines]
+    dev, test = results["dynahate_dev"], results["dynahate_test"]
+    assert [point["name"] for point in dev["operating_points"]] == ["default"] and DEV_NOTE in dev["notes"]
+    assert [(point["name"], point["threshold"], point["chosen_on"]) for point in test["operating_points"]] == [
+        ("default", 0.5, None), *((name, threshold, "dynahate_dev")
+                                  for name, threshold in choose_thresholds(dev_gold, dev_p).items())]
+    assert test["calibration"]["fitted_on"] == "dynahate_dev"
+    assert test["calibration"]["temperature"] == pytest.approx(fit_temperature(dev_gold, dev_p))
+    assert "chosen on dynahate_dev)" in proc.stdout and NONE_NOTE not in proc.stdout
+
+    alone = run_main(["eval", "--adapter", str(trained_run), "--data", files[1], "--output-dir", str(tmp_path / "one")])
+    test = json.loads((tmp_path / "one" / "eval_results.json").read_text())["dynahate_test"]
+    assert [point["name"] for point in test["operating_points"]] == ["default"] and "calibration" not in test
+    assert test["notes"] == [NONE_NOTE] and alone.stdout.count(NONE_NOTE) == 1
+
+
 def test_predict_matches_eval_and_hides_posts_by_default(score_eval, trained_run, prepared_data, tmp_path):
     dev = data_file(prepared_data, "dev")
     out_file = tmp_path / "pred.jsonl"

@@ -13,7 +13,7 @@ import pytest
 from dynahate.core.describe import text_sha1
 from dynahate.plugin.splits import data_file, meta_file
 from dynahate.testing.cli import run_cli, run_main
-from dynahate.testing.cli_refusal import assert_refused
+from dynahate.testing.cli_refusal import assert_refused, snapshot, temp_files
 from dynahate.testing.records import read_jsonl
 
 pytestmark = pytest.mark.integration
@@ -171,6 +171,38 @@ def test_eval_output_name_taken_by_a_directory_or_broken_results_fail_before_the
                     "--split", "dev", "--output-dir", str(out)], check=False)
     assert_one_line_error(proc, f"{out / 'eval_results.json'}", "not valid JSON")
     assert sorted(p.name for p in out.iterdir()) == ["eval_results.json"]
+
+
+def test_an_earlier_dev_predictions_file_linking_out_of_the_folder_fails_before_the_work(unloadable_run,
+                                                                                           prepared_data, tmp_path):
+    """An evaluation without its own dev split reuses an earlier one's scores from the output folder: its
+    ``dev_predictions.jsonl`` must be a file inside the folder (as ``compare`` reads), for ``eval`` and
+    ``hatecheck``; the refusal is one line naming it, before the model loads, and the folder is left as it was."""
+    from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
+    from dynahate.eval.metrics import split_results
+    from dynahate.eval.predictions import Prediction
+    from dynahate.testing.cli import FIXTURES
+
+    out = tmp_path / "out"
+    dev = [Prediction(f"acl{i}", gold, "hate" if p_hate >= 0.5 else "not hate", p_hate=p_hate)
+           for i, (gold, p_hate) in enumerate([("hate", 0.9), ("not hate", 0.2), ("hate", 0.4), ("not hate", 0.6)])]
+    write_eval_outputs(out, {"dev": SplitOutcome(dev, split_results(dev, "score", 1.0))})
+    linked, outside = out / "dev_predictions.jsonl", tmp_path / "elsewhere.jsonl"
+    linked.rename(outside)
+    linked.symlink_to(outside)
+    before = snapshot(out)
+    needles = (f"{linked}: a link to a file outside {out}",)
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data), "--split", "test",
+                     "--output-dir", str(out)], check=False)
+    assert_one_line_error(proc, *needles)
+    proc = run_main(["hatecheck", "--adapter", str(unloadable_run), "--csv", str(FIXTURES / "hatecheck_sample.csv"),
+                     "--output-dir", str(out)], check=False)
+    assert_one_line_error(proc, *needles)
+    assert snapshot(out) == before and linked.is_symlink() and not temp_files(tmp_path)
+    for reads_no_earlier_dev in (["--split", "dev", "test"], ["--split", "test", "--mode", "generate"]):
+        proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+                         *reads_no_earlier_dev, "--output-dir", str(out)], check=False)
+        assert "cannot load base model" in proc.stderr and "a link to a file outside" not in proc.stderr
 
 
 def test_predict_output_that_is_a_directory_fails_before_the_work(unloadable_run, tmp_path):
