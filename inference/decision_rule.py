@@ -1,7 +1,8 @@
 """``--threshold`` and ``--calibrated`` of ``dynahate predict`` and ``dynahate serve``: the decision rule.
 
 A post is ``hate`` when ``p_hate >= threshold``. ``--threshold`` takes a number in [0, 1] or the name
-of an operating point ``dynahate eval`` recorded for the adapter's test split (``default``,
+of an operating point ``dynahate eval`` recorded for the adapter's test split (``test``, or ``dynahate_test``
+when it was evaluated with ``--data .../dynahate_test.jsonl``; ``test`` first) (``default``,
 ``best_macro_f1``, ``recall_0.90``, ``recall_0.95``: thresholds chosen on dev); ``--calibrated``
 reports ``sigmoid(logit(p_hate) / T)`` with the temperature recorded there (fitted on dev). Both read
 ``eval_results.json`` in the adapter's folder (a run directory, or the files of a Hub repo, which
@@ -24,9 +25,12 @@ from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import read_json
 from dynahate.inference.model_loading import adapter_sha256
 from dynahate.plugin.labels import HATE, NOT_HATE
+from dynahate.plugin.splits import data_file_name
 
 RESULTS_NAME = "eval_results.json"
 SPLIT = "test"
+# the test split's names in eval_results.json: --split test; --data .../dynahate_test.jsonl (named by its stem)
+SPLIT_NAMES = (SPLIT, Path(data_file_name(SPLIT)).stem)
 POINT_NAMES = ("default", "best_macro_f1", "recall_0.90", "recall_0.95")
 DEFAULT_THRESHOLD = 0.5
 
@@ -108,22 +112,23 @@ def add_decision_rule_arguments(parser: argparse.ArgumentParser) -> None:
                              "(fitted on dev; the label's threshold still applies to the raw p_hate) (default: off)")
 
 
-def _recorded(adapter_dir: Path, sha256: str | None, wanted: str) -> dict[str, Any]:
-    """The adapter's recorded test results, checked to be of these weights."""
+def _recorded(adapter_dir: Path, sha256: str | None, wanted: str) -> tuple[str, dict[str, Any]]:
+    """The adapter's recorded test split: its name and its results, checked to be of these weights."""
     path = adapter_dir / RESULTS_NAME
     run = f"run `dynahate eval --adapter {adapter_dir} --split dev test` (score mode) first"
     if not path.is_file():
         raise DynahateError(f"{wanted}: {path} not found: the adapter has no recorded evaluation; {run}")
     results = read_json(path, "the adapter's evaluation results")
-    test = results.get(SPLIT) if isinstance(results, dict) else None
-    if not isinstance(test, dict):
-        raise DynahateError(f"{wanted}: {path} records no {SPLIT!r} split; {run}")
+    name = next((n for n in SPLIT_NAMES if isinstance(results, dict) and isinstance(results.get(n), dict)), None)
+    if name is None:
+        raise DynahateError(f"{wanted}: {path} records no {SPLIT!r} split (nor {SPLIT_NAMES[1]!r}); {run}")
+    test = results[name]
     recorded = (test.get("adapter") or {}).get("sha256") if isinstance(test.get("adapter"), dict) else None
     sha256 = sha256 or adapter_sha256(adapter_dir)
     if recorded != sha256:
-        raise DynahateError(f"{wanted}: {path}'s {SPLIT!r} results were computed on other weights (SHA-256 "
+        raise DynahateError(f"{wanted}: {path}'s {name!r} results were computed on other weights (SHA-256 "
                             f"{str(recorded)[:12]}, these are {sha256[:12]}); {run}")
-    return test
+    return name, test
 
 
 def decision_rule(threshold: float | str | None, calibrated: bool, adapter_dir: Path,
@@ -144,21 +149,21 @@ def decision_rule(threshold: float | str | None, calibrated: bool, adapter_dir: 
         if threshold == "default":
             name = threshold
         else:
-            test = _recorded(adapter_dir, sha256, f"--threshold {threshold}")
+            split, test = _recorded(adapter_dir, sha256, f"--threshold {threshold}")
             points = {p.get("name"): p for p in test.get("operating_points") or [] if isinstance(p, dict)}
             if threshold not in points or not isinstance(points[threshold].get("threshold"), (int, float)):
                 raise DynahateError(f"--threshold {threshold}: {adapter_dir / RESULTS_NAME} records no such operating "
-                                    f"point for {SPLIT!r} (chosen on dev: evaluate dev and test together, in score "
+                                    f"point for {split!r} (chosen on dev: evaluate dev and test together, in score "
                                     f"mode); recorded: {', '.join(map(str, points)) or 'none'}")
             value, name = float(points[threshold]["threshold"]), threshold
     elif threshold is not None:
         value = float(threshold)
     if calibrated:
-        test = _recorded(adapter_dir, sha256, "--calibrated")
+        split, test = _recorded(adapter_dir, sha256, "--calibrated")
         recorded = (test.get("calibration") or {}).get("temperature") if isinstance(test.get("calibration"),
                                                                                      dict) else None
         if not isinstance(recorded, (int, float)) or not recorded > 0:
-            raise DynahateError(f"--calibrated: {adapter_dir / RESULTS_NAME} records no calibration for {SPLIT!r} "
+            raise DynahateError(f"--calibrated: {adapter_dir / RESULTS_NAME} records no calibration for {split!r} "
                                 "(fitted on dev: evaluate dev and test together, in score mode)")
         temperature = float(recorded)
     return DecisionRule(value, name, temperature, asked=True)

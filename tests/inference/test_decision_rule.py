@@ -22,10 +22,10 @@ POINTS = [{"name": "default", "threshold": 0.5, "chosen_on": None},
           {"name": "recall_0.95", "threshold": 0.12, "chosen_on": "dev"}]
 
 
-def recorded(folder, sha=SHA, **test):
-    results = {"dev": {"mode": "score"}, "test": {"mode": "score", "adapter": {"sha256": sha},
-                                                  "operating_points": POINTS,
-                                                  "calibration": {"fitted_on": "dev", "temperature": 2.0}, **test}}
+def recorded(folder, sha=SHA, split="test", **test):
+    results = {"dev": {"mode": "score"}, split: {"mode": "score", "adapter": {"sha256": sha},
+                                                 "operating_points": POINTS,
+                                                 "calibration": {"fitted_on": "dev", "temperature": 2.0}, **test}}
     (folder / "eval_results.json").write_text(json.dumps(results))
     return folder
 
@@ -44,6 +44,25 @@ def test_a_name_reads_the_recorded_threshold_and_calibration_its_temperature(tmp
     assert decision_rule(0.3, False, tmp_path / "nowhere", None).fields() == {"threshold": 0.3}  # a number: no file
 
 
+def test_the_test_split_evaluated_from_its_prepared_file_is_read_too(tmp_path):
+    """`eval --data data/dynahate_test.jsonl` names the split by the file's stem; `test` wins when both are there."""
+    rule = decision_rule("best_macro_f1", True, recorded(tmp_path, split="dynahate_test"), SHA)
+    assert (rule.threshold, rule.temperature) == (0.41, 2.0)
+    results = json.loads((tmp_path / "eval_results.json").read_text())
+    results["test"] = {**results["dynahate_test"], "operating_points": [{**POINTS[1], "threshold": 0.7}]}
+    (tmp_path / "eval_results.json").write_text(json.dumps(results))
+    assert decision_rule("best_macro_f1", False, tmp_path, SHA).threshold == 0.7
+    results["dynahate_test"]["adapter"] = {"sha256": "cd" * 32}  # names the split it read in its errors
+    results["test"] = {"mode": "score", "adapter": {"sha256": "cd" * 32}}
+    (tmp_path / "eval_results.json").write_text(json.dumps(results))
+    with pytest.raises(DynahateError, match="'test' results were computed on other weights"):
+        decision_rule("best_macro_f1", False, tmp_path, SHA)
+    del results["test"]
+    (tmp_path / "eval_results.json").write_text(json.dumps(results))
+    with pytest.raises(DynahateError, match="'dynahate_test' results were computed on other weights"):
+        decision_rule("best_macro_f1", False, tmp_path, SHA)
+
+
 @pytest.mark.parametrize("change, flags, needles", [
     (None, ("recall_0.90", False), ["--threshold recall_0.90:", "records no such operating point for 'test'",
                                     "recorded: default, best_macro_f1, recall_0.95"]),
@@ -51,7 +70,7 @@ def test_a_name_reads_the_recorded_threshold_and_calibration_its_temperature(tmp
                                                     "abababababab)", "run `dynahate eval --adapter"]),
     ({"calibration": None}, (None, True), ["--calibrated:", "records no calibration for 'test'"]),
     ("missing", ("best_macro_f1", False), ["eval_results.json not found: the adapter has no recorded evaluation"]),
-    ({"test": None}, (None, True), ["records no 'test' split"]),
+    ({"test": None}, (None, True), ["records no 'test' split (nor 'dynahate_test')"]),
 ], ids=["no-such-point", "other-weights", "no-calibration", "no-file", "no-test"])
 def test_what_the_flags_need_and_is_not_recorded_is_one_line(tmp_path, change, flags, needles):
     if change != "missing":
