@@ -25,12 +25,12 @@ from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import read_json
 from dynahate.inference.model_loading import adapter_sha256
 from dynahate.plugin.labels import HATE, NOT_HATE
-from dynahate.plugin.splits import data_file_name
+from dynahate.plugin.splits import result_names
 
 RESULTS_NAME = "eval_results.json"
 SPLIT = "test"
 # the test split's names in eval_results.json: --split test; --data .../dynahate_test.jsonl (named by its stem)
-SPLIT_NAMES = (SPLIT, Path(data_file_name(SPLIT)).stem)
+SPLIT_NAMES = result_names(SPLIT)
 POINT_NAMES = ("default", "best_macro_f1", "recall_0.90", "recall_0.95")
 DEFAULT_THRESHOLD = 0.5
 

@@ -26,10 +26,10 @@ from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
 from dynahate.eval.artifacts import SplitOutcome, check_evaluation_file, predictions_file, read_results
 from dynahate.plugin.labels import HATE, normalize_gold
-from dynahate.plugin.splits import data_file_name
+from dynahate.plugin.splits import data_file_name, result_names
 
 DEV = "dev"
-DEV_NAMES = (DEV, Path(data_file_name(DEV)).stem)  # --split dev; --data .../dynahate_dev.jsonl (named by its stem)
+DEV_NAMES = result_names(DEV)  # --split dev; --data .../dynahate_dev.jsonl (named by its stem)
 NONE_NOTE = ("operating points other than default, and calibration, need dev's scores from this adapter: evaluate "
              f"the dev split ('--split dev', or '--data' a file named {data_file_name(DEV)}) in score mode into the "
              "same folder first, or together (--split dev test)")
