@@ -34,6 +34,7 @@ from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.metadata import group_problem, metadata_problem
+from dynahate.plugin.splits import result_names
 from dynahate.publish.run_record import RunRecord, describe_optimizer
 from dynahate.publish.staging import CHAT_TEMPLATE
 
@@ -174,7 +175,12 @@ def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str]) 
     return {"rows": rows, "unverified": [(split, why) for split, why in unverified.items() if split in results],
             "modes": sorted({res["mode"] for res in results.values()}),
             "plots": [(split, shown) for split, shown in plots if shown],
-            **_rounds(results.get("test")), "decision": _decision(results)}
+            **_rounds(_test_split(results)), "decision": _decision(results)}
+
+
+def _test_split(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The test split's results: ``test``, else ``dynahate_test`` (evaluated from ``dynahate_test.jsonl``)."""
+    return next((results[name] for name in result_names("test") if isinstance(results.get(name), dict)), None)
 
 
 def _interval(value: Any, span: list[float] | None) -> str:
@@ -193,7 +199,7 @@ def _decision(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
                  "macro_f1": _interval(res["macro_f1"], res["intervals"]["macro_f1"]),
                  "roc_auc": _interval(res.get("roc_auc"), res["intervals"].get("roc_auc"))}
                 for split, res in results.items() if isinstance(res.get("intervals"), dict)]
-    test = results.get("test") or {}
+    test = _test_split(results) or {}
     spans = next((res["intervals"] for res in results.values() if isinstance(res.get("intervals"), dict)), {})
     points = [{"name": p["name"], "threshold": _fmt(p["threshold"]), "chosen_on": p["chosen_on"] or "fixed",
                **{key: _fmt(p[key]) for key in ("precision_hate", "recall_hate", "fpr", "accuracy", "macro_f1")}}

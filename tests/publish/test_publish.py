@@ -918,3 +918,25 @@ def test_card_shows_the_decision_ready_figures_as_recorded(evaluated_run, prepar
     calibration = test["calibration"]
     assert (f"T = {calibration['temperature']:.3f} on the label log-odds, fitted on the dev split" in text
             and f"{test['ece']:.4f} before, {calibration['ece']:.4f} after" in text)
+
+
+def test_card_reads_a_test_split_evaluated_from_its_prepared_file(evaluated_run, prepared_data):
+    """`eval --data .../dynahate_test.jsonl` records the test split as `dynahate_test`: the card's operating points,
+    calibration and rounds are read from it as from `test`."""
+    import dataclasses
+
+    from dynahate.publish.card import render_card
+    from dynahate.publish.run_record import load_run_record
+
+    record = load_run_record(evaluated_run, recipe=REPO / "recipes" / "dynahate_qlora.yaml",
+                             prepare_report=prepared_data / "prepare_report.json")
+    files = {"adapter_model.safetensors": 1}
+    renamed = {("dynahate_test" if split == "test" else split): res for split, res in record.eval_results.items()}
+    as_test = render_card(record, "me/x", files)
+    as_file = render_card(dataclasses.replace(record, eval_results=renamed), "me/x", files)
+    test = record.eval_results["test"]
+    for text in (as_test, as_file):
+        for point in test["operating_points"]:
+            assert f"| {point['name']} | {point['threshold']:.4f} | {point['chosen_on'] or 'fixed'} |" in text
+        assert f"T = {test['calibration']['temperature']:.3f} on the label log-odds" in text
+    assert "| dynahate_test |" in as_file  # the headline rows name the split as recorded
