@@ -16,6 +16,11 @@ adapter's folder, HateCheck's file, the compared evaluations) and any other valu
 absolute path becomes relative to the run directory (``.`` is the run itself) or to the eval
 directory when it lies inside one, and else its last component (a folder or file name); the local
 base model's path becomes the Hub id given by ``--base-model`` (else its folder name).
+
+The Trainer's ``trainer_state.json`` likewise (:func:`staged_trainer_state`): its ``best_model_checkpoint``, a
+path of the training machine (``OUTPUT_DIR/checkpoint-500``, absolute or relative to where training ran),
+and any absolute path become relative to the run (``checkpoint-500``), else their last component. It is
+staged as it is when it holds none; the run's own file is never changed.
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from typing import Any
 
 from dynahate.core.errors import DynahateError
 
-PATH_KEYS = frozenset({"path", "results"})
+PATH_KEYS = frozenset({"path", "results", "best_model_checkpoint"})
+TRAINER_STATE = "trainer_state.json"
 _WINDOWS_ABSOLUTE = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)")
 
 
@@ -121,3 +127,13 @@ def portable_json(value: Any, *, anchors: Sequence[Path], replace: dict[str, str
 def portable_json_text(value: Any, *, anchors: Sequence[Path], replace: dict[str, str]) -> str:
     """:func:`portable_json` written as ``dynahate eval`` and ``compare`` write their files (indent 2)."""
     return json.dumps(portable_json(value, anchors=anchors, replace=replace), indent=2) + "\n"
+
+
+def staged_trainer_state(state: Any, run_dir: Path, *, replace: dict[str, str]) -> str | None:
+    """``trainer_state.json`` (``state``, as the run record read it) with its paths relative to the run, written
+    as transformers writes it (indent 2, the keys in their order); None when it holds no path of this machine
+    (it is then staged as it is)."""
+    anchors = [Path(run_dir).resolve()]
+    if portable_json(state, anchors=anchors, replace=replace) == state:
+        return None
+    return portable_json_text(state, anchors=anchors, replace=replace)

@@ -107,11 +107,13 @@ def _publish(args: argparse.Namespace) -> int:
         check_run_record,
     )
     from dynahate.publish.portable import (
+        TRAINER_STATE,
         local_base_warning,
         portable_json_text,
         portable_path,
         published_base_model,
         staged_adapter_config,
+        staged_trainer_state,
     )
     from dynahate.publish.post_text_check import check_no_post_text
     from dynahate.publish.provenance import check_provenance
@@ -167,6 +169,11 @@ def _publish(args: argparse.Namespace) -> int:
         if value:
             files.pop(name, None)  # staged with no path of this machine in it
             generated[name] = portable_json_text(value, anchors=anchors, replace=replace)
+    if TRAINER_STATE in files:  # read (and checked to be JSON) by the run record
+        state_text = staged_trainer_state(record.trainer_state, run_dir, replace=replace)
+        if state_text is not None:
+            files.pop(TRAINER_STATE)
+            generated[TRAINER_STATE] = state_text
     if base_model is not None and base_model != record.base_model:
         files.pop(ADAPTER_CONFIG)
         generated[ADAPTER_CONFIG] = staged_adapter_config(config_path.read_text(encoding="utf-8"), base_model,

@@ -14,7 +14,8 @@ encoding, the chat request's messages and post (:mod:`dynahate.serve.chat`), and
 that leave and for the deadline. Posts are checked by one rule on both routes
 (:mod:`dynahate.serve.post_checks`), tokenized and scored off the event loop. Bad input is a 4xx with a
 one-line ``error`` that never quotes a post (FastAPI's and LLaMA-Factory's own errors too, a 400 of
-theirs answered as 422); the server keeps serving.
+theirs answered as 422); an unexpected exception is a 500 in the same shape, logged without its message
+(:mod:`dynahate.serve.middleware`). The server keeps serving.
 """
 
 from __future__ import annotations
@@ -181,4 +182,5 @@ def create_serve_app(config: ServeConfig):
 
     if config.page:
         add_page_routes(app)
+    app.state.batcher = batcher  # what scores /v1/classify (the tests give it a failing engine)
     return app

@@ -16,6 +16,10 @@ For each HTTP request, before any route code runs:
    before the answer starts, the client gets 503 and the guard is dropped (the work is not done,
    counted as timed out); the route's own late answer is discarded.
 
+An exception no route handles (a bug, the engine failing) is answered 500 ``{"error": ...}`` like every other
+error, and logged on the ``dynahate`` logger (the server's stderr) with its type and traceback but never its
+message, which may quote a post (:func:`describe_exception`); a request whose client has gone is not an error.
+
 Errors are ``{"error": "<one line>"}``; no post text is ever quoted.
 """
 
@@ -26,8 +30,10 @@ import hmac
 import json
 import logging
 import time
+import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from dynahate.serve.guard import (
@@ -46,6 +52,51 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 Precheck = Callable[[bytes], Awaitable[None]]
 
 log = logging.getLogger(__name__)
+
+INTERNAL_ERROR = "internal error: the server logged it; nothing was classified"
+
+
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _traceback_lines(exc: BaseException, outer: frozenset[int] = frozenset()) -> list[str]:
+    chain, current, seen = [], exc, set(outer)  # ``outer``: the groups this one is in (no endless loop)
+    while current is not None and id(current) not in seen:  # as Python prints it: the cause first
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    lines = []
+    for index, error in enumerate(reversed(chain)):
+        if index:
+            lines.append("which led to:")
+        lines.append("Traceback (most recent call last):")
+        lines += [line.rstrip("\n") for line in traceback.format_list(traceback.extract_tb(error.__traceback__))]
+        lines.append(f"{_type_name(error)}: <message not logged>")
+        if isinstance(error, BaseExceptionGroup):  # a task group's failures (anyio, streamed answers)
+            for number, member in enumerate(error.exceptions, 1):
+                lines.append(f"  sub-exception {number} of {len(error.exceptions)}:")
+                lines += [f"    {line}" for line in _traceback_lines(member, outer | {id(error)})]
+    return lines
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``exc``'s type, where it was raised and its traceback (causes and a group's members included), never a
+    message.
+
+    An exception's message (and its notes) may quote a post, so they are left out; the traceback's frames
+    show the program's own lines, file and line number. The first line is a summary:
+    ``RuntimeError raised at score_engine.py:123 in score`` (a group's first member's).
+    """
+    leaf = exc
+    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+        leaf = leaf.exceptions[0]
+    frames = traceback.extract_tb(leaf.__traceback__)
+    where = f" raised at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    group = f" (the first of the {_type_name(exc)})" if leaf is not exc else ""
+    summary = f"{_type_name(leaf)}{where}{group} (its message is not logged: it may quote a post)"
+    return "\n".join([summary, *_traceback_lines(exc)])
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -120,6 +171,26 @@ class ServeMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        started = False
+
+        async def watched_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        failure: Exception | None = None
+        try:
+            await self._request(scope, receive, watched_send)
+        except Exception as exc:  # noqa: BLE001 - any route's bug: answered and logged here, never re-raised
+            failure = exc  # re-raised, Starlette would answer plain text and uvicorn log the message
+        if failure is not None:  # out of the except block: an error logging or sending must not chain to it
+            answer = "the answer had started: the connection is closed" if started else "answered 500"
+            log.error("internal error on %s %s (%s): %s", scope["method"], scope["path"], answer,
+                      describe_exception(failure))
+            if not started:
+                await send_error(send, ServeError(500, INTERNAL_ERROR))
+
+    async def _request(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
         if self.api_key and path.startswith("/v1/") and method != "OPTIONS" and not self._authorised(scope):
             return await send_error(send, ServeError(401, "missing or wrong API key: send 'Authorization: Bearer "
@@ -210,14 +281,17 @@ class ServeMiddleware:
             done, _ = await asyncio.wait({app_task}, timeout=guard.remaining())
             if not done:
                 await time_out()
+            failure: Exception | None = None
             try:
                 await app_task  # quick once dropped: queued work is discarded
             except RequestDropped:
                 await time_out()  # the route saw the deadline pass just before the timer did
-            except Exception:
+            except Exception as exc:
                 if not (state["answered"] or gone.is_set()):
                     raise
-                log.debug("a dropped request ended with an error", exc_info=True)
+                failure = exc  # not an error: nobody awaits the answer
+            if failure is not None:
+                log.debug("a dropped request ended with %s", describe_exception(failure))
         finally:
             watcher.cancel()
             if not app_task.done():

@@ -8,6 +8,7 @@ fetched (:mod:`dynahate.inference.adapter_source`), and uvicorn serves on that b
 from __future__ import annotations
 
 import argparse
+import copy
 import errno
 import socket
 
@@ -32,7 +33,8 @@ environment variables read:
 status codes: 401 no or wrong key; 408 body not received in time; 413 body, text or prompt too
 long, or too many texts; 422 a body not UTF-8 JSON, a bad post (empty, blank, not text, a lone
 surrogate), or a chat request that is not one user message holding the post (no system, assistant or
-tool message, no tools); 429 queue full (with Retry-After); 503 --request-timeout passed (the request is not scored).
+tool message, no tools); 429 queue full (with Retry-After); 500 an internal error (logged on stderr with its
+traceback, never a post); 503 --request-timeout passed (the request is not scored).
 """
 
 
@@ -93,6 +95,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+def uvicorn_config(app, **options):
+    """uvicorn's settings for ``app``: warnings and errors on stderr, the ``dynahate`` loggers' too (a 500's log)."""
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    log_config = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["dynahate"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return uvicorn.Config(app, log_level="warning", log_config=log_config, **options)
+
+
 def run(args: argparse.Namespace) -> int:
     from dynahate.inference.adapter_source import fetch_adapter, parse_adapter_spec
     from dynahate.inference.decision_rule import decision_rule
@@ -128,5 +140,5 @@ def _serve(args: argparse.Namespace, source, sock: socket.socket, rule) -> int:
     page = "" if args.no_page else ", GET / (a page to try it in a browser)"
     print(f"serving {source.describe()} on http://{args.host}:{sock.getsockname()[1]} "
           f"(POST /v1/classify, POST /v1/chat/completions, GET /health{page})", flush=True)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    uvicorn.Server(uvicorn_config(app)).run(sockets=[sock])
     return 0

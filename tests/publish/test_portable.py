@@ -11,6 +11,7 @@ from dynahate.publish.portable import (
     portable_json,
     published_base_model,
     staged_adapter_config,
+    staged_trainer_state,
 )
 
 
@@ -81,3 +82,31 @@ def test_recorded_paths_become_relative_or_names(tmp_path):
                                        "note": "A was evaluated in score mode"}
     assert staged["notes"] == ["eval"]
     assert str(tmp_path) not in json.dumps(staged) and results["dev"]["adapter"]["path"] == str(run)
+
+
+def trainer_state(best, **extra):
+    """A trainer_state.json's value, keys as transformers writes them (sorted)."""
+    return {"best_global_step": 500, "best_metric": 0.41, "best_model_checkpoint": best, "epoch": 2.0,
+            "global_step": 600, "log_history": [{"epoch": 1.0, "loss": 0.5, "step": 300}], **extra}
+
+
+@pytest.mark.parametrize("best", [
+    "{run}/checkpoint-500",  # absolute, inside the run
+    "/home/me/runs/x/checkpoint-500",  # absolute, the training machine's
+    "saves/llama3.1-8b/qlora/dynahate/checkpoint-500",  # relative to where training ran (the recipe's output_dir)
+    "C:\\runs\\x\\checkpoint-500",
+])
+def test_trainer_states_best_checkpoint_becomes_relative_to_the_run(tmp_path, best):
+    run = tmp_path / "run"
+    (run / "checkpoint-500").mkdir(parents=True)
+    state = trainer_state(best.format(run=run), trial_params={"log": "/var/log/trial.txt"})
+    text = staged_trainer_state(state, run, replace={})
+    assert json.loads(text) == {**state, "best_model_checkpoint": "checkpoint-500",
+                                "trial_params": {"log": "trial.txt"}}
+    assert text == json.dumps(json.loads(text), indent=2) + "\n"  # as transformers writes it
+    assert str(tmp_path) not in text and state["best_model_checkpoint"] == best.format(run=run)  # a copy
+
+
+def test_a_trainer_state_without_a_path_is_staged_as_it_is(tmp_path):
+    assert staged_trainer_state(trainer_state(None), tmp_path, replace={}) is None
+    assert staged_trainer_state(trainer_state("checkpoint-500"), tmp_path, replace={}) is None

@@ -772,6 +772,34 @@ def test_staged_results_hold_no_path_of_this_machine(evaluated_run, original_eva
     assert (evaluated_run / "eval_results.json").read_bytes() == before
 
 
+def test_staged_trainer_state_holds_no_path_of_this_machine(run_copy, prepared_data, tmp_path):
+    """transformers records best_model_checkpoint as a path of the training machine (OUTPUT_DIR/checkpoint-N):
+    staged relative to the run, whether the path lies in the run or elsewhere; the run's file, and what the card
+    reads from it, unchanged. A trainer_state.json that is not JSON is one line naming it, nothing staged."""
+    state_path = run_copy / "trainer_state.json"
+    original = state_path.read_bytes()
+    state = json.loads(original)
+    stage = tmp_path / "s"
+    args = ["--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage)]
+    publish(run_copy, *args, data_dir=prepared_data)
+    assert state["best_model_checkpoint"] is None and (stage / "trainer_state.json").read_bytes() == original
+    for best in (str(run_copy / "checkpoint-30"), "/home/me/runs/dynahate/checkpoint-30"):
+        text = json.dumps({**state, "best_model_checkpoint": best}, indent=2) + "\n"
+        state_path.write_text(text)
+        publish(run_copy, *args, data_dir=prepared_data)
+        staged = (stage / "trainer_state.json").read_text()
+        assert json.loads(staged) == {**state, "best_model_checkpoint": "checkpoint-30"}
+        assert staged == text.replace(json.dumps(best), '"checkpoint-30"')  # the rest of the text as it was
+        assert str(tmp_path) not in staged and "/home/me" not in staged
+        assert state_path.read_text() == text  # the run's own file unchanged
+        assert f"| steps run / epochs run | {state['global_step']} / " in (stage / "README.md").read_text()
+
+    state_path.write_text(original.decode()[:-20])
+    proc = publish(run_copy, *args[:-1], str(tmp_path / "s2"), data_dir=prepared_data, check=False)
+    one_line_error(proc, f"{state_path}: not valid JSON (the Trainer's state)")
+    assert not (tmp_path / "s2").exists()
+
+
 def test_a_run_trained_from_a_local_base_is_not_uploaded_without_base_model(run_copy, prepared_data, tmp_path):
     """Item 9: the run's adapter_config.json names its base by a local path, which nobody else can load."""
     from huggingface_hub import ModelCard
