@@ -86,15 +86,17 @@ def _hatecheck_entries(res: dict[str, Any]) -> list[Any]:
 
 
 def card_data(record: RunRecord, repo_id: str, license: str, dataset_id: str, unverified: dict[str, str],
-              base_model: str | None = None) -> Any:
+              base_model: str | None = None, base_on_hub: bool = True) -> Any:
     """The front matter: ``ModelCardData`` with the verified splits' ``EvalResult`` entries; ``base_model`` is the
-    Hub id published (``publish --base-model``), by default the run's own."""
+    Hub id published (``publish --base-model``), by default the run's own; left out when not ``base_on_hub``."""
     from huggingface_hub import ModelCardData
+
+    base_model = (base_model or record.base_model) if base_on_hub else None
 
     results = eval_result_entries(record, dataset_id, unverified)
     datasets = [dataset_id] + ([HATECHECK_HUB] if any(r.dataset_type == HATECHECK_HUB for r in results) else [])
     return ModelCardData(
-        library_name="peft", base_model=base_model or record.base_model, license=license, tags=TAGS, datasets=datasets,
+        library_name="peft", base_model=base_model, license=license, tags=TAGS, datasets=datasets,
         language=["en"], pipeline_tag="text-generation", model_name=repo_id.split("/")[-1],
         eval_results=results or None,
     )
@@ -316,7 +318,8 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverified: dict[str, str],
-                 comparison: dict[str, Any] | None = None, base_model: str | None = None) -> dict[str, Any]:
+                 comparison: dict[str, Any] | None = None, base_model: str | None = None,
+                 base_on_hub: bool = True) -> dict[str, Any]:
     """Everything the template shows, as data: strings, numbers, lists and flags."""
     base_model = base_model or record.base_model
     versions = dict(record.framework_versions)
@@ -325,6 +328,7 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverif
     return {
         "model_name": repo_id.split("/")[-1],
         "base_model": base_model,
+        "base_on_hub": base_on_hub,
         "labels": list(LABELS),
         "dataset": _dataset(record),
         "prompts": {"system_file": prompts.SYSTEM_FILE, "system_prompt": prompts.SYSTEM_PROMPT,
@@ -348,7 +352,8 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverif
 
 def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, license: str = DEFAULT_LICENSE,
                 dataset_id: str = DEFAULT_DATASET, unverified: dict[str, str] | None = None,
-                comparison: dict[str, Any] | None = None, base_model: str | None = None) -> str:
+                comparison: dict[str, Any] | None = None, base_model: str | None = None,
+                base_on_hub: bool = True) -> str:
     """Render the model card (the Hub repo's ``README.md``) of a run from ``model_card_template.md``.
 
     Args:
@@ -363,6 +368,8 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
             (``publish --compare-to``): the card gains a "Comparison with ..." section naming ``comparison.json``.
         base_model: the base model's Hub id, in the front matter, the text and the usage snippet (``publish
             --base-model`` for a run trained from a local copy of its base); default: the run's own.
+        base_on_hub: False for a local base with no Hub id (``publish --dry-run`` without ``--base-model``): the
+            card names ``base_model`` (its folder's name) as text, with no Hub link and not in the front matter.
 
     Returns:
         The card's full text: YAML front matter (``ModelCardData``), then the Markdown body.
@@ -370,9 +377,10 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
     from huggingface_hub import ModelCard
 
     unverified = unverified or {}
-    data = card_data(record, repo_id, license, dataset_id, unverified, base_model)
+    data = card_data(record, repo_id, license, dataset_id, unverified, base_model, base_on_hub)
     card = ModelCard.from_template(data, template_path=str(TEMPLATE),
-                                   **card_context(record, repo_id, files, unverified, comparison, base_model))
+                                   **card_context(record, repo_id, files, unverified, comparison, base_model,
+                                                  base_on_hub))
     return str(card)
 
 

@@ -145,8 +145,8 @@ def check_run_record(record: RunRecord, allow_missing_eval: bool) -> None:
                                 "`dynahate eval` (publish states only numbers `dynahate eval` computed)")
 
 
-def check_card(card_text: str, base_model: str) -> None:
-    """The rendered card names the base model that is published."""
+def check_card(card_text: str, base_model: str | None) -> None:
+    """The rendered card's metadata names the base model that is published (None: a local base, named by none)."""
     from huggingface_hub import ModelCard
 
     card = ModelCard(card_text)

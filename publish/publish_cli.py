@@ -180,10 +180,12 @@ def _publish(args: argparse.Namespace) -> int:
                                                           config_path)
     comparison = json.loads(generated[COMPARISON_FILE]) if COMPARISON_FILE in generated else None
     sizes = {**planned_sizes(files), **{name: len(text.encode("utf-8")) for name, text in generated.items()}}
-    shown_base = base_model or record.base_model
+    # a dry run of a local base without --base-model: the card names its folder, neither linked nor in the metadata
+    shown_base = base_model or replace[record.base_model]
     card = render_card(record, args.repo_id, sizes, license=args.license, dataset_id=args.dataset_id,
-                       unverified=unverified, comparison=comparison, base_model=shown_base)
-    check_card(card, shown_base)
+                       unverified=unverified, comparison=comparison, base_model=shown_base,
+                       base_on_hub=base_model is not None)
+    check_card(card, base_model)
     staged = stage(files, card, stage_dir, generated)
     total = sum(staged.values())
     shown = args.stage_dir or run_dir / DEFAULT_STAGE

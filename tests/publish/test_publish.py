@@ -1,6 +1,7 @@
 """``dynahate publish`` against the real huggingface_hub client and a loopback Hub (tests/hub_server.py)."""
 
 import json
+import os
 import shutil
 from functools import partial
 from pathlib import Path
@@ -64,7 +65,11 @@ def test_dry_run_stages_the_allowlist_and_a_card_that_parses(evaluated_run, prep
 
     card = ModelCard.load(stage / "README.md")
     adapter = json.loads((evaluated_run / "adapter_config.json").read_text())
-    assert card.data.base_model == adapter["base_model_name_or_path"]
+    # trained from a local base, no --base-model: the dry run's card names its folder, not as a Hub model
+    local_base = adapter["base_model_name_or_path"]
+    assert os.path.isabs(local_base) and card.data.base_model is None
+    assert (f"A QLoRA adapter for `{Path(local_base).name}` (a local copy of a base model: this card is a dry run's"
+            in card.text) and local_base not in card.text and "huggingface.co//" not in card.text
     assert card.data.library_name == "peft" and REQUIRED_TAGS <= set(card.data.tags)
     assert card.data.license and card.data.datasets and card.data.pipeline_tag
     results = json.loads((evaluated_run / "eval_results.json").read_text())
@@ -503,11 +508,12 @@ def test_values_holding_template_syntax_are_printed_as_written(run_copy, prepare
             data_dir=prepared_data)
     text = (stage / "README.md").read_text()
     assert text.count("JINJA-RAN") == text.count(INJECTED) and "49-JINJA" not in text
-    assert f"[org/base-{INJECTED}](https://huggingface.co/org/base-{INJECTED})" in text
-    assert f"from_pretrained('org/base-{INJECTED}'," in text  # the usage snippet's literal
+    # not a Hub repo id (braces), so a local base: a dry run's card names its folder as text, not as a Hub model
+    assert f"A QLoRA adapter for `base-{INJECTED}` (a local copy of a base model" in text
+    assert f"from_pretrained('base-{INJECTED}'," in text  # the usage snippet's literal
     assert f"| quantization | 4-bit bnb | {recipe.name} |" in text and f"`{recipe.name}` are as written" in text
     card = ModelCard.load(stage / "README.md")
-    assert card.data.base_model == f"org/base-{INJECTED}" and card.data.datasets == [f"me/data-{INJECTED}"]
+    assert card.data.base_model is None and card.data.datasets == [f"me/data-{INJECTED}"]
     assert card.data.license == f"other-{INJECTED}"
 
 
