@@ -4,15 +4,18 @@
   :func:`shown`: a single short token such as ``'offensive'`` or ``'acl123'``. Anything else could
   be a post (a swapped column, a file without its header row) and is described by its length.
 - A post is identified by :func:`text_sha1`, its SHA-1, never by its text.
-- An exception from a library is reduced to :func:`first_line`.
+- An exception from a library is reduced to :func:`first_line`; one logged with its traceback is
+  :func:`describe_exception` (its type and frames, never its message).
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import traceback
 from collections import Counter
 from collections.abc import Iterable
+from pathlib import Path
 
 _SHOWN = re.compile(r"[A-Za-z0-9._-]{1,20}")
 _HTTP_STATUS = re.compile(r"\d{3} (Client|Server) Error\.?")
@@ -77,3 +80,46 @@ def first_line(exc: BaseException) -> str:
     if _HTTP_STATUS.fullmatch(first) and len(lines) > 1:
         first = f"{first} {lines[1]}"
     return f"{type(exc).__name__}: {first}" if not first.startswith(type(exc).__name__) else first
+
+
+def _type_name(exc: BaseException) -> str:
+    kind = type(exc)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+
+
+def _traceback_lines(exc: BaseException, outer: frozenset[int] = frozenset()) -> list[str]:
+    chain, current, seen = [], exc, set(outer)  # ``outer``: the groups this one is in (no endless loop)
+    while current is not None and id(current) not in seen:  # as Python prints it: the cause first
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
+    lines = []
+    for index, error in enumerate(reversed(chain)):
+        if index:
+            lines.append("which led to:")
+        lines.append("Traceback (most recent call last):")
+        lines += [line.rstrip("\n") for line in traceback.format_list(traceback.extract_tb(error.__traceback__))]
+        lines.append(f"{_type_name(error)}: <message not logged>")
+        if isinstance(error, BaseExceptionGroup):  # a task group's failures (anyio, streamed answers)
+            for number, member in enumerate(error.exceptions, 1):
+                lines.append(f"  sub-exception {number} of {len(error.exceptions)}:")
+                lines += [f"    {line}" for line in _traceback_lines(member, outer | {id(error)})]
+    return lines
+
+
+def describe_exception(exc: BaseException) -> str:
+    """``exc``'s type, where it was raised and its traceback (causes and a group's members included), never a
+    message.
+
+    An exception's message (and its notes) may quote a post, so they are left out; the traceback's frames
+    show the program's own lines, file and line number. The first line is a summary:
+    ``RuntimeError raised at score_engine.py:123 in score`` (a group's first member's).
+    """
+    leaf = exc
+    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+        leaf = leaf.exceptions[0]
+    frames = traceback.extract_tb(leaf.__traceback__)
+    where = f" raised at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
+    group = f" (the first of the {_type_name(exc)})" if leaf is not exc else ""
+    summary = f"{_type_name(leaf)}{where}{group} (its message is not logged: it may quote a post)"
+    return "\n".join([summary, *_traceback_lines(exc)])

@@ -30,12 +30,11 @@ import hmac
 import json
 import logging
 import time
-import traceback
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
+from dynahate.core.describe import describe_exception
 from dynahate.serve.guard import (
     ABANDONED,
     TIMED_OUT,
@@ -54,49 +53,6 @@ Precheck = Callable[[bytes], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 INTERNAL_ERROR = "internal error: the server logged it; nothing was classified"
-
-
-def _type_name(exc: BaseException) -> str:
-    kind = type(exc)
-    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
-
-
-def _traceback_lines(exc: BaseException, outer: frozenset[int] = frozenset()) -> list[str]:
-    chain, current, seen = [], exc, set(outer)  # ``outer``: the groups this one is in (no endless loop)
-    while current is not None and id(current) not in seen:  # as Python prints it: the cause first
-        seen.add(id(current))
-        chain.append(current)
-        current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-    lines = []
-    for index, error in enumerate(reversed(chain)):
-        if index:
-            lines.append("which led to:")
-        lines.append("Traceback (most recent call last):")
-        lines += [line.rstrip("\n") for line in traceback.format_list(traceback.extract_tb(error.__traceback__))]
-        lines.append(f"{_type_name(error)}: <message not logged>")
-        if isinstance(error, BaseExceptionGroup):  # a task group's failures (anyio, streamed answers)
-            for number, member in enumerate(error.exceptions, 1):
-                lines.append(f"  sub-exception {number} of {len(error.exceptions)}:")
-                lines += [f"    {line}" for line in _traceback_lines(member, outer | {id(error)})]
-    return lines
-
-
-def describe_exception(exc: BaseException) -> str:
-    """``exc``'s type, where it was raised and its traceback (causes and a group's members included), never a
-    message.
-
-    An exception's message (and its notes) may quote a post, so they are left out; the traceback's frames
-    show the program's own lines, file and line number. The first line is a summary:
-    ``RuntimeError raised at score_engine.py:123 in score`` (a group's first member's).
-    """
-    leaf = exc
-    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-        leaf = leaf.exceptions[0]
-    frames = traceback.extract_tb(leaf.__traceback__)
-    where = f" raised at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
-    group = f" (the first of the {_type_name(exc)})" if leaf is not exc else ""
-    summary = f"{_type_name(leaf)}{where}{group} (its message is not logged: it may quote a post)"
-    return "\n".join([summary, *_traceback_lines(exc)])
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

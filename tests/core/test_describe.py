@@ -4,7 +4,15 @@ import hashlib
 
 import pytest
 
-from dynahate.core.describe import describe_names, describe_value, duplicated, first_line, shown, text_sha1
+from dynahate.core.describe import (
+    describe_exception,
+    describe_names,
+    describe_value,
+    duplicated,
+    first_line,
+    shown,
+    text_sha1,
+)
 
 
 @pytest.mark.parametrize("value, expected", [
@@ -37,3 +45,31 @@ def test_first_line_of_an_exception():
     assert first_line(RuntimeError("")) == "RuntimeError"
     assert first_line(OSError("404 Client Error.\n\nRepository Not Found for url")) == (
         "OSError: 404 Client Error. Repository Not Found for url")
+
+
+MARKER = "the marker post: Drellans are vermin"  # stands for a post: it must never be described
+
+
+def _fail(post):
+    raise RuntimeError(f"failed on {post!r}")
+
+
+def test_an_exception_is_described_by_its_types_and_frames_never_its_messages():
+    try:
+        try:
+            _fail(MARKER)
+        except RuntimeError as exc:
+            raise ValueError(MARKER) from exc
+    except ValueError as exc:
+        try:
+            raise ExceptionGroup(MARKER, [exc, KeyError(MARKER)])
+        except ExceptionGroup as group:
+            group.add_note(MARKER)
+            text = describe_exception(group)
+    assert MARKER not in text and "Drellans" not in text
+    summary, *frames = text.splitlines()
+    assert summary.startswith("ValueError raised at test_describe.py:")
+    assert summary.endswith("(the first of the ExceptionGroup) (its message is not logged: it may quote a post)")
+    assert "RuntimeError: <message not logged>" in frames and "ExceptionGroup: <message not logged>" in frames
+    assert "    KeyError: <message not logged>" in frames and "  sub-exception 2 of 2:" in frames
+    assert any(line.strip().startswith('raise RuntimeError(f"failed on') for line in frames)  # the program's lines
