@@ -20,7 +20,7 @@ from dynahate.core.text_files import not_utf8, read_text
 
 def dumps_line(record: Any) -> str:
     """One JSONL line (with its newline) in the original serialisation."""
-    return json.dumps(record) + "\n"
+    return json.dumps(record, allow_nan=False) + "\n"
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:

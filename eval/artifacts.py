@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -42,16 +41,15 @@ from typing import Any
 
 from dynahate.core.atomic import atomic_files
 from dynahate.core.errors import DynahateError
-from dynahate.core.json_io import dumps_line, read_json
+from dynahate.core.json_io import dumps_line
 from dynahate.core.output_paths import check_output_dir
 from dynahate.eval.plots import split_plots
 from dynahate.eval.predictions import Prediction
+from dynahate.plugin.eval_record import PLOT_KINDS, RESULTS_NAME, read_record, record_text
 
-RESULTS_NAME = "eval_results.json"
 METRICS_NAME = "eval_metrics.txt"
 TRAINER_RESULTS_NAME = "trainer_eval_results.json"
 LOCK_NAME = ".eval_results.lock"
-PLOT_KINDS = ("confusion_matrix", "roc", "pr", "reliability")
 
 
 @dataclass
@@ -96,25 +94,17 @@ def metrics_text(all_results: dict[str, dict[str, Any]]) -> str:
     return "\n".join(parts)
 
 
-def is_trainer_results(results: dict[str, Any]) -> bool:
-    """LLaMA-Factory's flat ``eval_results.json`` (numbers only), not ours (one object per split)."""
-    return bool(results) and not any(isinstance(value, dict) for value in results.values())
-
-
 def read_results(out_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
-    """Our results already in ``out_dir``, and the text of LLaMA-Factory's trainer file if that is what is there."""
+    """Our results already in ``out_dir`` (read and checked by :func:`dynahate.plugin.eval_record.read_record`),
+    and the text of LLaMA-Factory's trainer file if that is what is there."""
     path = out_dir / RESULTS_NAME
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return {}, None
-    results = read_json(path, "earlier evaluation results")
-    if not isinstance(results, dict):
-        raise DynahateError(f"{path}: expected an object of splits; move it away to start afresh")
-    if is_trainer_results(results):
-        return {}, path.read_text(encoding="utf-8")
-    if not all(isinstance(value, dict) and "mode" in value for value in results.values()):
-        raise DynahateError(f"{path}: neither dynahate's nor LLaMA-Factory's eval results; "
-                            "move it away to start afresh")
-    return results, None
+    try:
+        record = read_record(path, allow_trainer=True, what="earlier evaluation results")
+    except DynahateError as exc:
+        raise DynahateError(f"{exc}; or move it away to start afresh") from None
+    return dict(record.splits), record.trainer_text
 
 
 def _read_results_for_update(out_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
@@ -207,7 +197,7 @@ def write_eval_outputs(out_dir: str | Path, outcomes: dict[str, SplitOutcome]) -
                 merged = {**existing, **{name: outcome.results for name, outcome in outcomes.items()}}
                 if trainer_text is not None:
                     group.open(out_dir / TRAINER_RESULTS_NAME).write(trainer_text)
-                group.open(out_dir / RESULTS_NAME).write(json.dumps(merged, indent=2) + "\n")
+                group.open(out_dir / RESULTS_NAME).write(record_text(merged, out_dir / RESULTS_NAME))
                 group.open(out_dir / METRICS_NAME).write(metrics_text(merged))
                 group.commit()  # every rename inside the lock: the next writer reads what we wrote
     except BaseException:

@@ -22,17 +22,14 @@ from pathlib import Path
 from typing import Any
 
 from dynahate.core.errors import DynahateError
-from dynahate.core.json_io import read_json
 from dynahate.inference.model_loading import adapter_sha256
+from dynahate.plugin.eval_record import DEFAULT_THRESHOLD, POINT_NAMES, RESULTS_NAME, SplitResults, read_record
 from dynahate.plugin.labels import HATE, NOT_HATE
 from dynahate.plugin.splits import result_names
 
-RESULTS_NAME = "eval_results.json"
 SPLIT = "test"
 # the test split's names in eval_results.json: --split test; --data .../dynahate_test.jsonl (named by its stem)
 SPLIT_NAMES = result_names(SPLIT)
-POINT_NAMES = ("default", "best_macro_f1", "recall_0.90", "recall_0.95")
-DEFAULT_THRESHOLD = 0.5
 
 
 EPSILON = 1e-12  # p_hate is clipped to [EPSILON, 1 - EPSILON] before its log-odds are taken
@@ -98,7 +95,7 @@ def threshold_value(text: str) -> float | str:
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"must be a number in [0, 1] or one of {', '.join(POINT_NAMES)}, "
                                          f"got {text!r}")
-    return value
+    return value + 0.0  # -0 is 0
 
 
 def add_decision_rule_arguments(parser: argparse.ArgumentParser) -> None:
@@ -112,22 +109,29 @@ def add_decision_rule_arguments(parser: argparse.ArgumentParser) -> None:
                              "(fitted on dev; the label's threshold still applies to the raw p_hate) (default: off)")
 
 
-def _recorded(adapter_dir: Path, sha256: str | None, wanted: str) -> tuple[str, dict[str, Any]]:
-    """The adapter's recorded test split: its name and its results, checked to be of these weights."""
+def _recorded(adapter_dir: Path, sha256: str | None, wanted: str) -> tuple[str, SplitResults]:
+    """The adapter's recorded test split: its name and its results, read and checked by the one reader of
+    ``eval_results.json`` (every threshold finite and in [0, 1], every temperature finite and in the fitting range)
+    and checked to be of these weights."""
     path = adapter_dir / RESULTS_NAME
     run = f"run `dynahate eval --adapter {adapter_dir} --split dev test` (score mode) first"
-    if not path.is_file():
+    if not path.exists():
         raise DynahateError(f"{wanted}: {path} not found: the adapter has no recorded evaluation; {run}")
-    results = read_json(path, "the adapter's evaluation results")
-    name = next((n for n in SPLIT_NAMES if isinstance(results, dict) and isinstance(results.get(n), dict)), None)
-    if name is None:
+    try:
+        record = read_record(path, what="the adapter's evaluation results")
+    except DynahateError as exc:
+        raise DynahateError(f"{wanted}: {exc}") from None
+    found = record.split(SPLIT_NAMES)
+    if found is None:
         raise DynahateError(f"{wanted}: {path} records no {SPLIT!r} split (nor {SPLIT_NAMES[1]!r}); {run}")
-    test = results[name]
-    recorded = (test.get("adapter") or {}).get("sha256") if isinstance(test.get("adapter"), dict) else None
+    name, test = found
+    adapter = test.get("adapter")
+    recorded = adapter["sha256"] if adapter else None
     sha256 = sha256 or adapter_sha256(adapter_dir)
     if recorded != sha256:
-        raise DynahateError(f"{wanted}: {path}'s {name!r} results were computed on other weights (SHA-256 "
-                            f"{str(recorded)[:12]}, these are {sha256[:12]}); {run}")
+        were = f"other weights (SHA-256 {recorded[:12]}" if recorded else "no recorded weights (a predictions file"
+        raise DynahateError(f"{wanted}: {path}'s {name!r} results were computed on {were}, these are "
+                            f"{sha256[:12]}); {run}")
     return name, test
 
 
@@ -150,20 +154,19 @@ def decision_rule(threshold: float | str | None, calibrated: bool, adapter_dir: 
             name = threshold
         else:
             split, test = _recorded(adapter_dir, sha256, f"--threshold {threshold}")
-            points = {p.get("name"): p for p in test.get("operating_points") or [] if isinstance(p, dict)}
-            if threshold not in points or not isinstance(points[threshold].get("threshold"), (int, float)):
+            points = {point["name"]: point for point in test.get("operating_points") or []}
+            if threshold not in points:
                 raise DynahateError(f"--threshold {threshold}: {adapter_dir / RESULTS_NAME} records no such operating "
                                     f"point for {split!r} (chosen on dev: evaluate dev and test together, in score "
-                                    f"mode); recorded: {', '.join(map(str, points)) or 'none'}")
+                                    f"mode); recorded: {', '.join(points) or 'none'}")
             value, name = float(points[threshold]["threshold"]), threshold
     elif threshold is not None:
         value = float(threshold)
     if calibrated:
         split, test = _recorded(adapter_dir, sha256, "--calibrated")
-        recorded = (test.get("calibration") or {}).get("temperature") if isinstance(test.get("calibration"),
-                                                                                     dict) else None
-        if not isinstance(recorded, (int, float)) or not recorded > 0:
+        fitted = test.get("calibration")
+        if fitted is None:
             raise DynahateError(f"--calibrated: {adapter_dir / RESULTS_NAME} records no calibration for {split!r} "
                                 "(fitted on dev: evaluate dev and test together, in score mode)")
-        temperature = float(recorded)
+        temperature = float(fitted["temperature"])
     return DecisionRule(value, name, temperature, asked=True)

@@ -23,7 +23,6 @@ from typing import Any
 
 from dynahate.core.describe import describe_value
 from dynahate.core.errors import DynahateError
-from dynahate.eval.artifacts import RESULTS_NAME
 from dynahate.eval.hatecheck.data import CITATION as HATECHECK_CITATION
 from dynahate.eval.hatecheck.data import HATECHECK_COMMIT, HATECHECK_REPO
 from dynahate.eval.hatecheck.data import HUB_DATASET as HATECHECK_HUB
@@ -32,6 +31,7 @@ from dynahate.eval.hatecheck.results import PLOT_NAME, group_of
 from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.plugin import prompts
+from dynahate.plugin.eval_record import AUC_KEYS, RESULTS_NAME
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.metadata import group_problem, metadata_problem
 from dynahate.plugin.splits import result_names
@@ -266,7 +266,6 @@ def _hatecheck(record: RunRecord, files: set[str], unverified: dict[str, str]) -
 
 
 COMPARISON_FILE = "comparison.json"
-AUC_KEYS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
 
 
 def _signed(value: float) -> str:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Iterator
-from numbers import Real
 from pathlib import Path
 from typing import Any
 
@@ -82,55 +81,10 @@ def check_adapter(run_dir: Path) -> None:
         raise DynahateError(f"{run_dir}: adapter type {config.peft_type} is not LoRA")
 
 
-def _number(value: Any, *, optional: bool = False) -> bool:
-    return (value is None and optional) or (isinstance(value, Real) and not isinstance(value, bool))
-
-
-def _count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
-
-
-def _split_problem(split: str, res: Any) -> str | None:
-    """What the card needs from one split of ``eval_results.json`` and this one lacks (None: nothing)."""
-    from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
-    from dynahate.plugin.labels import LABELS
-
-    if not isinstance(res, dict):
-        return "is not an object"
-    if not isinstance(res.get("mode"), str):
-        return "has no 'mode'"
-    for key in ("examples", "invalid"):
-        if not _count(res.get(key)):
-            return f"has no count {key!r}"
-    for key in ("accuracy", "macro_f1"):
-        if not _number(res.get(key)):
-            return f"has no number {key!r}"
-    if not _number(res.get("roc_auc"), optional=True):
-        return "has a 'roc_auc' that is not a number"
-    if split == HATECHECK:
-        tests = res.get("functionalities", {})
-        if not isinstance(tests, dict) or not all(
-                isinstance(test, dict) and _count(test.get("n")) and _number(test.get("accuracy")) and "gold" in test
-                for test in tests.values()):
-            return "has 'functionalities' without each test's 'gold', count 'n' and number 'accuracy'"
-        return None
-    for key in ("precision", "recall"):
-        per_label = res.get(key)
-        if not isinstance(per_label, dict) or not all(_number(per_label.get(label)) for label in LABELS):
-            return f"has no number {key!r} for each label ({', '.join(LABELS)})"
-    rounds = (res.get("breakdowns") or {}).get("round") if isinstance(res.get("breakdowns"), dict) else None
-    if rounds is not None and not (isinstance(rounds, dict) and all(
-            isinstance(group, dict) and _count(group.get("examples")) and _number(group.get("accuracy"))
-            and _number(group.get("macro_f1"), optional=True) for group in rounds.values())):
-        return "has a 'breakdowns' 'round' entry without its count 'examples' and numbers 'accuracy', 'macro_f1'"
-    return None
-
-
 def check_run_record(record: RunRecord, allow_missing_eval: bool) -> None:
-    """The record holds what the card states: evaluation results (unless allowed missing), each split with the
-    numbers the card shows. Runs before the card is rendered."""
-    from dynahate.eval.artifacts import RESULTS_NAME
-
+    """The record holds what the card states: evaluation results (unless allowed missing; each split with the
+    numbers the card shows was checked when :func:`dynahate.plugin.eval_record.read_record` read it), and the
+    adapter's base model. Runs before the card is rendered."""
     if not record.eval_results and not allow_missing_eval:
         raise DynahateError(f"no eval_results.json from `dynahate eval` in {record.eval_dir}; run "
                             f"`dynahate eval --adapter {record.run_dir}` first, or pass --allow-missing-eval")
@@ -138,11 +92,6 @@ def check_run_record(record: RunRecord, allow_missing_eval: bool) -> None:
             or not record.adapter["base_model_name_or_path"]:
         raise DynahateError(f"{record.run_dir / ADAPTER_CONFIG}: no base_model_name_or_path; is it a peft "
                             "adapter's config?")
-    for split, res in (record.eval_results or {}).items():
-        problem = _split_problem(split, res)
-        if problem:
-            raise DynahateError(f"{record.eval_dir / RESULTS_NAME}: split {split!r} {problem}; re-run "
-                                "`dynahate eval` (publish states only numbers `dynahate eval` computed)")
 
 
 def check_card(card_text: str, base_model: str | None) -> None:

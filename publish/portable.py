@@ -126,7 +126,7 @@ def portable_json(value: Any, *, anchors: Sequence[Path], replace: dict[str, str
 
 def portable_json_text(value: Any, *, anchors: Sequence[Path], replace: dict[str, str]) -> str:
     """:func:`portable_json` written as ``dynahate eval`` and ``compare`` write their files (indent 2)."""
-    return json.dumps(portable_json(value, anchors=anchors, replace=replace), indent=2) + "\n"
+    return json.dumps(portable_json(value, anchors=anchors, replace=replace), indent=2, allow_nan=False) + "\n"
 
 
 def staged_trainer_state(state: Any, run_dir: Path, *, replace: dict[str, str]) -> str | None:

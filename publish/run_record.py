@@ -22,6 +22,7 @@ from typing import Any
 
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import read_json
+from dynahate.plugin.eval_record import RESULTS_NAME, SplitResults, read_record
 
 TRAINER_CARD = "README.md"
 RECIPE_KEYS = ("quantization_bit", "quantization_method", "template", "cutoff_len", "bf16", "dataset", "eval_dataset")
@@ -109,7 +110,7 @@ class RunRecord:
     all_results: dict[str, Any]
     recipe_path: Path
     recipe: dict[str, Any]  # only RECIPE_KEYS
-    eval_results: dict[str, dict[str, Any]] | None
+    eval_results: dict[str, SplitResults] | None
     eval_dir: Path
     prepare_report: dict[str, Any] | None
     notes: list[str] = field(default_factory=list)
@@ -121,8 +122,6 @@ class RunRecord:
 
 def load_run_record(run_dir: Path, *, recipe: Path, eval_dir: Path | None = None,
                     prepare_report: Path | None = None) -> RunRecord:
-    from dynahate.eval.artifacts import RESULTS_NAME, is_trainer_results
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise DynahateError(f"{run_dir}: run directory not found")
@@ -147,10 +146,10 @@ def load_run_record(run_dir: Path, *, recipe: Path, eval_dir: Path | None = None
                      "(overridden at launch)")
     eval_dir = Path(eval_dir) if eval_dir else run_dir
     eval_results = None
-    if (eval_dir / RESULTS_NAME).is_file():
-        loaded = read_json(eval_dir / RESULTS_NAME, "dynahate eval results")
-        if isinstance(loaded, dict) and not is_trainer_results(loaded):
-            eval_results = loaded
+    if (eval_dir / RESULTS_NAME).exists():  # read and checked by the one reader; LLaMA-Factory's own is not ours
+        record = read_record(eval_dir / RESULTS_NAME, allow_trainer=True, what="dynahate eval results")
+        if record.trainer_text is None:
+            eval_results = dict(record.splits)
     report = None
     if prepare_report and prepare_report.is_file():
         report = read_json(prepare_report, "dynahate prepare's report")

@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
         if png is None:
             comparison["notes"].append("no per-round plot: no compared split records its posts' rounds")
         with atomic_files() as group:
-            group.open(args.output).write(json.dumps(comparison, indent=2) + "\n")
+            group.open(args.output).write(json.dumps(comparison, indent=2, allow_nan=False) + "\n")
             if png is not None:
                 group.open(plot_path(args.output), "wb").write(png)
         written = [args.output] + ([plot_path(args.output)] if png else [])

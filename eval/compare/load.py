@@ -34,15 +34,8 @@ from typing import Any
 
 from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
-from dynahate.core.json_io import iter_jsonl, read_json
-from dynahate.eval.artifacts import (
-    METRICS_NAME,
-    RESULTS_NAME,
-    TRAINER_RESULTS_NAME,
-    check_evaluation_file,
-    is_trainer_results,
-    predictions_file,
-)
+from dynahate.core.json_io import iter_jsonl
+from dynahate.eval.artifacts import METRICS_NAME, TRAINER_RESULTS_NAME, check_evaluation_file, predictions_file
 from dynahate.eval.bootstrap import paired_auc_differences, percentile_interval, roc_auc
 from dynahate.eval.compare.paired_stats import (
     DEFAULT_CONFIDENCE,
@@ -55,6 +48,7 @@ from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES, auc_sets, enough_e
 from dynahate.eval.decision.contrast import contrast_pairs
 from dynahate.eval.fingerprint import same_posts
 from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
+from dynahate.plugin.eval_record import RESULTS_NAME, SplitResults, read_record
 from dynahate.plugin.labels import HATE, LABELS, normalize_gold
 from dynahate.plugin.metadata import group_problem, round_group, round_group_order
 
@@ -81,14 +75,14 @@ class Post:
 class SplitPredictions:
     path: Path
     posts: dict[Any, Post]  # id -> post, in file order
-    results: dict[str, Any]
+    results: SplitResults
 
 
 @dataclass
 class Evaluation:
     folder: Path
     results_path: Path
-    results: dict[str, dict[str, Any]]
+    results: dict[str, SplitResults]
     _loaded: dict[str, SplitPredictions] = field(default_factory=dict)
 
     @property
@@ -123,7 +117,8 @@ class Evaluation:
 
 
 def load_evaluation(path: str | Path, side: str) -> Evaluation:
-    """An evaluation folder, or its ``eval_results.json``; ``side`` ("A" or "B") names it in errors."""
+    """An evaluation folder, or its ``eval_results.json`` (read and checked by the one reader,
+    :func:`dynahate.plugin.eval_record.read_record`); ``side`` ("A" or "B") names it in errors."""
     path = Path(path)
     if path.is_dir():
         folder, results_path = path, path / RESULTS_NAME
@@ -134,16 +129,13 @@ def load_evaluation(path: str | Path, side: str) -> Evaluation:
         folder, results_path = path.parent, path
     else:
         raise DynahateError(f"{side} {path}: not found; give a folder `dynahate eval` wrote, or its {RESULTS_NAME}")
-    results = read_json(results_path, "dynahate eval results")
-    if not isinstance(results, dict) or not results:
+    try:
+        record = read_record(results_path, what="dynahate eval results")
+    except DynahateError as exc:
+        raise DynahateError(f"{side} {exc}") from None
+    if not record.splits:
         raise DynahateError(f"{side} {results_path}: expected an object of evaluated splits")
-    if is_trainer_results(results):
-        raise DynahateError(f"{side} {results_path}: LLaMA-Factory's trainer results (eval_loss, ...), not "
-                            "`dynahate eval`'s; give the folder `dynahate eval` wrote")
-    bad = [name for name, res in results.items() if not isinstance(res, dict) or "mode" not in res]
-    if bad:
-        raise DynahateError(f"{side} {results_path}: split {bad[0]!r} is not a `dynahate eval` result (no 'mode')")
-    return Evaluation(folder, results_path, results)
+    return Evaluation(folder, results_path, dict(record.splits))
 
 
 def _label(value: Any, where: str, key: str, allow_null: bool) -> int:

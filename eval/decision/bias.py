@@ -26,11 +26,12 @@ from collections.abc import Sequence
 from typing import Any
 
 from dynahate.eval.bootstrap import roc_auc
+from dynahate.plugin.eval_record import AUC_KEYS
 
 DEFAULT_MIN_EXAMPLES = 10
 POWER = -5
 NO_TARGET = frozenset({"none", "notgiven", ""})
-AUCS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
+AUCS = AUC_KEYS
 
 
 def target_groups(target: str | None) -> set[str]:

@@ -21,9 +21,10 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-DEFAULT_THRESHOLD = 0.5
+from dynahate.plugin.eval_record import DEFAULT_THRESHOLD, POINT_NAMES
+
 RECALL_TARGETS = {"recall_0.90": 0.90, "recall_0.95": 0.95}
-NAMES = ("default", "best_macro_f1", *RECALL_TARGETS)
+NAMES = POINT_NAMES  # default, best_macro_f1, then the recall targets' names
 
 
 def choose_thresholds(gold_hate: Sequence[bool], p_hate: Sequence[float]) -> dict[str, float]:

@@ -185,5 +185,5 @@ def _write(csv_path: Path, files: dict[str, Path], contents: CsvContents, blob: 
             # measured before anything is renamed into place: a tokenizer that fails leaves no output
             "prompt_tokens": prompt_length_report(lengths[0], posts, lengths[1]) if lengths[0] else None,
         }
-        group.open(files["report"]).write(json.dumps(report, indent=2) + "\n")
+        group.open(files["report"]).write(json.dumps(report, indent=2, allow_nan=False) + "\n")
     return PrepareResult(report, files)

@@ -15,17 +15,23 @@ from dynahate.eval.decision.calibration import apply_temperature
 from dynahate.inference.decision_rule import DecisionRule, decision_rule, threshold_value
 from dynahate.inference.model_loading import adapter_sha256
 from dynahate.testing.cli import run_main
+from dynahate.testing.records import split_results
 
 SHA = "ab" * 32
-POINTS = [{"name": "default", "threshold": 0.5, "chosen_on": None},
-          {"name": "best_macro_f1", "threshold": 0.41, "chosen_on": "dev"},
-          {"name": "recall_0.95", "threshold": 0.12, "chosen_on": "dev"}]
+FIGURES = {"accuracy": 0.7, "macro_f1": 0.7, "precision_hate": 0.7, "recall_hate": 0.7, "fpr": 0.3}
+POINTS = [{"name": "default", "threshold": 0.5, "chosen_on": None, **FIGURES},
+          {"name": "best_macro_f1", "threshold": 0.41, "chosen_on": "dev", **FIGURES},
+          {"name": "recall_0.95", "threshold": 0.12, "chosen_on": "dev", **FIGURES}]
+CALIBRATION = {"fitted_on": "dev", "temperature": 2.0, "ece": 0.05, "brier": 0.1}
+
+
+def provenance(sha=SHA):
+    return {"path": "/runs/a", "sha256": sha, "base_model": "org/base"}
 
 
 def recorded(folder, sha=SHA, split="test", **test):
-    results = {"dev": {"mode": "score"}, split: {"mode": "score", "adapter": {"sha256": sha},
-                                                 "operating_points": POINTS,
-                                                 "calibration": {"fitted_on": "dev", "temperature": 2.0}, **test}}
+    parts = {"adapter": provenance(sha), "operating_points": POINTS, "calibration": CALIBRATION, **test}
+    results = {"dev": split_results(), split: split_results(**{k: v for k, v in parts.items() if v is not None})}
     (folder / "eval_results.json").write_text(json.dumps(results))
     return folder
 
@@ -52,8 +58,8 @@ def test_the_test_split_evaluated_from_its_prepared_file_is_read_too(tmp_path):
     results["test"] = {**results["dynahate_test"], "operating_points": [{**POINTS[1], "threshold": 0.7}]}
     (tmp_path / "eval_results.json").write_text(json.dumps(results))
     assert decision_rule("best_macro_f1", False, tmp_path, SHA).threshold == 0.7
-    results["dynahate_test"]["adapter"] = {"sha256": "cd" * 32}  # names the split it read in its errors
-    results["test"] = {"mode": "score", "adapter": {"sha256": "cd" * 32}}
+    results["dynahate_test"]["adapter"] = provenance("cd" * 32)  # names the split it read in its errors
+    results["test"] = split_results(adapter=provenance("cd" * 32))
     (tmp_path / "eval_results.json").write_text(json.dumps(results))
     with pytest.raises(DynahateError, match="'test' results were computed on other weights"):
         decision_rule("best_macro_f1", False, tmp_path, SHA)
@@ -77,13 +83,43 @@ def test_what_the_flags_need_and_is_not_recorded_is_one_line(tmp_path, change, f
         change = dict(change or {})
         sha = change.pop("sha", SHA)
         if change.get("test", 1) is None:
-            (tmp_path / "eval_results.json").write_text(json.dumps({"dev": {"mode": "score"}}))
+            (tmp_path / "eval_results.json").write_text(json.dumps({"dev": split_results()}))
         else:
             recorded(tmp_path, sha, **change)
     with pytest.raises(DynahateError) as caught:
         decision_rule(*flags, tmp_path, SHA)
     assert all(needle in str(caught.value) for needle in needles), str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("NaN", "not valid JSON (NaN is not a number JSON allows)"), ("5", "threshold is 5, expected a number in [0, 1]"),
+    ("-1", "threshold is -1, expected"), ("true", "threshold is true, expected"),
+    ('"0.41"', "threshold is the string '0.41', expected a number in [0, 1]"),
+])
+def test_a_tampered_recorded_threshold_is_refused_naming_the_key(tmp_path, value, needle):
+    """A NaN threshold labelled every post `not hate` and printed "threshold": NaN; 5 or -1 labelled every post one
+    way; true became 1.0; a string said the point was not recorded."""
+    text = (recorded(tmp_path) / "eval_results.json").read_text().replace('"threshold": 0.41', f'"threshold": {value}')
+    (tmp_path / "eval_results.json").write_text(text)
+    with pytest.raises(DynahateError) as caught:
+        decision_rule("best_macro_f1", False, tmp_path, SHA)
+    message = str(caught.value)
+    assert message.startswith("--threshold best_macro_f1: ") and needle in message and "\n" not in message, message
+
+
+@pytest.mark.parametrize("value", ["Infinity", "1e308", "1e400", "0", "-1", "1e-30"])
+def test_a_tampered_recorded_temperature_is_refused(tmp_path, value):
+    """A temperature of Infinity or 1e308 made every p_hate 0.5."""
+    text = (recorded(tmp_path) / "eval_results.json").read_text().replace('"temperature": 2.0',
+                                                                          f'"temperature": {value}')
+    (tmp_path / "eval_results.json").write_text(text)
+    with pytest.raises(DynahateError, match="^--calibrated: .*(temperature|not valid JSON)"):
+        decision_rule(None, True, tmp_path, SHA)
+
+
+def test_minus_zero_is_zero():
+    assert str(threshold_value("-0")) == "0.0"
 
 
 @pytest.mark.parametrize("text", ["1.5", "-0.1", "nan", "recall_0.99", "high"])
