@@ -136,9 +136,9 @@ class Fingerprint(TypedDict):
 class AdapterProvenance(TypedDict):
     """``adapter``: the weights the results were computed on (``null`` for a scored predictions file)."""
 
-    path: str
     sha256: str
-    base_model: str
+    path: NotRequired[str]
+    base_model: NotRequired[str]
     repo_id: NotRequired[str | None]
     revision: NotRequired[str | None]
     commit: NotRequired[str | None]
@@ -457,9 +457,9 @@ class _Checker:
         if value is None:
             return
         entry = self.obj(value, "adapter")
-        self.text(entry.get("path"), "adapter.path")
         self.hex_digest(entry.get("sha256"), "adapter.sha256", 64)
-        self.text(entry.get("base_model"), "adapter.base_model")
+        self.text(entry.get("path"), "adapter.path", optional=True)
+        self.text(entry.get("base_model"), "adapter.base_model", optional=True)
         repo_id = entry.get("repo_id")
         if repo_id is not None and not (isinstance(repo_id, str) and _REPO_ID.fullmatch(repo_id)):
             raise self.fail("adapter.repo_id", repo_id, "a Hub repo id USER/NAME or null")

@@ -173,6 +173,29 @@ def test_eval_output_name_taken_by_a_directory_or_broken_results_fail_before_the
     assert sorted(p.name for p in out.iterdir()) == ["eval_results.json"]
 
 
+@pytest.mark.parametrize(("content", "needle"), [
+    ('{"foo": {"mode": "score"}}', "split 'foo' has no 'examples'"),
+    ("[" * 100_000, "nested too deeply"),
+    ("/dev/zero", "not a regular file"),
+    ('{"test": {"mode": "score", "examples": 2, "invalid": 0, "accuracy": 1, "macro_f1": 1, '
+     '"precision": {"hate": 1, "not hate": 1}, "recall": {"hate": 1, "not hate": 1}, "bias": [1]}}',
+     "split 'test': bias is a JSON array, expected an object"),
+], ids=["not-an-evaluation", "deep", "dev-zero", "bias-list"])
+def test_a_tampered_earlier_record_fails_before_the_work(unloadable_run, prepared_data, tmp_path, content, needle):
+    """Issue 33 item 8: `{"foo": {"mode": "score"}}` passed the early check and failed with a KeyError after the whole
+    evaluation ran; a deep file was a RecursionError, a link to /dev/zero an unbounded read."""
+    out = tmp_path / "out"
+    out.mkdir()
+    if content == "/dev/zero":
+        (out / "eval_results.json").symlink_to("/dev/zero")
+    else:
+        (out / "eval_results.json").write_text(content)
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(prepared_data),
+                    "--split", "dev", "--output-dir", str(out)], check=False)
+    assert_one_line_error(proc, str(out / "eval_results.json"), needle)
+    assert sorted(p.name for p in out.iterdir()) == ["eval_results.json"]
+
+
 def test_an_earlier_dev_predictions_file_linking_out_of_the_folder_fails_before_the_work(unloadable_run,
                                                                                            prepared_data, tmp_path):
     """An evaluation without its own dev split reuses an earlier one's scores from the output folder: its
