@@ -354,6 +354,35 @@ def test_evaluations_in_different_modes_are_compared_with_a_warning(tmp_path):
     assert "mode" not in "".join(line for line in proc.stdout.splitlines() if line.startswith("note:"))
 
 
+@pytest.mark.parametrize(("tamper", "needle"), [
+    (lambda r: r["test"].update(bias=[1]), "split 'test': bias is a JSON array, expected an object"),
+    (lambda r: r["test"].update(operating_points=5), "operating_points is 5"),
+    (lambda r: r["test"]["fingerprint"].update(count="56"), "fingerprint.count is the string '56'"),
+    (lambda r: r["test"]["adapter"].update(repo_id=f"the {MARKER} are vermin"), "adapter.repo_id is the string"),
+    ("deep", "nested too deeply"), ("dev-zero", "not a regular file"),
+], ids=["bias-list", "points-number", "count-string", "repo-id-post", "deep", "dev-zero"])
+def test_a_tampered_record_is_one_line_before_anything_is_compared(tmp_path, tamper, needle):
+    """Issue 33 items 8 and 11: `bias: [1]` was an AttributeError, '[' * 100000 a RecursionError, a link to /dev/zero
+    an unbounded read; a fingerprint count of "56" printed "differ" beside an equal 56; a tampered repo_id was
+    printed as written."""
+    items = posts(40, 9)
+    a = write_eval_folder(tmp_path / "a", {"test": answers(items, 0.7, 1)}, adapter("a", repo_id="org/a"))
+    b = write_eval_folder(tmp_path / "b", {"test": answers(items, 0.8, 2)}, adapter("b"))
+    path = a / "eval_results.json"
+    if tamper == "deep":
+        path.write_text("[" * 100_000)
+    elif tamper == "dev-zero":
+        path.unlink()
+        path.symlink_to("/dev/zero")
+    else:
+        results = json.loads(path.read_text())
+        tamper(results)
+        path.write_text(json.dumps(results))
+    out = tmp_path / "cmp.json"
+    line = assert_refused(compare(a, b, "--output", out, check=False), "A ", str(path), needle)
+    assert MARKER not in line and not out.exists()
+
+
 def test_help_states_every_default():
     import argparse
 

@@ -658,6 +658,27 @@ def test_compare_to_an_evaluation_of_other_posts_is_refused_and_nothing_is_stage
     assert_refused(proc, "is the --compare-to directory")
 
 
+def test_a_tampered_record_is_one_line_and_nothing_is_staged(evaluated_run, original_eval, prepared_data, tmp_path):
+    """Issue 33 item 8: `bias: [1]` in the --compare-to evaluation was an AttributeError, '[' * 100000 in the run's
+    own record a RecursionError."""
+    other = tmp_path / "other"
+    shutil.copytree(original_eval, other)
+    results = json.loads((other / "eval_results.json").read_text())
+    results["test"]["bias"] = [1]
+    (other / "eval_results.json").write_text(json.dumps(results))
+    stage = tmp_path / "s"
+    args = ["--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage)]
+    proc = publish(evaluated_run, *args, "--compare-to", str(other), data_dir=prepared_data, check=False)
+    assert_refused(proc, str(other / "eval_results.json"), "split 'test': bias is a JSON array, expected an object")
+    assert not stage.exists()
+    run = tmp_path / "run"
+    shutil.copytree(evaluated_run, run)
+    (run / "eval_results.json").write_text("[" * 100_000)
+    assert_refused(publish(run, *args, data_dir=prepared_data, check=False), str(run / "eval_results.json"),
+                   "nested too deeply")
+    assert not stage.exists()
+
+
 def test_compare_to_other_posts_behind_the_same_ids_is_refused_unless_allowed_and_then_the_card_says_so(
         evaluated_run, original_eval, prepared_data, tmp_path):
     from dynahate.eval.predictions import Prediction
