@@ -1,24 +1,39 @@
-"""Evaluate splits with an adapter, the one way ``dynahate eval`` and ``dynahate hatecheck`` both do it.
+"""Evaluate splits with an adapter, the one pipeline ``dynahate eval`` and ``dynahate hatecheck`` both run.
 
-Every rank runs the command's ``validate`` (the adapter, fetched first when it is a Hub repo, the
-output directory, the data, prompt lengths with the tokenizer alone:
-:mod:`dynahate.inference.adapter_loading`) before the model loads; then the model is loaded on
-this rank's device, the engine of ``mode`` (:mod:`dynahate.inference.modes`) is built with the
-token budget, batch size and cutoff, the splits are evaluated, and each split's results record the
-adapter's provenance (path, SHA-256, base model, and the Hub repo id, revision and commit, null
-for a local run). Rank 0 gets the outcomes.
+:func:`evaluate_run`: every rank runs the command's ``validate`` (the adapter, fetched first when it is a Hub repo,
+the output directory and any ``eval_results.json`` there, the data and its metadata sidecars, prompt lengths with the
+tokenizer alone: :mod:`dynahate.inference.adapter_loading`) before the model loads; then the model is loaded on
+this rank's device, the engine of ``mode`` (:mod:`dynahate.inference.modes`) is built with the token budget, batch
+size and cutoff, the splits are evaluated, and each split's results record the adapter's provenance (path, SHA-256,
+base model, and the Hub repo id, revision and commit, null for a local run). On rank 0 :func:`record_outcomes` adds
+the decision-ready entries, the command's ``finish`` adds what only it computes (HateCheck's per-test results, its
+predictions lines and plot), and every file is written. The command module then only parses, calls and prints.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
+from dynahate.eval.decision.entries import DecisionOptions, SplitContext, add_decision_entries
 from dynahate.eval.eval_data import EvalSplit
 from dynahate.inference.adapter_loading import ModelOptions
 from dynahate.inference.adapter_source import AdapterSource
+
+if TYPE_CHECKING:
+    from dynahate.eval.hatecheck.data import HateCheckCase, HateCheckSource
+
+
+@dataclass(frozen=True)
+class HateCheckInput:
+    """What ``dynahate hatecheck`` read before the model loads: the verified file and its cases."""
+
+    source: HateCheckSource
+    cases: list[HateCheckCase]
 
 
 @dataclass
@@ -28,11 +43,37 @@ class Validated:
     source: AdapterSource
     splits: list[EvalSplit]
     tokenizer: Any
-    context: Any = None  # anything else the command read and needs afterwards (hatecheck: its file and cases)
+    contexts: dict[str, SplitContext] = field(default_factory=dict)  # each split's metadata and target groups
+    hatecheck: HateCheckInput | None = None
+
+
+Finish = Callable[[dict[str, SplitOutcome]], None]
+
+
+def record_outcomes(outcomes: dict[str, SplitOutcome], contexts: dict[str, SplitContext], out_dir: Path,
+                    decision: DecisionOptions, finish: Finish | None = None) -> None:
+    """The last steps of every evaluation: the decision-ready entries (each prediction gains its pair and groups),
+    the command's own ``finish``, then every file, all or nothing."""
+    add_decision_entries(outcomes, contexts, out_dir, decision)
+    if finish is not None:
+        finish(outcomes)
+    write_eval_outputs(out_dir, outcomes)
+
+
+def evaluate_run(ranks, validate: Callable[[], Validated], *, mode: str, model: ModelOptions, batch_size: int,
+                 out_dir: Path, decision: DecisionOptions, finish: Callable[[Validated], Finish] | None = None,
+                 ) -> tuple[dict[str, SplitOutcome], Validated]:
+    """Validate (every rank), load, evaluate, then on rank 0 :func:`record_outcomes` (``finish(validated)`` gives the
+    command's own last step). Returns the outcomes (empty on other ranks) and what ``validate`` read."""
+    outcomes, validated = evaluate_with_adapter(ranks, validate, mode=mode, model=model, batch_size=batch_size)
+    if not ranks.is_main:
+        return {}, validated
+    record_outcomes(outcomes, validated.contexts, out_dir, decision, finish(validated) if finish else None)
+    return outcomes, validated
 
 
 def evaluate_with_adapter(ranks, validate: Callable[[], Validated], *, mode: str, model: ModelOptions,
-                          batch_size: int) -> tuple[dict, Validated]:
+                          batch_size: int) -> tuple[dict[str, SplitOutcome], Validated]:
     """``validate()`` on every rank; then load, evaluate; return (outcomes on rank 0, what validate read)."""
     from dynahate.eval.distributed import device_for
     from dynahate.eval.evaluate import evaluate_splits

@@ -87,10 +87,12 @@ def _print_misclassified(split, outcome, limit: int) -> None:
 
 
 def _evaluate_adapter(args: argparse.Namespace, spec, out_dir: Path, ranks):
-    """Validate (every rank), load the model on this rank's device, evaluate; rank 0 gets the outcomes."""
-    from dynahate.eval.adapter_eval import Validated, evaluate_with_adapter
+    """The shared pipeline (:func:`dynahate.eval.adapter_eval.evaluate_run`) with eval's checks; rank 0 gets the
+    outcomes, written."""
+    from dynahate.eval.adapter_eval import Validated, evaluate_run
     from dynahate.eval.artifacts import check_eval_output_dir
     from dynahate.eval.decision.dev_scores import check_reused_dev_files
+    from dynahate.eval.decision.entries import dynahate_context
     from dynahate.inference.adapter_loading import check_adapter, check_prompts
 
     options = model_options(args)
@@ -100,13 +102,14 @@ def _evaluate_adapter(args: argparse.Namespace, spec, out_dir: Path, ranks):
         check_eval_output_dir(out_dir, _split_names(args), "--output-dir" if args.output_dir else "--adapter")
         check_reused_dev_files(out_dir, _split_names(args), args.mode)
         splits = list({split.name: split for split in _splits(args)}.values())  # all validated before the model loads
+        contexts = {split.name: dynahate_context(split) for split in splits}  # the sibling sidecars too
         located = [(split, example) for split in splits for example in split.examples]
         tokenizer = check_prompts(source, base, [example.post for _, example in located], options.cutoff_len,
                                   lambda index: located[index][1].where(located[index][0].path))
-        return Validated(source, splits, tokenizer)
+        return Validated(source, splits, tokenizer, contexts)
 
-    outcomes, validated = evaluate_with_adapter(ranks, validate, mode=args.mode, model=options,
-                                                batch_size=args.batch_size)
+    outcomes, validated = evaluate_run(ranks, validate, mode=args.mode, model=options, batch_size=args.batch_size,
+                                       out_dir=out_dir, decision=decision_options(args))
     return outcomes, {split.name: split for split in validated.splits}
 
 
@@ -127,24 +130,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, spec, ranks) -> int:
-    from dynahate.eval.artifacts import check_eval_output_dir, summary_line, write_eval_outputs
+    from dynahate.eval.artifacts import check_eval_output_dir, summary_line
 
     out_dir = args.output_dir or Path(args.adapter)
     if args.predictions:
+        from dynahate.eval.adapter_eval import record_outcomes
         from dynahate.eval.evaluate import score_generated_predictions_file
 
         ranks.agree(lambda: check_eval_output_dir(out_dir, _split_names(args)))
         outcomes, splits = ranks.agree(lambda: score_generated_predictions_file(args.predictions, args.name)), {}
+        if ranks.is_main:
+            record_outcomes(outcomes, {}, out_dir, decision_options(args))
     else:
         outcomes, splits = _evaluate_adapter(args, spec, out_dir, ranks)
     if not ranks.is_main:
         return 0  # rank 0 writes the files, and prints
-    from dynahate.eval.decision.entries import add_decision_entries, dynahate_context
     from dynahate.eval.decision.summary import decision_lines
 
-    add_decision_entries(outcomes, {name: dynahate_context(split) for name, split in splits.items()}, out_dir,
-                         decision_options(args))
-    write_eval_outputs(out_dir, outcomes)
     for name, outcome in outcomes.items():
         results = outcome.results
         extra = f" | ROC-AUC: {results['roc_auc']:.4f}" if results.get("roc_auc") is not None else ""

@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, spec, ranks) -> int:
-    from dynahate.eval.adapter_eval import Validated, evaluate_with_adapter
-    from dynahate.eval.artifacts import check_eval_output_dir, summary_line, write_eval_outputs
+    from dynahate.eval.adapter_eval import HateCheckInput, Validated, evaluate_run
+    from dynahate.eval.artifacts import SplitOutcome, check_eval_output_dir, summary_line
     from dynahate.eval.decision.dev_scores import check_reused_dev_files
-    from dynahate.eval.decision.entries import SplitContext, add_decision_entries
+    from dynahate.eval.decision.entries import SplitContext
     from dynahate.eval.decision.summary import decision_lines
     from dynahate.eval.hatecheck.results import (
         PLOT_NAME,
@@ -100,21 +100,29 @@ def _run(args: argparse.Namespace, spec, ranks) -> int:
                                   lambda index: cases[index].where(data.path))
         if warning and ranks.is_main:  # after every check: a refusal stays one line
             print(warning, file=sys.stderr)
-        return Validated(source, [split], tokenizer, context=(data, cases))
+        groups = [{case.target} if case.target else set() for case in cases]
+        return Validated(source, [split], tokenizer, {SPLIT_NAME: SplitContext(groups=groups)},
+                         HateCheckInput(data, cases))
 
-    outcomes, validated = evaluate_with_adapter(ranks, validate, mode=args.mode, model=options,
-                                                batch_size=args.batch_size)
+    def finish(validated: Validated):
+        """HateCheck's own results, predictions lines (after the decision entries gave each its groups) and plot."""
+        assert validated.hatecheck is not None
+        data = validated.hatecheck
+
+        def add(outcomes: dict[str, SplitOutcome]) -> None:
+            outcome = outcomes[SPLIT_NAME]
+            outcome.results.update(hatecheck_results(data.cases, outcome.predictions), source=data.source.to_json())
+            outcome.lines = prediction_lines(data.cases, outcome.predictions)
+            outcome.extra_plots = {PLOT_NAME: functionality_plot(outcome.results["functionalities"], args.mode)}
+        return add
+
+    outcomes, validated = evaluate_run(ranks, validate, mode=args.mode, model=options, batch_size=args.batch_size,
+                                       out_dir=out_dir, decision=decision_options(args), finish=finish)
     if not ranks.is_main:
         return 0
-    source, cases = validated.context
-    outcome = outcomes[SPLIT_NAME]
-    outcome.results.update(hatecheck_results(cases, outcome.predictions), source=source.to_json())
-    groups = [{case.target} if case.target else set() for case in cases]
-    add_decision_entries(outcomes, {SPLIT_NAME: SplitContext(groups=groups)}, out_dir, decision_options(args))
-    outcome.lines = prediction_lines(cases, outcome.predictions)
-    outcome.extra_plots = {PLOT_NAME: functionality_plot(outcome.results["functionalities"], args.mode)}
-    write_eval_outputs(out_dir, outcomes)
-    results = outcome.results
+    assert validated.hatecheck is not None
+    source = validated.hatecheck.source
+    results = outcomes[SPLIT_NAME].results
     official = "" if source.official else ", NOT the official file"
     print(f"HateCheck ({results['mode']} mode, {results['examples']} cases, {results['invalid']} invalid; "
           f"git blob {source.git_blob_sha1[:12]}{official}): {summary_line(results)}")

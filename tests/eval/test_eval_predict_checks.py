@@ -196,6 +196,20 @@ def test_a_tampered_earlier_record_fails_before_the_work(unloadable_run, prepare
     assert sorted(p.name for p in out.iterdir()) == ["eval_results.json"]
 
 
+def test_a_bad_sibling_metadata_sidecar_fails_before_the_model_loads(unloadable_run, prepared_data, tmp_path):
+    """Issue 34 item 2: eval read the sibling splits' .meta.jsonl (a post's pair may sit in another split) after
+    scoring, so a bad sidecar failed after the model ran."""
+    data = tmp_path / "data"
+    shutil.copytree(prepared_data, data)
+    sidecar = data / "dynahate_train.meta.jsonl"
+    sidecar.write_text(sidecar.read_text() + "{broken\n")
+    out = tmp_path / "out"
+    proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(data), "--split", "dev",
+                     "--output-dir", str(out)], check=False)
+    assert_one_line_error(proc, str(sidecar), "not valid JSON")
+    assert not out.exists()
+
+
 def test_an_earlier_dev_predictions_file_linking_out_of_the_folder_fails_before_the_work(unloadable_run,
                                                                                            prepared_data, tmp_path):
     """An evaluation without its own dev split reuses an earlier one's scores from the output folder: its
