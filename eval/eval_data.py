@@ -20,6 +20,7 @@ from typing import Any
 from dynahate.core.describe import describe_value, text_sha1
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
+from dynahate.core.text_files import refuse_special_file
 from dynahate.eval.fingerprint import prepared_source_blob
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS, normalize_gold
@@ -72,14 +73,15 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
         for key in ("input", "output"):
             if key not in record:
                 raise DynahateError(f"{path}:{line}: missing key {key!r}")
-        post, gold = record["input"], normalize_gold(record["output"])
+        post, output = record["input"], record["output"]
+        gold = normalize_gold(output) if isinstance(output, str) else None  # a list or an object is no label
         problem = post_problem(post)
         if problem:
             raise DynahateError(f"{path}:{line}: 'input' {problem}")
         if gold is None:
             raise DynahateError(
-                f"{path}:{line}: gold label is {describe_value(record['output'])}, expected one of "
-                f"{', '.join(map(repr, LABELS))}"
+                f"{path}:{line}: gold label is {describe_value(output)}, expected one of "
+                f"{', '.join(map(repr, LABELS))} (key 'output')"
             )
         _check_prompt_fields(path, line, record)
         rows.append((line, post, gold))
@@ -112,6 +114,7 @@ def load_splits(paths: list[Path]) -> list[EvalSplit]:
 
 def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, Any] | None]:
     sidecar = meta_file(path)
+    refuse_special_file(sidecar, "expected the split's metadata sidecar, a JSONL file")
     if not sidecar.is_file():
         return [None] * len(rows)
     metas = [meta for _, meta in iter_jsonl(sidecar)]

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dynahate.core.errors import DynahateError
-from dynahate.core.text_files import csv_records
+from dynahate.core.text_files import csv_records, refuse_special_file
 from dynahate.core.describe import describe_value, duplicated, shown
 from dynahate.plugin.labels import CSV_LABELS
 from dynahate.plugin.metadata import first_metadata_problem
@@ -104,6 +104,7 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
     path = Path(path)
     if path.is_dir():
         raise DynahateError(f"{path}: is a directory; pass the Dynahate CSV file")
+    refuse_special_file(path, "pass the Dynahate CSV file")
     if not path.is_file():
         raise DynahateError(f"{path}: file not found (pass the official Dynahate CSV, or use --download)")
     records = csv_records(path)
