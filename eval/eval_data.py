@@ -3,8 +3,9 @@
 A split is a prepared file (``data/dynahate_dev.jsonl``) or any JSONL with ``input`` and
 ``output``; it is named by its file stem. When ``NAME.meta.jsonl`` sits beside it (written by
 ``dynahate prepare``), each metadata line is joined to the record on the same line after
-checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch, and
-each value is checked against :mod:`dynahate.plugin.metadata` (codes and short ids only: they reach
+checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch, an
+``acl.id`` naming two posts is an error (it is the post's id in the predictions file), and each
+value is checked against :mod:`dynahate.plugin.metadata` (codes and short ids only: they reach
 the results, the predictions files and the model card).
 Posts follow :func:`dynahate.plugin.post_rule.post_problem` (a whitespace-only ``input`` is
 refused, naming file and line). Several files are loaded with :func:`load_splits`, which refuses
@@ -122,6 +123,7 @@ def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, A
         raise DynahateError(
             f"{sidecar}: {len(metas)} lines for {len(rows)} records in {path.name}; re-run `dynahate prepare`"
         )
+    index_of_id: dict[Any, int] = {}
     for index, ((line, post, _), meta) in enumerate(zip(rows, metas, strict=False), start=1):
         if meta.get("input_sha1") != text_sha1(post):
             raise DynahateError(
@@ -131,4 +133,9 @@ def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, A
         problem = first_metadata_problem(meta)
         if problem:
             raise DynahateError(f"{sidecar}:{index}: {problem}; re-run `dynahate prepare`")
+        acl_id = meta.get("acl.id")
+        if acl_id and acl_id in index_of_id:  # a post's id in the predictions file: compare joins on it
+            raise DynahateError(f"{sidecar}: lines {index_of_id[acl_id]} and {index}: acl.id {acl_id!r} names two "
+                                "posts; re-run `dynahate prepare`")
+        index_of_id[acl_id] = index
     return metas

@@ -110,3 +110,16 @@ def test_eval_data_with_a_list_or_an_object_as_gold_label_is_one_line_before_any
                         check=False)
         assert_refused(proc, f"{data}:1: gold label is a value of type {kind}", "(key 'output')")
     assert not (tmp_path / "out").exists()
+
+
+def test_an_acl_id_naming_two_posts_in_a_sidecar_is_refused(prepared_data, tmp_path):
+    """The acl.id is the post's id in the predictions file (compare joins two evaluations on it)."""
+    shutil.copy(data_file(prepared_data, "dev"), data_file(tmp_path, "dev"))
+    metas = [json.loads(line) for line in meta_file(data_file(prepared_data, "dev")).read_text().splitlines()]
+    metas[4]["acl.id"] = metas[1]["acl.id"]
+    meta_file(data_file(tmp_path, "dev")).write_text("".join(json.dumps(m) + "\n" for m in metas))
+    with pytest.raises(DynahateError) as caught:
+        load_split(data_file(tmp_path, "dev"))
+    sidecar, acl_id = meta_file(data_file(tmp_path, "dev")), metas[1]["acl.id"]
+    assert str(caught.value) == f"{sidecar}: lines 2 and 5: acl.id {acl_id!r} names two posts; re-run `dynahate " \
+                                "prepare`"
