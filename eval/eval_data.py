@@ -4,7 +4,8 @@ A split is a prepared file (``data/dynahate_dev.jsonl``) or any JSONL with ``inp
 ``output``; it is named by its file stem. When ``NAME.meta.jsonl`` sits beside it (written by
 ``dynahate prepare``), each metadata line is joined to the record on the same line after
 checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch, an
-``acl.id`` naming two posts is an error (it is the post's id in the predictions file), and each
+``acl.id`` naming two posts or an ``acl.id.matched`` naming its own post is an error (the id is the
+post's id in the predictions file; a pair is two posts), and each
 value is checked against :mod:`dynahate.plugin.metadata` (codes and short ids only: they reach
 the results, the predictions files and the model card).
 Posts follow :func:`dynahate.plugin.post_rule.post_problem` (a whitespace-only ``input`` is
@@ -137,5 +138,8 @@ def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, A
         if acl_id and acl_id in index_of_id:  # a post's id in the predictions file: compare joins on it
             raise DynahateError(f"{sidecar}: lines {index_of_id[acl_id]} and {index}: acl.id {acl_id!r} names two "
                                 "posts; re-run `dynahate prepare`")
+        if acl_id and meta.get("acl.id.matched") == acl_id:  # else contrast consistency would count it as a pair
+            raise DynahateError(f"{sidecar}:{index}: acl.id.matched names the post's own acl.id {acl_id!r}; "
+                                "re-run `dynahate prepare`")
         index_of_id[acl_id] = index
     return metas

@@ -123,3 +123,12 @@ def test_an_acl_id_naming_two_posts_in_a_sidecar_is_refused(prepared_data, tmp_p
     sidecar, acl_id = meta_file(data_file(tmp_path, "dev")), metas[1]["acl.id"]
     assert str(caught.value) == f"{sidecar}: lines 2 and 5: acl.id {acl_id!r} names two posts; re-run `dynahate " \
                                 "prepare`"
+
+
+def test_a_post_matched_to_itself_in_a_sidecar_is_refused(prepared_data, tmp_path):
+    shutil.copy(data_file(prepared_data, "dev"), data_file(tmp_path, "dev"))
+    metas = [json.loads(line) for line in meta_file(data_file(prepared_data, "dev")).read_text().splitlines()]
+    metas[2]["acl.id.matched"] = metas[2]["acl.id"]
+    meta_file(data_file(tmp_path, "dev")).write_text("".join(json.dumps(m) + "\n" for m in metas))
+    with pytest.raises(DynahateError, match=r"dynahate_dev\.meta\.jsonl:3: acl\.id\.matched names the post's own"):
+        load_split(data_file(tmp_path, "dev"))
