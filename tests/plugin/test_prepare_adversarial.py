@@ -166,6 +166,14 @@ def test_out_under_a_regular_file(tmp_path, good_csv):
     assert blocker.read_text() == "x" and temp_files(tmp_path) == []
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc here")
+def test_out_under_proc_is_refused_before_the_csv_is_read(tmp_path, good_csv):
+    """/proc takes no new file whatever its mode says (root passes the permission check there)."""
+    assert_refused(prepare_cli(good_csv, Path("/proc/data")), "--out /proc/data: cannot create it, /proc takes no new "
+                                                              "file")
+    assert temp_files(tmp_path) == []
+
+
 def test_out_in_a_folder_the_user_cannot_write(good_csv):
     """A real permission failure: as root the CLI runs as ``nobody`` (setpriv), otherwise as the user."""
     prefix: list[str] = []
