@@ -5,9 +5,9 @@ A split is a prepared file (``data/dynahate_dev.jsonl``) or any JSONL with ``inp
 ``dynahate prepare``), each metadata line is joined to the record on the same line after
 checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch, an
 ``acl.id`` naming two posts or an ``acl.id.matched`` naming its own post is an error (the id is the
-post's id in the predictions file; a pair is two posts), and each
-value is checked against :mod:`dynahate.plugin.metadata` (codes and short ids only: they reach
-the results, the predictions files and the model card).
+post's id in the predictions file; a pair is two posts), and each value is checked against
+:mod:`dynahate.plugin.metadata` (codes and short ids only: they reach the results, the predictions
+files and the model card).
 Posts follow :func:`dynahate.plugin.post_rule.post_problem` (a whitespace-only ``input`` is
 refused, naming file and line). Several files are loaded with :func:`load_splits`, which refuses
 two files with the same stem (their outputs would overwrite each other).
