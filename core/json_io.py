@@ -15,7 +15,7 @@ from typing import Any
 
 from dynahate.core.atomic import atomic_open
 from dynahate.core.errors import DynahateError
-from dynahate.core.text_files import not_utf8, read_text
+from dynahate.core.text_files import not_utf8, read_text, refuse_special_file
 
 
 def dumps_line(record: Any) -> str:
@@ -28,6 +28,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
     path = Path(path)
     if path.is_dir():
         raise DynahateError(f"{path}: is a directory, expected a JSONL file")
+    refuse_special_file(path, "expected a JSONL file")
     if not path.is_file():
         raise DynahateError(f"{path}: file not found")
     try:

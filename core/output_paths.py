@@ -1,14 +1,19 @@
 """Check where a command will write before it loads a model, so a bad path fails in seconds, not after the work.
 
 A directory must be a directory (or not exist yet, below a writable directory) and writable; a
-file must not be a directory and its directory must pass the same check. An output file must not be
-one of the command's own inputs (:func:`refuse_overwriting_inputs`), compared by real path, links
-resolved. Nothing is created here.
+file must not be a directory and its directory must pass the same check. "Writable" is tried, not
+read from the permission bits: a temporary file is created in the directory that would receive the
+output (the nearest existing one) and removed at once, so a folder that takes no files whatever its
+mode says (``/proc``, ``/sys``, a read-only mount; root passes every permission check) is refused
+here, in one line, not by a traceback after the work. An output file must not be one of the
+command's own inputs (:func:`refuse_overwriting_inputs`), compared by real path, links resolved.
+Nothing else is created here.
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -22,12 +27,27 @@ def _existing_ancestor(path: Path) -> Path:
     return Path("/")
 
 
+def _creation_refused(folder: Path) -> str | None:
+    """Why no file can be created in ``folder`` (the system's reason), tried with a temporary file removed at
+    once; None when one can."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return "is not writable"
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".dynahate-write-check-", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        return f"takes no new file ({exc.strerror or type(exc).__name__})"
+    os.close(handle)
+    os.unlink(probe)
+    return None
+
+
 def _check_creatable(path: Path, option: str, verb: str) -> None:
     ancestor = _existing_ancestor(path)
     if not ancestor.is_dir():
         raise DynahateError(f"{option} {path}: cannot {verb} it, {ancestor} is a file, not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise DynahateError(f"{option} {path}: cannot {verb} it, {ancestor} is not writable")
+    refused = _creation_refused(ancestor)
+    if refused:
+        raise DynahateError(f"{option} {path}: cannot {verb} it, {ancestor} {refused}")
 
 
 def check_output_dir(path: Path, option: str) -> None:
@@ -35,8 +55,9 @@ def check_output_dir(path: Path, option: str) -> None:
     if path.exists():
         if not path.is_dir():
             raise DynahateError(f"{option} {path}: is a file, not a directory")
-        if not os.access(path, os.W_OK | os.X_OK):
-            raise DynahateError(f"{option} {path}: directory is not writable")
+        refused = _creation_refused(path)
+        if refused:
+            raise DynahateError(f"{option} {path}: directory {refused}")
         return
     _check_creatable(path, option, "create")
 

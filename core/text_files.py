@@ -6,17 +6,47 @@ How a value is named in a message without showing it lives in :mod:`dynahate.cor
   reported with the line (and byte column) it is on, not a byte offset in some buffer.
 - CSV records are read strictly (a quote that is never closed is an error, not a field that
   swallows the rest of the file) and each comes with the line it starts on.
+- A file read line by line (a ``.txt`` of posts, standard input) is read through :func:`bounded_lines`:
+  a line may hold at most as many characters as a CSV field (``csv.field_size_limit()``, 131,072), so
+  ``/dev/zero`` on standard input is one error, not a MemoryError.
+- A path that is neither a file nor a folder (a FIFO, a device, a socket) is named for what it is
+  (:func:`refuse_special_file`), found with ``stat`` before anything opens it: opening a FIFO blocks.
 """
 
 from __future__ import annotations
 
 import csv
+import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from typing import BinaryIO
 
 from dynahate.core.errors import DynahateError
 
 BOM = "\ufeff"
+_SPECIAL_KINDS = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+                  (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+
+
+def special_file_kind(path: Path) -> str | None:
+    """What ``path`` is when it exists and is neither a regular file nor a directory (links followed), else None;
+    from ``stat`` alone, never opening it (opening a FIFO blocks until a writer comes)."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return None
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    return next((kind for test, kind in _SPECIAL_KINDS if test(mode)), "not a file or a directory")
+
+
+def refuse_special_file(path: Path, what: str) -> None:
+    """One error naming ``path`` and what it is when it is a FIFO, a device or a socket (``what``: what was
+    expected)."""
+    kind = special_file_kind(path)
+    if kind:
+        raise DynahateError(f"{path}: is {kind}, not a regular file ({what})")
 
 
 def first_bad_utf8(path: Path) -> tuple[int, int, str] | None:
@@ -45,6 +75,7 @@ def not_utf8(path: Path, what: str = "text file", where: Callable[[int], str] | 
 def read_text(path: str | Path, what: str) -> str:
     """A whole UTF-8 file as text; a missing file, a directory or a bad byte is one error naming it."""
     path = Path(path)
+    refuse_special_file(path, what)
     try:
         data = path.read_bytes()
     except FileNotFoundError:
@@ -60,6 +91,19 @@ def read_text(path: str | Path, what: str) -> str:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DynahateError(f"{path}: line {line}: not UTF-8 text ({what}): {exc.reason} at byte {column} "
                             "of the line") from None
+
+
+def bounded_lines(handle: BinaryIO, where: str) -> Iterator[bytes]:
+    """The binary lines of ``handle``; a line of more characters than a CSV field may hold is an error naming
+    ``where`` and the line, found having read at most 4 bytes (UTF-8's longest character) per character allowed."""
+    limit = csv.field_size_limit()
+    number = 0
+    while raw := handle.readline(4 * limit + 1):
+        number += 1
+        if len(raw) > limit and len(raw.rstrip(b"\r\n").decode("utf-8", errors="replace")) > limit:
+            raise DynahateError(f"{where}:{number}: a line longer than {limit:,} characters, the most a post may "
+                                "hold here (as a CSV field); give one post per line")
+        yield raw
 
 
 def decode_lines(raw_lines: Iterable[bytes], where: str) -> Iterator[tuple[int, str]]:

@@ -3,9 +3,11 @@
 A split is a prepared file (``data/dynahate_dev.jsonl``) or any JSONL with ``input`` and
 ``output``; it is named by its file stem. When ``NAME.meta.jsonl`` sits beside it (written by
 ``dynahate prepare``), each metadata line is joined to the record on the same line after
-checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch, and
-each value is checked against :mod:`dynahate.plugin.metadata` (codes and short ids only: they reach
-the results, the predictions files and the model card).
+checking ``input_sha1``, so a stale or reordered sidecar is an error, not a silent mismatch, an
+``acl.id`` naming two posts or an ``acl.id.matched`` naming its own post is an error (the id is the
+post's id in the predictions file; a pair is two posts), and each value is checked against
+:mod:`dynahate.plugin.metadata` (codes and short ids only: they reach the results, the predictions
+files and the model card).
 Posts follow :func:`dynahate.plugin.post_rule.post_problem` (a whitespace-only ``input`` is
 refused, naming file and line). Several files are loaded with :func:`load_splits`, which refuses
 two files with the same stem (their outputs would overwrite each other).
@@ -20,6 +22,7 @@ from typing import Any
 from dynahate.core.describe import describe_value, text_sha1
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
+from dynahate.core.text_files import refuse_special_file
 from dynahate.eval.fingerprint import prepared_source_blob
 from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS, normalize_gold
@@ -72,14 +75,15 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
         for key in ("input", "output"):
             if key not in record:
                 raise DynahateError(f"{path}:{line}: missing key {key!r}")
-        post, gold = record["input"], normalize_gold(record["output"])
+        post, output = record["input"], record["output"]
+        gold = normalize_gold(output) if isinstance(output, str) else None  # a list or an object is no label
         problem = post_problem(post)
         if problem:
             raise DynahateError(f"{path}:{line}: 'input' {problem}")
         if gold is None:
             raise DynahateError(
-                f"{path}:{line}: gold label is {describe_value(record['output'])}, expected one of "
-                f"{', '.join(map(repr, LABELS))}"
+                f"{path}:{line}: gold label is {describe_value(output)}, expected one of "
+                f"{', '.join(map(repr, LABELS))} (key 'output')"
             )
         _check_prompt_fields(path, line, record)
         rows.append((line, post, gold))
@@ -112,6 +116,7 @@ def load_splits(paths: list[Path]) -> list[EvalSplit]:
 
 def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, Any] | None]:
     sidecar = meta_file(path)
+    refuse_special_file(sidecar, "expected the split's metadata sidecar, a JSONL file")
     if not sidecar.is_file():
         return [None] * len(rows)
     metas = [meta for _, meta in iter_jsonl(sidecar)]
@@ -119,6 +124,7 @@ def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, A
         raise DynahateError(
             f"{sidecar}: {len(metas)} lines for {len(rows)} records in {path.name}; re-run `dynahate prepare`"
         )
+    index_of_id: dict[Any, int] = {}
     for index, ((line, post, _), meta) in enumerate(zip(rows, metas, strict=False), start=1):
         if meta.get("input_sha1") != text_sha1(post):
             raise DynahateError(
@@ -128,4 +134,12 @@ def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, A
         problem = first_metadata_problem(meta)
         if problem:
             raise DynahateError(f"{sidecar}:{index}: {problem}; re-run `dynahate prepare`")
+        acl_id = meta.get("acl.id")
+        if acl_id and acl_id in index_of_id:  # a post's id in the predictions file: compare joins on it
+            raise DynahateError(f"{sidecar}: lines {index_of_id[acl_id]} and {index}: acl.id {acl_id!r} names two "
+                                "posts; re-run `dynahate prepare`")
+        if acl_id and meta.get("acl.id.matched") == acl_id:  # else contrast consistency would count it as a pair
+            raise DynahateError(f"{sidecar}:{index}: acl.id.matched names the post's own acl.id {acl_id!r}; "
+                                "re-run `dynahate prepare`")
+        index_of_id[acl_id] = index
     return metas

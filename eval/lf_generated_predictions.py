@@ -3,7 +3,9 @@
 Written by ``llamafactory-cli train`` with ``do_predict`` and ``predict_with_generate`` (and by
 LLaMA-Factory's ``scripts/vllm_infer.py``): one line per post with ``prompt``, ``predict`` (the
 generated text) and ``label`` (the gold answer). ``predict`` goes through the same
-normalization as generate mode; a gold label outside the label space is an error.
+normalization as generate mode; a gold label outside the label space is an error. ``predict`` may
+quote the post (it is the model's whole generation): it is kept in memory as ``raw``, and written
+to the predictions file only when answer-like (:func:`dynahate.eval.predictions.raw_entries`).
 """
 
 from __future__ import annotations

@@ -2,17 +2,19 @@
 standard input (one post per line, like .txt).
 
 Every post must pass :func:`dynahate.plugin.post_rule.post_problem` (not empty, not whitespace
-only, no lone surrogate); a bad one is an error naming the file and line, never skipped. Files
-are UTF-8 (a byte-order mark before the first line is ignored; a bad byte names its line). CSV
-is parsed strictly (an unclosed quote is an error) and the text column must be named once. No
-message quotes a post.
+only, no lone surrogate); a bad one is an error naming the file and line, never skipped. A line
+(of a .txt file or standard input) holds at most as many characters as a CSV field (131,072), so
+standard input is bounded like a CSV: ``--input - < /dev/zero`` is one error. Files are UTF-8 (a
+byte-order mark before the first line is ignored; a bad byte names its line). CSV is parsed
+strictly (an unclosed quote is an error) and the text column must be named once. A FIFO or a
+device is refused as such, before it is opened. No message quotes a post.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
 from pathlib import Path
+from typing import BinaryIO
 
 from dynahate.core.errors import DynahateError
 
@@ -28,12 +30,13 @@ def _check(post: object, where: str, subject: str) -> None:
         raise DynahateError(f"{where}: {subject} {problem}")
 
 
-def _line_posts(raw_lines: Iterable[bytes], name: str) -> list[str]:
-    """One post per line (.txt and standard input); an empty or blank line is an error."""
-    from dynahate.core.text_files import decode_lines
+def _line_posts(handle: BinaryIO, name: str) -> list[str]:
+    """One post per line (.txt and standard input); an empty or blank line, or one longer than a CSV field, is an
+    error."""
+    from dynahate.core.text_files import bounded_lines, decode_lines
 
     posts = []
-    for number, line in decode_lines(raw_lines, name):
+    for number, line in decode_lines(bounded_lines(handle, name), name):
         if not line:
             raise DynahateError(f"{name}:{number}: empty line; give one non-empty post per line")
         _check(line, f"{name}:{number}", "the post")
@@ -91,10 +94,13 @@ def read_posts(path: Path, text_column: str | None) -> list[str]:
 
 
 def _read(path: Path, text_column: str | None) -> list[str]:
+    from dynahate.core.text_files import refuse_special_file
+
     if str(path) == STDIN:
         return _line_posts(sys.stdin.buffer, STDIN_NAME)
     if path.is_dir():
         raise DynahateError(f"{path}: is a directory; pass a .txt, .csv or .jsonl file (or - for standard input)")
+    refuse_special_file(path, "pass a .txt, .csv or .jsonl file, or - for standard input")
     if not path.is_file():
         raise DynahateError(f"{path}: file not found")
     suffix = path.suffix.lower()

@@ -30,6 +30,8 @@ or one publish made itself (it holds :data:`MARKER`, written into every staged f
 uploaded). Whatever the marker says, these are refused (real paths compared, so a link to one of
 them is that folder): the run directory, a folder inside it other than its default stage folder
 ``RUN_DIR/hub``, and the data, eval and current directories or any folder that contains one of them.
+A folder that cannot be made or written (under a file, under ``/proc``) is refused with
+:func:`dynahate.core.output_paths.check_output_dir`, before anything is read.
 
 The new folder is built, and the old one moved aside, inside one uniquely named hidden sibling that
 this module creates and always removes (error, Ctrl-C, or SIGTERM, which ``dynahate``'s CLI turns
@@ -50,6 +52,7 @@ from typing import Any
 from dynahate.core.atomic import signals_held
 from dynahate.core.describe import first_line
 from dynahate.core.errors import DynahateError
+from dynahate.core.output_paths import check_output_dir
 from dynahate.plugin import prompts
 from dynahate.publish.checks import permission_denied
 
@@ -268,6 +271,7 @@ def check_stage_dir(stage_dir: Path, *, run_dir: Path, protected: dict[str, Path
             raise DynahateError(f"{refuse}: {real} is not empty and was not staged by dynahate publish (no {MARKER} "
                                 "in it), so publish will not replace it. "
                                 "Pick a new or empty folder (or empty this one yourself)")
+    check_output_dir(Path(stage_dir), "--stage-dir")  # under a file, under /proc: refused here, not by mkdir
     return real
 
 

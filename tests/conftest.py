@@ -162,3 +162,24 @@ def dev_posts(prepared_data) -> list[str]:
     from dynahate.plugin.splits import data_file
 
     return [record["input"] for record in read_jsonl(data_file(prepared_data, "dev"))]
+
+
+@pytest.fixture
+def made_up_run(tmp_path):
+    """A made-up run (a config and a one-tensor safetensors file) of a made-up base folder: ``predict`` and ``eval``
+    check it and go on, and fail at the tokenizer of the empty base, so a refusal that comes first came before
+    anything loads. ``(tmp_path, run, base, posts.txt)``."""
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    base, run = tmp_path / "base", tmp_path / "run"
+    base.mkdir()
+    (base / "config.json").write_text("{}")
+    run.mkdir()
+    (run / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
+    save_file({"base_model.model.lm_head.lora_A.weight": np.zeros((1, 1), dtype=np.float32)},
+              str(run / "adapter_model.safetensors"))
+    (run / "trainer_state.json").write_text("{}")
+    posts = tmp_path / "posts.txt"
+    posts.write_text("a post\nanother post\n")
+    return tmp_path, run, base, posts

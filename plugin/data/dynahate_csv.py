@@ -8,6 +8,9 @@ never with the post: a field value is quoted only when it is a short token
 (:func:`dynahate.core.describe.shown`), so a swapped column or a file without its header row
 does not print posts. A header must name ``text``, ``label`` and ``split``, each column once. A
 metadata value must be a code (:mod:`dynahate.plugin.metadata`): it reaches published files.
+Each ``acl.id`` names one row (two rows with one id are refused, naming both lines and the id, even
+with ``skip_invalid``), and a row's ``acl.id.matched`` may not name the row itself (a bad row, "matched
+to itself": a perturbation pair is two rows).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from dynahate.core.errors import DynahateError
-from dynahate.core.text_files import csv_records
+from dynahate.core.text_files import csv_records, refuse_special_file
 from dynahate.core.describe import describe_value, duplicated, shown
 from dynahate.plugin.labels import CSV_LABELS
 from dynahate.plugin.metadata import first_metadata_problem
@@ -85,9 +88,13 @@ def _row_problem(record: dict[str, str | None], n_fields: int, n_header: int) ->
         return "unknown split", _bad_value("split", split, SPLITS)
     if text == "":
         return "empty text", "text is empty"
-    problem = first_metadata_problem(_metadata(record))
+    meta = _metadata(record)
+    problem = first_metadata_problem(meta)
     if problem:
         return "bad metadata", problem
+    if meta.get("acl.id") and meta.get("acl.id.matched") == meta.get("acl.id"):
+        return "matched to itself", (f"acl.id.matched names the row's own acl.id {shown(meta['acl.id'])}; a "
+                                     "perturbation pair is two rows (NA when the row has none)")
     return None
 
 
@@ -104,6 +111,7 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
     path = Path(path)
     if path.is_dir():
         raise DynahateError(f"{path}: is a directory; pass the Dynahate CSV file")
+    refuse_special_file(path, "pass the Dynahate CSV file")
     if not path.is_file():
         raise DynahateError(f"{path}: file not found (pass the official Dynahate CSV, or use --download)")
     records = csv_records(path)
@@ -129,6 +137,7 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
 
     rows: list[CsvRow] = []
     skipped: list[SkippedRow] = []
+    line_of_id: dict[str, int] = {}  # acl.id -> the line of the row kept with it
     for line, fields in records:
         if not fields:  # a blank line between records
             continue
@@ -141,6 +150,11 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
                 raise DynahateError(f"{_where(path, line, acl_id)}: {message} (use --skip-invalid to leave such rows out)")
             skipped.append(SkippedRow(line, acl_id if shown(acl_id) else None, kind, message))
             continue
+        if acl_id and acl_id in line_of_id:
+            raise DynahateError(f"{path}: lines {line_of_id[acl_id]} and {line}: acl.id {shown(acl_id)} names two rows; "
+                                "each row needs its own acl.id (--skip-invalid does not choose one)")
+        if acl_id:
+            line_of_id[acl_id] = line
         rows.append(CsvRow(line, record["text"], record["label"], record["split"], _metadata(record)))
     if not rows and not skipped:
         raise DynahateError(f"{path}: the CSV has a header but no rows")

@@ -13,7 +13,7 @@ special token such as ``<|eot_id|>`` (``special_token_spellings``) and, with a t
 lengths in tokens per split (:mod:`dynahate.plugin.data.prompt_lengths`).
 
 The output paths are checked before the CSV is read: ``out_dir`` must be (or become) a directory
-that can be written, and no output may be the CSV itself. A write that fails later (disk full, a
+that can be written (tried by :func:`dynahate.core.output_paths.check_output_dir`), and no output may be the CSV itself. A write that fails later (disk full, a
 signal) removes every temporary file and changes no output.
 """
 
@@ -36,6 +36,7 @@ from dynahate.plugin.data.download import git_blob_sha1, known_version
 from dynahate.plugin.data.dynahate_csv import CsvContents, CsvRow, read_dynahate_csv
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import dumps_line
+from dynahate.core.output_paths import check_output_dir
 from dynahate.plugin.labels import LABELS, label_from_csv
 from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
 from dynahate.plugin.data.prompt_lengths import LengthTokenizer, load_length_tokenizer, prompt_length_report
@@ -104,6 +105,7 @@ def check_outputs(csv_path: Path, out_dir: Path) -> None:
         raise DynahateError(f"--out {out_dir}: cannot be created, {existing} is a file, not a directory")
     if existing.exists() and not os.access(existing, os.W_OK | os.X_OK):
         raise DynahateError(f"--out {out_dir}: {existing} is not writable")
+    check_output_dir(out_dir, "--out")  # tried, not read from the mode: /proc, a read-only mount
     for target in output_paths(out_dir).values():
         if target.exists() and csv_path.exists() and os.path.samefile(target, csv_path):
             raise DynahateError(f"--out {out_dir}: would overwrite the input CSV {csv_path} with {target.name}")

@@ -7,6 +7,7 @@ import shutil
 import pytest
 
 from dynahate.eval.fingerprint import fingerprint
+from dynahate.eval.predictions import raw_entries
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.splits import data_file, meta_file
 from dynahate.testing.cli import run_cli, run_main
@@ -85,7 +86,7 @@ def test_generate_mode_replaces_its_split_and_keeps_the_others(score_eval, train
     assert results["dev"]["mode"] == "generate" and "p_hate" not in results["dev"] and "roc_auc" not in results["dev"]
     assert results["test"] == json.loads((score_eval[0] / "eval_results.json").read_text())["test"]
     lines = read_jsonl(out / "dev_predictions.jsonl")
-    assert all("raw" in line and "p_hate" not in line for line in lines)
+    assert all(("raw" in line or "raw_sha256" in line) and "p_hate" not in line for line in lines)
     scored = read_jsonl(score_eval[0] / "dev_predictions.jsonl")
     agreement = sum(a["pred"] == b["pred"] for a, b in zip(lines, scored, strict=False)) / len(lines)
     assert agreement >= 0.95
@@ -169,7 +170,8 @@ def test_scores_llamafactory_generated_predictions(lf_predict_run, lf_workspace,
     runtime = json.loads((lf_predict_run / "predict_results.json").read_text())["predict_runtime"]
     assert res["examples_per_second"] == pytest.approx(len(gold) / runtime)
     ours = read_jsonl(tmp_path / "lf_test_predictions.jsonl")
-    assert [line["raw"] for line in ours] == [line["predict"] for line in lf_lines]
+    answers = [{key: line[key] for key in ("raw", "raw_length", "raw_sha256") if key in line} for line in ours]
+    assert answers == [raw_entries(line["predict"]) for line in lf_lines]  # raw only when answer-like
     assert (tmp_path / "lf_test_confusion_matrix.png").read_bytes().startswith(PNG_MAGIC)
     assert "lf_test (generate" in proc.stdout
 

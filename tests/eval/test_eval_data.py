@@ -8,6 +8,8 @@ import pytest
 from dynahate.core.errors import DynahateError
 from dynahate.eval.eval_data import load_split, load_splits
 from dynahate.plugin.splits import data_file, meta_file
+from dynahate.testing.cli import run_main
+from dynahate.testing.cli_refusal import MARKER, assert_refused
 
 
 def test_prepared_split_joins_metadata(prepared_data):
@@ -33,6 +35,10 @@ def test_plain_file_without_metadata(tmp_path):
     ('{"input": "a", "output": "Zorblaxians are the worst"}\n',  # a post in the label's place: not echoed
      "mine.jsonl:1: gold label is a 25-character value, not shown as it may be a post, expected one of"),
     ('{"input": "a", "output": 1}\n', "mine.jsonl:1: gold label is a value of type int, expected one of"),
+    ('{"input": "a", "output": ["hate"]}\n',
+     "mine.jsonl:1: gold label is a value of type list, expected one of 'hate', 'not hate' (key 'output')"),
+    ('{"input": "a", "output": "hate"}\n{"input": "b", "output": {"a": 1}}\n',
+     "mine.jsonl:2: gold label is a value of type dict, expected one of 'hate', 'not hate' (key 'output')"),
     ('{"input": "a", "output": "hate"}\n{"input": "b"\n', "mine.jsonl:2: not valid JSON"),
     ('{"output": "hate"}\n', "mine.jsonl:1: missing key 'input'"),
     ('{"input": "", "output": "hate"}\n', "mine.jsonl:1: 'input' is empty"),
@@ -93,3 +99,36 @@ def test_a_metadata_value_that_is_not_a_code_is_refused_unshown(prepared_data, t
     text = str(caught.value)
     assert text.startswith(f"{meta_file(data_file(tmp_path, 'dev'))}:5: {message}") and value not in text
     assert "re-run `dynahate prepare`" in text
+
+
+def test_eval_data_with_a_list_or_an_object_as_gold_label_is_one_line_before_anything_loads(made_up_run, tmp_path):
+    _, run, _, _ = made_up_run
+    for output, kind in ((["hate"], "list"), ({"a": 1}, "dict")):
+        data = tmp_path / "mine.jsonl"
+        data.write_text(json.dumps({"input": f"a {MARKER} post", "output": output}) + "\n")
+        proc = run_main(["eval", "--adapter", str(run), "--data", str(data), "--output-dir", str(tmp_path / "out")],
+                        check=False)
+        assert_refused(proc, f"{data}:1: gold label is a value of type {kind}", "(key 'output')")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_acl_id_naming_two_posts_in_a_sidecar_is_refused(prepared_data, tmp_path):
+    """The acl.id is the post's id in the predictions file (compare joins two evaluations on it)."""
+    shutil.copy(data_file(prepared_data, "dev"), data_file(tmp_path, "dev"))
+    metas = [json.loads(line) for line in meta_file(data_file(prepared_data, "dev")).read_text().splitlines()]
+    metas[4]["acl.id"] = metas[1]["acl.id"]
+    meta_file(data_file(tmp_path, "dev")).write_text("".join(json.dumps(m) + "\n" for m in metas))
+    with pytest.raises(DynahateError) as caught:
+        load_split(data_file(tmp_path, "dev"))
+    sidecar, acl_id = meta_file(data_file(tmp_path, "dev")), metas[1]["acl.id"]
+    assert str(caught.value) == f"{sidecar}: lines 2 and 5: acl.id {acl_id!r} names two posts; re-run `dynahate " \
+                                "prepare`"
+
+
+def test_a_post_matched_to_itself_in_a_sidecar_is_refused(prepared_data, tmp_path):
+    shutil.copy(data_file(prepared_data, "dev"), data_file(tmp_path, "dev"))
+    metas = [json.loads(line) for line in meta_file(data_file(prepared_data, "dev")).read_text().splitlines()]
+    metas[2]["acl.id.matched"] = metas[2]["acl.id"]
+    meta_file(data_file(tmp_path, "dev")).write_text("".join(json.dumps(m) + "\n" for m in metas))
+    with pytest.raises(DynahateError, match=r"dynahate_dev\.meta\.jsonl:3: acl\.id\.matched names the post's own"):
+        load_split(data_file(tmp_path, "dev"))

@@ -107,3 +107,23 @@ def test_bad_input_is_one_line_naming_the_line(trained_run, tmp_path, name, data
 ])
 def test_bad_standard_input_is_one_line_naming_the_line(trained_run, data, message):
     assert_refused(predict(trained_run, "--input", "-", stdin=data), message)
+
+
+def test_standard_input_is_bounded_like_a_csv_field_and_refused_before_anything_loads(made_up_run, tmp_path):
+    """``--input - < /dev/zero`` was a MemoryError: a line of more characters than a CSV field may hold (131,072)
+    is one error naming the line, read no further than 4 bytes a character; a .txt file is bounded alike."""
+    import csv
+
+    _, run, _, _ = made_up_run
+    limit = csv.field_size_limit()
+    needle = f"2: a line longer than {limit:,} characters, the most a post may hold here (as a CSV field)"
+    endless_line = POSTS[0].encode() + b"\n" + b"\0" * (4 * limit + 100)  # /dev/zero's bytes, no line end
+    assert_refused(predict(run, "--input", "-", stdin=endless_line), f"<stdin>:{needle}")
+    long_line = (POSTS[1] + "\n" + MARKER * (limit // len(MARKER) + 1) + "\n").encode()
+    assert_refused(predict(run, "--input", "-", stdin=long_line), f"<stdin>:{needle}")
+    source = tmp_path / "long.txt"
+    source.write_bytes(long_line)
+    assert_refused(predict(run, "--input", str(source)), f"{source}:{needle}")
+    at_the_limit = ("\u00e9" * limit + "\n").encode()  # 2 bytes a character: within the bound, read in full
+    proc = predict(run, "--input", "-", stdin=at_the_limit)
+    assert "a line longer than" not in proc.stderr and "tokenizer" in proc.stderr

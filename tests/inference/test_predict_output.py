@@ -1,37 +1,18 @@
 """``predict --output`` is never one of the run's inputs: the posts file, a file of the adapter's run directory,
 or anything inside a local base model's folder; refused in one line before anything is read or written.
 
-The run is made up (a config and a one-tensor safetensors file): the refusal comes before any tokenizer or
+The run is made up (`made_up_run` of tests/conftest.py): the refusal comes before any tokenizer or
 model loads, and a path that is not refused goes on to fail at the tokenizer of the empty base folder.
 """
 
 from __future__ import annotations
 
-import json
 import os
 
 import pytest
 
 from dynahate.testing.cli import run_main
 from dynahate.testing.cli_refusal import assert_refused, snapshot
-
-
-@pytest.fixture
-def made_up_run(tmp_path):
-    import numpy as np
-    from safetensors.numpy import save_file
-
-    base, run = tmp_path / "base", tmp_path / "run"
-    base.mkdir()
-    (base / "config.json").write_text("{}")
-    run.mkdir()
-    (run / "adapter_config.json").write_text(json.dumps({"base_model_name_or_path": str(base)}))
-    save_file({"base_model.model.lm_head.lora_A.weight": np.zeros((1, 1), dtype=np.float32)},
-              str(run / "adapter_model.safetensors"))
-    (run / "trainer_state.json").write_text("{}")
-    posts = tmp_path / "posts.txt"
-    posts.write_text("a post\nanother post\n")
-    return tmp_path, run, base, posts
 
 
 def predict(run, *args):

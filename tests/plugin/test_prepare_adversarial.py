@@ -166,6 +166,14 @@ def test_out_under_a_regular_file(tmp_path, good_csv):
     assert blocker.read_text() == "x" and temp_files(tmp_path) == []
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc here")
+def test_out_under_proc_is_refused_before_the_csv_is_read(tmp_path, good_csv):
+    """/proc takes no new file whatever its mode says (root passes the permission check there)."""
+    assert_refused(prepare_cli(good_csv, Path("/proc/data")), "--out /proc/data: cannot create it, /proc takes no new "
+                                                              "file")
+    assert temp_files(tmp_path) == []
+
+
 def test_out_in_a_folder_the_user_cannot_write(good_csv):
     """A real permission failure: as root the CLI runs as ``nobody`` (setpriv), otherwise as the user."""
     prefix: list[str] = []
@@ -321,3 +329,32 @@ def test_register_refuses_a_directory_in_place_of_a_data_file(prepared_data, tmp
     assert_refused(register_cli(tmp_path, prepared_data),
                    f"{data_file(tmp_path, 'dev')}: exists and is not a regular file")
     assert snapshot(tmp_path) == {}
+
+
+# --- issue 33, item 10: one row per acl.id; a pair is two rows ------------------------------------------------
+
+def test_two_rows_with_one_acl_id_are_refused_naming_both_lines_and_the_id(tmp_path):
+    rows = [*good_rows(), row(4, f"another {POST}", split="test", acl_id="acl1")]  # line 5 reuses line 2's id
+    source = tmp_path / "dup_ids.csv"
+    source.write_text(csv_text(rows), encoding="utf-8")
+    for extra in ((), ("--skip-invalid",)):  # which of the two is right is not prepare's to guess
+        assert_refused(prepare_cli(source, tmp_path / "out", *extra),
+                       f"{source}: lines 2 and 5: acl.id 'acl1' names two rows")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_row_matched_to_itself_is_a_bad_row_not_a_contrast_pair(tmp_path):
+    rows = good_rows()
+    rows[2][-1] = "acl3"  # line 4's acl.id.matched names acl3, its own id
+    source = tmp_path / "self.csv"
+    source.write_text(csv_text(rows), encoding="utf-8")
+    out = tmp_path / "out"
+    assert_refused(prepare_cli(source, out), f"{source}: line 4 (acl.id acl3): acl.id.matched names the row's own "
+                                             "acl.id 'acl3'", "--skip-invalid")
+    assert not out.exists()
+    assert prepare_cli(source, out, "--skip-invalid").returncode == 0
+    report = json.loads((out / "prepare_report.json").read_text())
+    assert report["skipped"]["by_kind"] == {"matched to itself": 1}
+    assert report["audit"]["matched_pairs_across_splits"]["pairs"] == 0
+    assert [line["acl.id"] for line in map(json.loads, meta_file(data_file(out, "test")).read_text().splitlines())
+            ] == []
