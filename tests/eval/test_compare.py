@@ -13,6 +13,7 @@ from math import comb
 import numpy as np
 import pytest
 
+from dynahate.eval.compare.cli import plot_path
 from dynahate.eval.compare.paired_stats import (
     INVALID,
     MAX_RESAMPLES,
@@ -483,6 +484,54 @@ def test_an_output_that_is_a_file_either_evaluation_records_is_refused(pair, tmp
         proc = compare(a, b, "--split", "dev", "--output", output, check=False)
         assert_refused(proc, f"--output {output}: would overwrite {recorded}", "which this comparison reads")
     assert snapshot(a.parent) == before and not temp_files(a.parent)
+
+
+RUN_FILES = ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
+             "special_tokens_map.json", "trainer_state.json", "training_args.bin", "all_results.json",
+             "checkpoint-10/adapter_config.json", "checkpoint-10/optimizer.pt")
+
+
+def _as_run(folder):
+    """``folder`` with an adapter run's files in it (what `dynahate eval` finds when it writes into the run)."""
+    for name in RUN_FILES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"run file " + name.encode())
+    return folder
+
+
+def test_an_output_that_is_an_existing_file_of_either_folder_or_of_a_recorded_adapter_run_is_refused(tmp_path):
+    """`compare A RUN --output RUN/adapter_config.json` once replaced the adapter's config (and wrote a PNG beside
+    it): every existing file of A's or B's folder (subfolders too) and of the adapter run either records is refused,
+    --output and its plot alike, before anything is computed; a new file there is still written."""
+    items = posts(60, 3)
+    run_a = _as_run(tmp_path / "runs" / "a")  # A was evaluated with --output-dir: its run is elsewhere
+    a = write_eval_folder(tmp_path / "evals" / "a", {"test": answers(items, 0.7, 1)},
+                          {"path": str(run_a.resolve()), "sha256": "a" * 64, "base_model": "org/base"})
+    b = _as_run(write_eval_folder(tmp_path / "runs" / "b", {"test": answers(items, 0.8, 2)}, adapter("b")))
+    (b / "earlier_per_round.png").write_bytes(PNG)
+    (a / "notes.txt").write_text("mine\n")
+    (run_a / "adapter_model_per_round.png").write_bytes(PNG)
+    link = tmp_path / "link.json"
+    os.symlink(b / "adapter_config.json", link)
+    refused = [(b / name, "--output", b, "this comparison") for name in RUN_FILES]
+    refused += [(run_a / name, "--output", run_a, "the evaluation of A") for name in RUN_FILES]
+    refused += [(a / "notes.txt", "--output", a, "this comparison"), (link, "--output", b, "this comparison")]
+    before = snapshot(tmp_path)
+    for output, option, folder, reader in refused:
+        proc = compare(a, b, "--output", output, check=False)
+        assert_refused(proc, f"{option} {output}: would overwrite a file of {folder}, which {reader} reads")
+    for output, folder, reader in ((b / "earlier.json", b, "this comparison"),  # only the plot beside it exists
+                                   (run_a / "adapter_model.json", run_a, "the evaluation of A")):
+        proc = compare(a, b, "--output", output, check=False)
+        assert_refused(proc, f"--output (its plot) {plot_path(output)}: would overwrite a file of {folder}, "
+                             f"which {reader} reads")
+    predictions = (b / "test_predictions.jsonl").read_bytes()
+    (b / "test_predictions.jsonl").write_text("not json\n")  # refused before any predictions are read
+    assert_refused(compare(a, b, "--output", b / "adapter_config.json", check=False), "--output", "would overwrite")
+    (b / "test_predictions.jsonl").write_bytes(predictions)
+    assert snapshot(tmp_path) == before and not temp_files(tmp_path)
+    compare(a, b, "--output", b / "comparison.json", "--resamples", 100)  # a new file in B's folder
+    assert (b / "comparison.json").is_file() and (b / "comparison_per_round.png").read_bytes().startswith(PNG)
 
 
 def test_resamples_over_the_maximum_are_a_usage_error_naming_it(pair, tmp_path):
