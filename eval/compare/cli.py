@@ -26,10 +26,11 @@ EPILOG = """\
 what is compared:
   for each split both evaluations hold (or each --split), the posts are joined by id (HateCheck:
   case_id); different post sets, a repeated id or a gold label that differs is refused, naming
-  the difference, and so are different posts behind the same ids (each split's fingerprint in
-  eval_results.json: another data version, or data prepared with --normalize-text) unless
-  --allow-different-posts, which says so in the table and the JSON. Then: accuracy and macro-F1
-  of A and B, the difference B - A with a paired bootstrap percentile interval (the posts
+  the difference, and so is a predictions file that does not hold as many posts (and, when
+  recorded, the same ids) as its split's fingerprint says, and so are different posts behind the
+  same ids (each split's fingerprint in eval_results.json: another data version, or data prepared
+  with --normalize-text) unless --allow-different-posts, which says so in the table and the JSON.
+  Then: accuracy and macro-F1 of A and B, the difference B - A with a paired bootstrap percentile interval (the posts
   resampled with replacement, the same for A and B), McNemar's exact test on the posts only one
   of them got right (scipy.stats.binomtest), and how often they agree; the same per Dynahate
   round (R1-R4, when the predictions record each post's round) and, for hatecheck, per

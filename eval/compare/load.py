@@ -14,7 +14,9 @@ Refused, one line each (:class:`DynahateError`), before anything is computed or 
 ``eval_results.json`` of dynahate's, no split in common (or an asked split one side lacks), a
 predictions file missing (saying whether ``eval_results.json`` records it), not a regular file, or a
 link out of its folder, a line without an id, gold or pred or with a label that is not one, an id
-twice in one file, different post sets (how many posts each side has, how many ids only one side
+twice in one file, a file that does not hold the posts its split's fingerprint records (their
+``count``, and their ids when it records ``ids_sha256``: a predictions file holds no post, so only
+these can be checked against it), different post sets (how many posts each side has, how many ids only one side
 has, and up to 3 of them), gold labels or rounds that differ for one id (the first, and how many),
 and posts that differ behind the same ids: each split's ``fingerprint``
 (:mod:`dynahate.eval.fingerprint`) must be the same on both sides unless ``allow_different_posts``,
@@ -53,7 +55,7 @@ from dynahate.eval.compare.paired_stats import (
 )
 from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES, auc_sets, enough_examples
 from dynahate.eval.decision.contrast import contrast_pairs
-from dynahate.eval.fingerprint import same_posts
+from dynahate.eval.fingerprint import ids_sha256, same_posts
 from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.plugin.labels import HATE, LABELS, normalize_gold
 from dynahate.plugin.metadata import group_problem, round_group, round_group_order
@@ -210,7 +212,35 @@ def _read_predictions(evaluation: Evaluation, split: str) -> SplitPredictions:
                             f"{key}, so each must be unique")
     if not posts:
         raise DynahateError(f"{path}: no predictions")
+    _check_fingerprint(path, key, list(posts), res.get("fingerprint"), evaluation.results_path.name)
     return SplitPredictions(path, posts, res)
+
+
+def _check_fingerprint(path: Path, key: str, ids: list[Any], recorded: Any, results_name: str) -> None:
+    """A predictions file holds the posts its split's fingerprint records: as many (``count``) and, when the
+    fingerprint records ``ids_sha256``, the same ids (a predictions file holds no post, so the posts' own hash
+    cannot be checked here). Results without a fingerprint are joined by id only, with a note (:func:`_posts`)."""
+    if not isinstance(recorded, dict):
+        return
+    count = recorded.get("count")
+    what = "prompts" if recorded.get("of") == "prompts" else "posts"
+    if isinstance(count, bool) or count != len(ids):
+        recorded_count = (f"{count} {what}" if isinstance(count, int) and not isinstance(count, bool) else
+                          f"a count of {what} that is {_described(count)}")
+        raise DynahateError(f"{path}: {len(ids)} predictions, but the fingerprint {results_name} records for this "
+                            f"split is of {recorded_count}; the file was edited or is not this evaluation's: re-run "
+                            "`dynahate eval` for this split")
+    digest = recorded.get("ids_sha256")
+    if digest is not None and digest != ids_sha256(ids):
+        raise DynahateError(f"{path}: its {len(ids)} {key}s are not those of the {len(ids)} {what} the fingerprint "
+                            f"{results_name} records for this split (ids_sha256 differs); the file was edited or is "
+                            "not this evaluation's: re-run `dynahate eval` for this split")
+
+
+def _described(value: Any) -> str:
+    """A value read from a file, for a message: a string as :func:`describe_value` names it, null, a number or a
+    boolean as written, anything else by its kind."""
+    return describe_value(value) if isinstance(value, str) else _describe_json(value)
 
 
 def _optional_text(line: dict[str, Any], key: str, where: str) -> str | None:

@@ -379,6 +379,17 @@ def _rewrite(path, change):
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
+def _fingerprint_as_written(folder, split):
+    """``split``'s fingerprint made that of the posts its predictions file now holds (the made-up posts of
+    tests/helpers/eval_folders.py): B evaluated other posts, rather than its file being edited afterwards."""
+    from dynahate.eval.fingerprint import fingerprint
+
+    results = json.loads((folder / "eval_results.json").read_text())
+    ids = dict.fromkeys(line["id"] for line in read_jsonl(folder / f"{split}_predictions.jsonl"))
+    results[split]["fingerprint"] = fingerprint((i, f"v1:{i}") for i in ids)
+    (folder / "eval_results.json").write_text(json.dumps(results))
+
+
 def _drop_first(lines):
     return lines[1:]
 
@@ -418,6 +429,7 @@ def test_different_post_sets_are_refused_in_one_line_and_nothing_is_written(pair
     other = tmp_path / "b"
     shutil.copytree(b, other)
     _rewrite(other / "test_predictions.jsonl", change)
+    _fingerprint_as_written(other, "test")
     out = tmp_path / "out" / "cmp.json"
     out.parent.mkdir()
     out.write_text("earlier comparison\n")
@@ -619,6 +631,64 @@ def test_allow_different_posts_compares_and_says_so_in_the_table_and_the_json(tm
     assert entry["posts"]["same"] is False and entry["posts"]["a"]["sha256"] != entry["posts"]["b"]["sha256"]
     assert "DIFFERENT POSTS" in entry["note"] and any("DIFFERENT POSTS" in note for note in result["notes"])
     assert "note: test: DIFFERENT POSTS: A and B evaluated different posts" in proc.stdout
+
+
+def _same_change_on_both_sides(tmp_path, pair, change, split="test"):
+    """Copies of A and B with ``change`` made to both ``<split>_predictions.jsonl`` alike."""
+    folders = []
+    for name, folder in zip("ab", pair, strict=True):
+        shutil.copytree(folder, tmp_path / name)
+        _rewrite(tmp_path / name / f"{split}_predictions.jsonl", change)
+        folders.append(tmp_path / name)
+    return folders
+
+
+def _forget_ids_sha256(folder):
+    """``eval_results.json`` as results written before fingerprints recorded ``ids_sha256``."""
+    results = json.loads((folder / "eval_results.json").read_text())
+    for res in results.values():
+        del res["fingerprint"]["ids_sha256"]
+    (folder / "eval_results.json").write_text(json.dumps(results))
+
+
+@pytest.mark.parametrize("split, key", [("test", "id"), ("hatecheck", "case_id")])
+def test_predictions_files_are_checked_against_their_splits_fingerprint(pair, tmp_path, split, key):
+    """The same line deleted from both predictions files once compared 299 posts with `posts.same: true` while both
+    fingerprints say 300: each file's count, and its ids where the fingerprint records ids_sha256, must be the
+    fingerprint's; refused in one line naming the file, nothing written."""
+    out = tmp_path / "out" / "cmp.json"
+    out.parent.mkdir()
+    a, b = _same_change_on_both_sides(tmp_path / "deleted", pair, _drop_first, split)
+    recorded = json.loads((a / "eval_results.json").read_text())[split]["fingerprint"]["count"]
+    assert_refused(compare(a, b, "--split", split, "--output", out, check=False),
+                   f"{a / f'{split}_predictions.jsonl'}: {recorded - 1} predictions, but the fingerprint "
+                   f"eval_results.json records for this split is of {recorded} posts", "re-run `dynahate eval`")
+    renamed = _same_change_on_both_sides(tmp_path / "renamed", pair,
+                                         lambda lines: [{**line, key: f"zz{i}"} if i < 2 else line
+                                                        for i, line in enumerate(lines)], split)
+    a, b = renamed
+    assert_refused(compare(a, b, "--split", split, "--output", out, check=False),
+                   f"{a / f'{split}_predictions.jsonl'}: its {recorded} {key}s are not those of the {recorded} posts "
+                   "the fingerprint eval_results.json records for this split (ids_sha256 differs)")
+    for folder in renamed:  # results written before ids_sha256: only the count can be checked
+        _forget_ids_sha256(folder)
+    compare(a, b, "--split", split, "--resamples", 100)
+    a, b = _same_change_on_both_sides(tmp_path / "old", pair, _drop_first, split)
+    _forget_ids_sha256(a)
+    assert_refused(compare(a, b, "--split", split, check=False), f"{recorded - 1} predictions, but the fingerprint")
+    assert not out.exists() and not temp_files(tmp_path)
+
+
+def test_a_tampered_fingerprint_count_is_described_not_shown(pair, tmp_path):
+    a, b = (tmp_path / "a", tmp_path / "b")
+    shutil.copytree(pair[0], a)
+    shutil.copytree(pair[1], b)
+    results = json.loads((b / "eval_results.json").read_text())
+    results["test"]["fingerprint"]["count"] = f"the {MARKER} post"
+    (b / "eval_results.json").write_text(json.dumps(results))
+    assert_refused(compare(a, b, "--split", "test", check=False),
+                   f"{b / 'test_predictions.jsonl'}: 300 predictions, but the fingerprint eval_results.json records "
+                   "for this split is of a count of posts that is a 20-character value, not shown as it may be a post")
 
 
 def test_results_without_fingerprints_compare_with_a_note(tmp_path):
