@@ -786,3 +786,85 @@ def test_hatecheck_group_names_of_several_words_are_read_and_text_is_refused(pai
     compare(tmp_path / "a", b, "--split", "hatecheck", "--resamples", 100)
     proc = compare(tmp_path / "b", b, "--split", "hatecheck", "--resamples", 100, check=False)
     assert_refused(proc, "hatecheck_predictions.jsonl:1: groups is a list holding a value that is not a group code")
+
+
+# ---------------------------------------------------------------- values read from the files
+
+
+POST = f"the {MARKER} are vermin"  # what a tampered file could hold where a name is expected
+
+
+def _edit_results(folder, change):
+    results = json.loads((folder / "eval_results.json").read_text())
+    change(results)
+    (folder / "eval_results.json").write_text(json.dumps(results))
+
+
+def test_names_digests_and_modes_read_from_the_results_are_described_never_shown(pair, tmp_path):
+    """A tampered eval_results.json once put its repo_id (the evaluation's name), its adapter's digests, a mode and a
+    fingerprint's kind as written into the table, the notes and comparison.json: each is now shown only in its own
+    form (a Hub repo id, a hex digest, a short token) and described otherwise."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(pair[0], a)
+    shutil.copytree(pair[1], b)
+
+    def tamper_adapter(results):
+        for res in results.values():
+            res["adapter"] = {key: POST for key in ("repo_id", "commit", "sha256", "base_model", "path")}
+
+    def tamper_mode_and_kind(results):
+        results["test"]["mode"] = POST
+        results["dev"]["fingerprint"]["of"] = POST
+
+    _edit_results(a, tamper_adapter)
+    _edit_results(b, tamper_mode_and_kind)
+    out = tmp_path / "cmp.json"
+    proc = compare(a, b, "--output", out, "--resamples", 100)
+    described = "a 26-character value, not shown as it may be a post"
+    assert f"A: an adapter whose recorded repo_id is {described} ({a}, adapter sha256 {described}, commit " \
+           f"{described})" in proc.stdout
+    assert f"note: test: A was evaluated in generate mode, B in {described} mode" in proc.stdout
+    assert f"note: dev: the posts were joined by id only, not shown to be the same posts: A's fingerprint is of " \
+           f"posts, B's of {described}" in proc.stdout
+    result = json.loads(out.read_text())
+    assert result["splits"]["test"]["a"]["adapter"] == dict.fromkeys(
+        ("repo_id", "commit", "sha256", "base_model", "path"), described)
+    assert result["splits"]["test"]["b"]["mode"] == described
+    assert result["splits"]["dev"]["posts"]["b"]["of"] == described
+    for text in (proc.stdout, proc.stderr, out.read_text()):
+        assert MARKER not in text
+    untouched = json.loads((pair[1] / "eval_results.json").read_text())["test"]
+    assert result["splits"]["test"]["posts"]["b"] == untouched["fingerprint"]  # well-formed values as written
+    assert result["b"]["name"] == "b" and "adapter sha256 bbbbbbbbbbbb" in proc.stdout
+
+
+def test_split_names_read_from_the_results_are_described_in_the_table_and_the_messages(pair, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for source, folder in zip(pair, (a, b), strict=True):
+        shutil.copytree(source, folder)
+        _edit_results(folder, lambda results: results.update({POST: results.pop("dev")}))
+        (folder / "dev_predictions.jsonl").rename(folder / f"{POST}_predictions.jsonl")
+    described = "a 26-character value, not shown as it may be a post"
+    proc = compare(a, b, "--resamples", 100)
+    assert f"\n{described} " in proc.stdout and f"  per round ({described}):" in proc.stdout
+    assert MARKER not in proc.stdout + proc.stderr
+    _rewrite(b / f"{POST}_predictions.jsonl", _flip_gold)
+    assert_refused(compare(a, b, check=False), f"cannot compare split {described}: the gold differs for 2 post(s)")
+    only = write_eval_folder(tmp_path / "only", {POST: answers(posts(20, 4), 0.9, 1)}, adapter("c"))
+    assert_refused(compare(only, b, "--split", "test", check=False),
+                   "--split test: A (", "A has 1 not shown (not a short name: it may be a post)")
+
+
+@pytest.mark.parametrize("split, key, needle", [
+    ("test", "round", "round is a 26-character value, not shown as it may be a post, expected a code"),
+    ("hatecheck", "functionality", "functionality is a 26-character value, not shown as it may be a post, expected "
+                                   "a functional test's short name"),
+])
+def test_a_round_or_functional_test_that_could_be_a_post_is_refused(pair, tmp_path, split, key, needle):
+    """The same text put in both files' rounds (or functional tests) once became a row of the table and a key of
+    comparison.json: refused when read, naming the line."""
+    a, b = _same_change_on_both_sides(tmp_path, pair, lambda lines: [{**line, key: POST} for line in lines], split)
+    out = tmp_path / "cmp.json"
+    assert_refused(compare(a, b, "--split", split, "--output", out, check=False),
+                   f"{a / f'{split}_predictions.jsonl'}:1: {needle}")
+    assert not out.exists()
