@@ -2,12 +2,15 @@
 
 ``eval_results.json`` records it for each split as ``fingerprint``::
 
-    {"of": "posts", "count": 4120, "sha256": "…", "source_git_blob_sha1": "…" or null}
+    {"of": "posts", "count": 4120, "sha256": "…", "ids_sha256": "…", "source_git_blob_sha1": "…" or null}
 
 ``sha256`` is the SHA-256 of the lines ``<id>\\t<SHA-256 of the post's UTF-8 text>\\n``, sorted by
 id: it changes when any post's text changes (another data version, data prepared with
 ``--normalize-text``), when a post is added or removed, or when an id names another post, and not
 when the same posts come in another order (``dynahate compare`` joins posts by id).
+``ids_sha256`` (:func:`ids_sha256`) is the SHA-256 of the sorted lines ``<id>\\n`` alone: with
+``count`` it is what a predictions file, which holds ids but no posts, can be checked against
+(``dynahate compare`` does; results written before ``ids_sha256`` was recorded are checked by count).
 ``source_git_blob_sha1`` is the git blob id of the file the posts came from, when it is known: the
 Dynahate CSV named by ``prepare_report.json`` beside a prepared split, or the HateCheck CSV.
 For LLaMA-Factory's ``generated_predictions.jsonl`` (``eval --predictions``), which holds prompts
@@ -32,15 +35,25 @@ def _sha256(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+def _sorted_lines_sha256(lines: Iterable[str]) -> str:
+    digest = hashlib.sha256()
+    for line in sorted(lines):
+        digest.update(line.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
 def fingerprint(items: Iterable[tuple[Any, str]], *, of: str = "posts",
                 source_git_blob_sha1: str | None = None) -> dict[str, Any]:
     """The fingerprint of ``(id, text)`` pairs (see the module's docstring)."""
-    lines = sorted(f"{post_id}\t{_sha256(text)}\n" for post_id, text in items)
-    digest = hashlib.sha256()
-    for line in lines:
-        digest.update(line.encode("utf-8", "surrogatepass"))
-    return {"of": of, "count": len(lines), "sha256": digest.hexdigest(),
-            "source_git_blob_sha1": source_git_blob_sha1}
+    items = list(items)
+    return {"of": of, "count": len(items),
+            "sha256": _sorted_lines_sha256(f"{post_id}\t{_sha256(text)}\n" for post_id, text in items),
+            "ids_sha256": ids_sha256(post_id for post_id, _ in items), "source_git_blob_sha1": source_git_blob_sha1}
+
+
+def ids_sha256(ids: Iterable[Any]) -> str:
+    """The SHA-256 of the sorted lines ``<id>\\n``: a fingerprint's ``ids_sha256``, from ids alone."""
+    return _sorted_lines_sha256(f"{post_id}\n" for post_id in ids)
 
 
 def prepared_source_blob(split_file: Path) -> str | None:

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict, cast
 
-from dynahate.core.describe import describe_value
+from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
 from dynahate.plugin.labels import LABELS
 
@@ -52,7 +52,7 @@ CONTRAST_COUNTS = ("pairs", "both_correct", "original_correct_only", "perturbati
 REQUIRED_KEYS = ("mode", "examples", "invalid", "accuracy", "macro_f1", "precision", "recall")
 _SPLIT_NAME = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,127}")  # a file stem: no folder, no control
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}")
-_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,200}")
+_FILE_NAME = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,254}")  # a name in the folder, not hidden
 _HEX = {40: re.compile(r"[0-9a-f]{40}"), 64: re.compile(r"[0-9a-f]{64}")}
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 
@@ -131,6 +131,7 @@ class Fingerprint(TypedDict):
     count: int
     sha256: str
     source_git_blob_sha1: str | None
+    ids_sha256: NotRequired[str]  # the SHA-256 of the sorted ids alone: a predictions file can be checked against it
 
 
 class AdapterProvenance(TypedDict):
@@ -235,7 +236,7 @@ def _describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value) if isinstance(value, float) else str(value)
     if isinstance(value, str):
-        return f"the string {describe_value(value)}"
+        return f"the string {shown(value)}" if shown(value) else describe_value(value)
     return f"a JSON {'array' if isinstance(value, list) else 'object'}"
 
 
@@ -452,6 +453,8 @@ class _Checker:
         self.count(entry.get("count"), "fingerprint.count")
         self.hex_digest(entry.get("sha256"), "fingerprint.sha256", 64)
         self.hex_digest(entry.get("source_git_blob_sha1"), "fingerprint.source_git_blob_sha1", 40, optional=True)
+        if "ids_sha256" in entry:
+            self.hex_digest(entry["ids_sha256"], "fingerprint.ids_sha256", 64)
 
     def adapter(self, value: Any) -> None:
         if value is None:

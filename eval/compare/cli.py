@@ -11,9 +11,13 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dynahate.core.arg_types import non_negative_int, open_fraction, positive_int_at_most
 from dynahate.eval.compare.paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, MAX_RESAMPLES
+
+if TYPE_CHECKING:
+    from dynahate.eval.compare.load import Evaluation
 
 ORDER = 55
 HELP = "compare two evaluations of the same posts: accuracy/macro-F1 differences (paired bootstrap), McNemar"
@@ -22,10 +26,11 @@ EPILOG = """\
 what is compared:
   for each split both evaluations hold (or each --split), the posts are joined by id (HateCheck:
   case_id); different post sets, a repeated id or a gold label that differs is refused, naming
-  the difference, and so are different posts behind the same ids (each split's fingerprint in
-  eval_results.json: another data version, or data prepared with --normalize-text) unless
-  --allow-different-posts, which says so in the table and the JSON. Then: accuracy and macro-F1
-  of A and B, the difference B - A with a paired bootstrap percentile interval (the posts
+  the difference, and so is a predictions file that does not hold as many posts (and, when
+  recorded, the same ids) as its split's fingerprint says, and so are different posts behind the
+  same ids (each split's fingerprint in eval_results.json: another data version, or data prepared
+  with --normalize-text) unless --allow-different-posts, which says so in the table and the JSON.
+  Then: accuracy and macro-F1 of A and B, the difference B - A with a paired bootstrap percentile interval (the posts
   resampled with replacement, the same for A and B), McNemar's exact test on the posts only one
   of them got right (scipy.stats.binomtest), and how often they agree; the same per Dynahate
   round (R1-R4, when the predictions record each post's round) and, for hatecheck, per
@@ -49,8 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="splits to compare, each held by both (repeatable; default: every split both hold)")
     parser.add_argument("--output", type=Path, metavar="FILE",
                         help=f"write the comparison as JSON here, and the per-round plot beside it as "
-                             f"<stem>{PLOT_SUFFIX}, both replaced atomically, neither a file A or B records "
-                             "(default: print the table only)")
+                             f"<stem>{PLOT_SUFFIX}, both replaced atomically; neither may be a file A or B records, "
+                             "an existing file of A's or B's folder or of the adapter run either records (default: "
+                             "print the table only)")
     parser.add_argument("--resamples", type=positive_int_at_most(MAX_RESAMPLES), default=DEFAULT_RESAMPLES,
                         metavar="N", help=f"bootstrap resamples (default {DEFAULT_RESAMPLES}; at most {MAX_RESAMPLES}, "
                                           "about 0.3 GiB of memory)")
@@ -67,14 +73,31 @@ def plot_path(output: Path) -> Path:
     return output.with_name(output.stem + PLOT_SUFFIX)
 
 
+def _adapter_runs(evaluation: Evaluation) -> list[Path]:
+    """The local folders of the adapters an evaluation records (``adapter.path`` of each split), those that exist."""
+    runs = []
+    for split in evaluation.results:
+        path = (evaluation.adapter(split) or {}).get("path")
+        if isinstance(path, str) and path and Path(path).is_dir() and Path(path) not in runs:
+            runs.append(Path(path))
+    return runs
+
+
 def _check_output(output: Path, a: Path, b: Path) -> None:
-    """Neither ``--output`` nor its plot may be a file either evaluation records (links resolved)."""
+    """Neither ``--output`` nor its plot may be a file either evaluation records, an existing file of either
+    evaluation's folder (its subfolders too: an evaluation written into its adapter's run holds the adapter,
+    tokenizer, trainer files and checkpoints), or an existing file of the adapter run either records; real
+    paths are compared (links and hard links resolved). A new file in those folders is fine."""
     from dynahate.core.output_paths import refuse_overwriting_inputs
     from dynahate.eval.compare.load import load_evaluation
 
-    read = [*load_evaluation(a, "A").recorded_files(), *load_evaluation(b, "B").recorded_files()]
+    evaluations = {"A": load_evaluation(a, "A"), "B": load_evaluation(b, "B")}
+    read = [path for evaluation in evaluations.values() for path in evaluation.recorded_files()]
     for path, option in ((output, "--output"), (plot_path(output), "--output (its plot)")):
-        refuse_overwriting_inputs(path, option, "this comparison", files=read)
+        refuse_overwriting_inputs(path, option, "this comparison", files=read,
+                                  files_in=[evaluation.folder for evaluation in evaluations.values()])
+        for side, evaluation in evaluations.items():
+            refuse_overwriting_inputs(path, option, f"the evaluation of {side}", files_in=_adapter_runs(evaluation))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -14,25 +14,32 @@ Refused, one line each (:class:`DynahateError`), before anything is computed or 
 ``eval_results.json`` of dynahate's, no split in common (or an asked split one side lacks), a
 predictions file missing (saying whether ``eval_results.json`` records it), not a regular file, or a
 link out of its folder, a line without an id, gold or pred or with a label that is not one, an id
-twice in one file, different post sets (how many posts each side has, how many ids only one side
+twice in one file, a file that does not hold the posts its split's fingerprint records (their
+``count``, and their ids when it records ``ids_sha256``: a predictions file holds no post, so only
+these can be checked against it), different post sets (how many posts each side has, how many ids only one side
 has, and up to 3 of them), gold labels or rounds that differ for one id (the first, and how many),
 and posts that differ behind the same ids: each split's ``fingerprint``
 (:mod:`dynahate.eval.fingerprint`) must be the same on both sides unless ``allow_different_posts``,
 and then the comparison says so (``posts.same`` false and a note). Results written before
 fingerprints were recorded compare with a note that the posts were joined by id only.
-Ids are ``acl.id`` / ``case_id`` values and are shown only when they are short tokens; no message
+Ids are ``acl.id`` / ``case_id`` values and are shown only when they are short tokens; a line's
+``round`` must be a code and its ``functionality`` a short token (they name the table's rows); a
+value read from ``eval_results.json`` (repo id, digests, paths, modes, fingerprints, split names)
+is held in its own form or described (:func:`plain_name`, :func:`_recorded_adapter`); no message
 and no result holds a post's text.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynahate.core.describe import describe_value, shown
+from dynahate.core.describe import describe_names, describe_value, shown
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
 from dynahate.eval.artifacts import METRICS_NAME, TRAINER_RESULTS_NAME, check_evaluation_file, predictions_file
@@ -46,11 +53,11 @@ from dynahate.eval.compare.paired_stats import (
 )
 from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES, auc_sets, enough_examples
 from dynahate.eval.decision.contrast import contrast_pairs
-from dynahate.eval.fingerprint import same_posts
+from dynahate.eval.fingerprint import ids_sha256, same_posts
 from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.plugin.eval_record import RESULTS_NAME, SplitResults, read_record
 from dynahate.plugin.labels import HATE, LABELS, normalize_gold
-from dynahate.plugin.metadata import group_problem, round_group, round_group_order
+from dynahate.plugin.metadata import group_problem, metadata_problem, round_group, round_group_order
 
 SHOWN_IDS = 3
 ADAPTER_KEYS = ("repo_id", "commit", "sha256", "base_model", "path")
@@ -188,7 +195,8 @@ def _read_predictions(evaluation: Evaluation, split: str) -> SplitPredictions:
             raise DynahateError(f"{where}: {key} is {_describe_json(post_id)}, expected a string")
         post = Post(_label(line["gold"], where, "gold", allow_null=False),
                     _label(line["pred"], where, "pred", allow_null=True),
-                    _optional_text(line, "round", where), _optional_text(line, "functionality", where),
+                    _optional_text(line, "round", where, _round_problem),
+                    _optional_text(line, "functionality", where, _functionality_problem),
                     _optional_text(line, "matched", where), _line_groups(line, where), _p_hate(line, where))
         if post_id in posts:
             duplicates[post_id] += 1
@@ -202,16 +210,59 @@ def _read_predictions(evaluation: Evaluation, split: str) -> SplitPredictions:
                             f"{key}, so each must be unique")
     if not posts:
         raise DynahateError(f"{path}: no predictions")
+    _check_fingerprint(path, key, list(posts), res.get("fingerprint"), evaluation.results_path.name)
     return SplitPredictions(path, posts, res)
 
 
-def _optional_text(line: dict[str, Any], key: str, where: str) -> str | None:
+def _check_fingerprint(path: Path, key: str, ids: list[Any], recorded: Any, results_name: str) -> None:
+    """A predictions file holds the posts its split's fingerprint records: as many (``count``) and, when the
+    fingerprint records ``ids_sha256``, the same ids (a predictions file holds no post, so the posts' own hash
+    cannot be checked here). Results without a fingerprint are joined by id only, with a note (:func:`_posts`)."""
+    if not isinstance(recorded, dict):
+        return
+    count = recorded.get("count")
+    what = "prompts" if recorded.get("of") == "prompts" else "posts"
+    if isinstance(count, bool) or count != len(ids):
+        recorded_count = (f"{count} {what}" if isinstance(count, int) and not isinstance(count, bool) else
+                          f"a count of {what} that is {_described(count)}")
+        raise DynahateError(f"{path}: {len(ids)} predictions, but the fingerprint {results_name} records for this "
+                            f"split is of {recorded_count}; the file was edited or is not this evaluation's: re-run "
+                            "`dynahate eval` for this split")
+    digest = recorded.get("ids_sha256")
+    if digest is not None and digest != ids_sha256(ids):
+        raise DynahateError(f"{path}: its {len(ids)} {key}s are not those of the {len(ids)} {what} the fingerprint "
+                            f"{results_name} records for this split (ids_sha256 differs); the file was edited or is "
+                            "not this evaluation's: re-run `dynahate eval` for this split")
+
+
+def _described(value: Any) -> str:
+    """A value read from a file, for a message: a string as :func:`describe_value` names it, null, a number or a
+    boolean as written, anything else by its kind."""
+    return describe_value(value) if isinstance(value, str) else _describe_json(value)
+
+
+def _optional_text(line: dict[str, Any], key: str, where: str,
+                   problem: Callable[[str], str | None] | None = None) -> str | None:
+    """``line[key]`` as a string (None when absent); ``problem(value)`` says why a value may not be one (it names
+    groups in the table and the JSON, so it must be a code, never text that could be a post)."""
     value = line.get(key)
     if value is None:
         return None
     if not isinstance(value, (str, int)) or isinstance(value, bool):
         raise DynahateError(f"{where}: {key} is {_describe_json(value)}, expected a string")
+    why = problem(str(value)) if problem else None
+    if why:
+        raise DynahateError(f"{where}: {why}")
     return str(value)
+
+
+def _round_problem(value: str) -> str | None:
+    return metadata_problem("round", value)
+
+
+def _functionality_problem(value: str) -> str | None:
+    return None if shown(value) else (f"functionality is {describe_value(value)}, expected a functional test's "
+                                      "short name such as 'derog_neg_emote_h'")
 
 
 def _line_groups(line: dict[str, Any], where: str) -> tuple[str, ...] | None:
@@ -242,7 +293,7 @@ def _join(split: str, a: SplitPredictions, b: SplitPredictions) -> list[tuple[Po
     only_a = [i for i in a.posts if i not in b.posts]
     only_b = [i for i in b.posts if i not in a.posts]
     if only_a or only_b:
-        parts = [f"cannot compare split {split!r}: A ({a.path}) has {len(a.posts)} posts, B ({b.path}) "
+        parts = [f"cannot compare split {describe_value(split)}: A ({a.path}) has {len(a.posts)} posts, B ({b.path}) "
                  f"{len(b.posts)}"]
         if only_a:
             parts.append(f"{len(only_a)} id(s) only in A ({_id_list(only_a)})")
@@ -257,9 +308,9 @@ def _join(split: str, a: SplitPredictions, b: SplitPredictions) -> list[tuple[Po
             first = differing[0]
             pa, pb = a.posts[first], b.posts[first]
             values = (LABELS[pa.gold], LABELS[pb.gold]) if what == "gold" else (getattr(pa, what), getattr(pb, what))
-            raise DynahateError(f"cannot compare split {split!r}: the {what} differs for {len(differing)} post(s), "
-                                f"first id {_show_id(first)} (A: {_value(values[0])}, B: {_value(values[1])}); "
-                                "the two evaluations did not read the same data")
+            raise DynahateError(f"cannot compare split {describe_value(split)}: the {what} differs for "
+                                f"{len(differing)} post(s), first id {_show_id(first)} (A: {_value(values[0])}, "
+                                f"B: {_value(values[1])}); the two evaluations did not read the same data")
     return pairs
 
 
@@ -373,7 +424,71 @@ def _min_examples(a: Evaluation, b: Evaluation, split: str) -> int:
 
 
 def _source(evaluation: Evaluation, path: str | Path) -> dict[str, Any]:
-    return {"path": str(path), "results": str(evaluation.results_path), "name": evaluation.name}
+    return {"path": str(path), "results": str(evaluation.results_path), "name": _name(evaluation)}
+
+
+def _name(evaluation: Evaluation) -> str:
+    """The evaluation's name (:attr:`Evaluation.name`): the folder's own name, or a Hub repo id read from
+    ``eval_results.json``, shown only when it is one (a tampered ``repo_id`` could hold a post)."""
+    from dynahate.inference.adapter_source import repo_id_problem
+
+    name = evaluation.name
+    if name == evaluation.folder.resolve().name or repo_id_problem(name) is None:
+        return name
+    return f"an adapter whose recorded repo_id is {describe_value(name)}"
+
+
+def plain_name(value: Any) -> str:
+    """A name read from a file (a split, a mode, a round or functional test) for a table or a message: as
+    written when it is :func:`shown` (a short token), else described; a tampered file could hold a post there."""
+    return value if isinstance(value, str) and shown(value) else describe_value(value)
+
+
+_HEX = re.compile(r"[0-9a-f]{1,128}")
+_ADAPTER_FORMS: dict[str, Callable[[Any], bool]] = {
+    "repo_id": lambda value: _is_repo_id(value),
+    "commit": lambda value: isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}", value) is not None,
+    "sha256": lambda value: isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None,
+    "base_model": lambda value: _is_repo_id(value) or _is_path(value),
+    "path": lambda value: _is_path(value),
+}
+
+
+def _is_repo_id(value: Any) -> bool:
+    from dynahate.inference.adapter_source import repo_id_problem
+
+    return isinstance(value, str) and repo_id_problem(value) is None
+
+
+def _is_path(value: Any) -> bool:
+    """An absolute path without blanks (``dynahate eval`` records resolved paths): not text that could be a post."""
+    return isinstance(value, str) and re.fullmatch(r"\S{1,4096}", value) is not None and Path(value).is_absolute()
+
+
+def _recorded(value: Any) -> Any:
+    """A value ``eval_results.json`` records, as the comparison holds it: null, a number, a boolean, a short token
+    or a hex digest as written, anything else described."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    if isinstance(value, str) and (shown(value) or _HEX.fullmatch(value)):
+        return value
+    return _described(value)
+
+
+def _recorded_adapter(adapter: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An adapter record (:meth:`Evaluation.adapter`) with each value kept in its own form (a Hub repo id, a hex
+    commit or SHA-256, an absolute path), else described."""
+    if adapter is None:
+        return None
+    return {key: value if _ADAPTER_FORMS[key](value) else _described(value) for key, value in adapter.items()}
+
+
+def _recorded_fingerprint(recorded: Any) -> dict[str, Any] | None:
+    return {key: _recorded(value) for key, value in recorded.items()} if isinstance(recorded, dict) else None
+
+
+def _digest_prefix(value: Any) -> str:
+    return value[:12] if isinstance(value, str) and _HEX.fullmatch(value) else _described(value)
 
 
 def _posts(split: str, a: Evaluation, b: Evaluation, allow_different: bool) -> tuple[dict[str, Any], str | None]:
@@ -381,21 +496,21 @@ def _posts(split: str, a: Evaluation, b: Evaluation, allow_different: bool) -> t
     different fingerprints are refused unless ``allow_different``."""
     fa, fb = a.results[split].get("fingerprint"), b.results[split].get("fingerprint")
     same = same_posts(fa, fb)
-    posts = {"same": same, "a": fa if isinstance(fa, dict) else None, "b": fb if isinstance(fb, dict) else None}
+    posts = {"same": same, "a": _recorded_fingerprint(fa), "b": _recorded_fingerprint(fb)}
     if same is None:
         lacking = [side for side, value in (("A", fa), ("B", fb)) if not isinstance(value, dict)]
         why = (f"{' and '.join(lacking)} recorded no fingerprint of the posts (results written before fingerprints "
                "were); re-run `dynahate eval` to record one" if lacking else
-               f"A's fingerprint is of {fa.get('of')}, B's of {fb.get('of')}")
+               f"A's fingerprint is of {plain_name(fa.get('of'))}, B's of {plain_name(fb.get('of'))}")
         return posts, f"the posts were joined by id only, not shown to be the same posts: {why}"
     if same:
         return posts, None
-    described = (f"A: {fa.get('count')} posts, sha256 {str(fa.get('sha256'))[:12]}; B: {fb.get('count')} posts, "
-                 f"sha256 {str(fb.get('sha256'))[:12]}")
+    described = "; ".join(f"{side}: {_described(fp.get('count'))} posts, sha256 {_digest_prefix(fp.get('sha256'))}"
+                          for side, fp in (("A", fa), ("B", fb)))
     if not allow_different:
-        raise DynahateError(f"cannot compare split {split!r}: A and B evaluated different posts behind the same ids "
-                            f"(fingerprints differ: {described}; another data version, or data prepared with "
-                            "--normalize-text?); compare evaluations of the same data, or pass "
+        raise DynahateError(f"cannot compare split {describe_value(split)}: A and B evaluated different posts "
+                            f"behind the same ids (fingerprints differ: {described}; another data version, or data "
+                            "prepared with --normalize-text?); compare evaluations of the same data, or pass "
                             "--allow-different-posts to compare them anyway")
     return posts, (f"DIFFERENT POSTS: A and B evaluated different posts behind the same ids ({described}); "
                    "compared anyway (--allow-different-posts), so the differences mix the adapters with the data")
@@ -410,12 +525,12 @@ def common_splits(a: Evaluation, b: Evaluation, wanted: list[str] | None) -> lis
                 ev = a if lacking[0] == "A" else b
                 raise DynahateError(f"--split {split}: {' and '.join(lacking)} ({ev.results_path}) "
                                     f"{'has' if len(lacking) == 1 else 'have'} no such split; "
-                                    f"A has {', '.join(a.results)}; B has {', '.join(b.results)}")
+                                    f"A has {describe_names(a.results)}; B has {describe_names(b.results)}")
         return list(dict.fromkeys(wanted))
     common = [split for split in a.results if split in b.results]
     if not common:
-        raise DynahateError(f"no split in common: A ({a.results_path}) has {', '.join(a.results)}; "
-                            f"B ({b.results_path}) has {', '.join(b.results)}")
+        raise DynahateError(f"no split in common: A ({a.results_path}) has {describe_names(a.results)}; "
+                            f"B ({b.results_path}) has {describe_names(b.results)}")
     return common
 
 
@@ -423,8 +538,8 @@ def _mode_note(mode_a: str | None, mode_b: str | None) -> str | None:
     """A warning when A and B were evaluated in different modes (their difference then mixes in the method)."""
     if mode_a == mode_b:
         return None
-    return (f"A was evaluated in {mode_a} mode, B in {mode_b} mode: the difference mixes the adapters with the "
-            "methods; evaluate both with the same --mode")
+    return (f"A was evaluated in {plain_name(mode_a)} mode, B in {plain_name(mode_b)} mode: the difference mixes "
+            "the adapters with the methods; evaluate both with the same --mode")
 
 
 def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str] | None = None, *,
@@ -450,9 +565,9 @@ def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str
     }
     for split, pairs in joined.items():
         entry: dict[str, Any] = {
-            "a": {"mode": a.results[split].get("mode"), "adapter": a.adapter(split),
+            "a": {"mode": _recorded(a.results[split].get("mode")), "adapter": _recorded_adapter(a.adapter(split)),
                   "predictions": a.predictions(split).path.name},
-            "b": {"mode": b.results[split].get("mode"), "adapter": b.adapter(split),
+            "b": {"mode": _recorded(b.results[split].get("mode")), "adapter": _recorded_adapter(b.adapter(split)),
                   "predictions": b.predictions(split).path.name},
             "posts": posts[split][0],
             **_compare(pairs, "all", options),
@@ -476,10 +591,10 @@ def compare_evaluations(path_a: str | Path, path_b: str | Path, splits: list[str
             groups, note = _by_round(pairs, options)
             if groups is not None:
                 entry["rounds"] = groups
-        notes = [text for text in (posts[split][1], _mode_note(entry["a"]["mode"], entry["b"]["mode"]), note,
-                                   *extra_notes) if text]
+        mode_note = _mode_note(a.results[split].get("mode"), b.results[split].get("mode"))
+        notes = [text for text in (posts[split][1], mode_note, note, *extra_notes) if text]
         if notes:
             entry["note"] = "; ".join(notes)
-            out["notes"].extend(f"{split}: {text}" for text in notes)
+            out["notes"].extend(f"{plain_name(split)}: {text}" for text in notes)
         out["splits"][split] = entry
     return out

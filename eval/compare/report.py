@@ -5,14 +5,20 @@
   wrong, c: A wrong and B right), McNemar's p and the invalid (null) answers of each; then the
   split's rounds, or HateCheck's functional tests (accuracy only); then, when both sides have them,
   contrast-pair consistency and each target group's BPSN AUC with their paired intervals. Only
-  numbers, split, round, test and group names: never a post.
+  numbers, split, round, test and group names: never a post. A value read from the files is shown
+  as :func:`dynahate.eval.compare.load.plain_name` names it (as written when it is a short token,
+  else described), the adapter's repo id, SHA-256 and commit as the comparison holds them (in their
+  own form or described).
 - :func:`per_round_plot`: accuracy per Dynahate round, A and B side by side, one panel per split
   that has rounds, each bar's accuracy written on it; PNG bytes, so the caller writes it with the JSON.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
+
+from dynahate.eval.compare.load import plain_name
 
 HEADER = (f"{'':22s} {'n':>6s}  {'acc A':>6s}  {'acc B':>6s}  {'diff [CI]':<25s}  {'F1 A':>6s}  {'F1 B':>6s}  "
           f"{'diff [CI]':<25s}  {'agree':>6s}  {'b/c':>9s}  {'McNemar p':>9s}  {'null A/B':>8s}")
@@ -39,13 +45,20 @@ def row(name: str, entry: dict[str, Any]) -> str:
             f"{entry['agreement']:6.4f}  {counts:>9s}  {entry['mcnemar_p']:9.4g}  {invalid:>8s}")
 
 
+def _prefix(value: Any) -> str:
+    """A hex digest's first 12 digits; anything else (the comparison's description of a value that was not one)
+    as it is."""
+    text = str(value)
+    return text[:12] if re.fullmatch(r"[0-9a-f]+", text) else text
+
+
 def _adapter(side: dict[str, Any], entry_side: dict[str, Any]) -> str:
     adapter = entry_side.get("adapter") or {}
     parts = [f"{side['name']} ({side['path']}"]
     if adapter.get("sha256"):
-        parts.append(f", adapter sha256 {adapter['sha256'][:12]}")
+        parts.append(f", adapter sha256 {_prefix(adapter['sha256'])}")
     if adapter.get("commit"):
-        parts.append(f", commit {str(adapter['commit'])[:12]}")
+        parts.append(f", commit {_prefix(adapter['commit'])}")
     return "".join(parts) + ")"
 
 
@@ -59,14 +72,15 @@ def comparison_table(comparison: dict[str, Any]) -> str:
              f"diff = B - A with its {percent} paired bootstrap interval ({method['resamples']} resamples of the "
              f"posts, seed {method['seed']}); b/c = posts only A / only B got right; McNemar exact p on them",
              "null predictions (invalid answers) count as wrong; 'null A/B' is how many each gave", "", HEADER]
-    for split, entry in comparison["splits"].items():
+    for key, entry in comparison["splits"].items():
+        split = plain_name(key)
         lines.append(row(split, entry))
         if entry.get("rounds"):
             lines.append(f"  per round ({split}):")
-            lines += [row(f"    {name}", group) for name, group in entry["rounds"].items()]
+            lines += [row(f"    {plain_name(name)}", group) for name, group in entry["rounds"].items()]
         if entry.get("functionalities"):
             lines.append(f"  per functional test ({split}, accuracy only):")
-            lines += [row(f"    {name}", group) for name, group in entry["functionalities"].items()]
+            lines += [row(f"    {plain_name(name)}", group) for name, group in entry["functionalities"].items()]
         lines += _decision_lines(split, entry)
     for note in comparison.get("notes", []):
         lines.append(f"note: {note}")
@@ -124,7 +138,7 @@ def per_round_plot(comparison: dict[str, Any]) -> bytes:
                 ax.text(position, value + 0.01, f"{value:.3f}", ha="center", fontsize=6)
         ax.set_xticks(x, [f"{name}\nn={rounds[name]['n']}" for name in names], fontsize=8)
         ax.set_ylim(0, 1.1)
-        ax.set_title(split, fontsize=10)
+        ax.set_title(plain_name(split), fontsize=10)
     axes[0][0].set_ylabel("accuracy")
     axes[0][0].legend(fontsize=7, loc="lower left")
     fig.suptitle("Accuracy per Dynahate round, A and B side by side", fontsize=10)

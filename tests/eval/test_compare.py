@@ -13,6 +13,7 @@ from math import comb
 import numpy as np
 import pytest
 
+from dynahate.eval.compare.cli import plot_path
 from dynahate.eval.compare.paired_stats import (
     INVALID,
     MAX_RESAMPLES,
@@ -358,7 +359,8 @@ def test_evaluations_in_different_modes_are_compared_with_a_warning(tmp_path):
     (lambda r: r["test"].update(bias=[1]), "split 'test': bias is a JSON array, expected an object"),
     (lambda r: r["test"].update(operating_points=5), "operating_points is 5"),
     (lambda r: r["test"]["fingerprint"].update(count="56"), "fingerprint.count is the string '56'"),
-    (lambda r: r["test"]["adapter"].update(repo_id=f"the {MARKER} are vermin"), "adapter.repo_id is the string"),
+    (lambda r: r["test"]["adapter"].update(repo_id=f"the {MARKER} are vermin"),
+     "adapter.repo_id is a 26-character value, not shown"),
     ("deep", "nested too deeply"), ("dev-zero", "not a regular file"),
 ], ids=["bias-list", "points-number", "count-string", "repo-id-post", "deep", "dev-zero"])
 def test_a_tampered_record_is_one_line_before_anything_is_compared(tmp_path, tamper, needle):
@@ -407,6 +409,17 @@ def _rewrite(path, change):
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
 
 
+def _fingerprint_as_written(folder, split):
+    """``split``'s fingerprint made that of the posts its predictions file now holds (the made-up posts of
+    tests/helpers/eval_folders.py): B evaluated other posts, rather than its file being edited afterwards."""
+    from dynahate.eval.fingerprint import fingerprint
+
+    results = json.loads((folder / "eval_results.json").read_text())
+    ids = dict.fromkeys(line["id"] for line in read_jsonl(folder / f"{split}_predictions.jsonl"))
+    results[split]["fingerprint"] = fingerprint((i, f"v1:{i}") for i in ids)
+    (folder / "eval_results.json").write_text(json.dumps(results))
+
+
 def _drop_first(lines):
     return lines[1:]
 
@@ -446,6 +459,7 @@ def test_different_post_sets_are_refused_in_one_line_and_nothing_is_written(pair
     other = tmp_path / "b"
     shutil.copytree(b, other)
     _rewrite(other / "test_predictions.jsonl", change)
+    _fingerprint_as_written(other, "test")
     out = tmp_path / "out" / "cmp.json"
     out.parent.mkdir()
     out.write_text("earlier comparison\n")
@@ -512,6 +526,54 @@ def test_an_output_that_is_a_file_either_evaluation_records_is_refused(pair, tmp
         proc = compare(a, b, "--split", "dev", "--output", output, check=False)
         assert_refused(proc, f"--output {output}: would overwrite {recorded}", "which this comparison reads")
     assert snapshot(a.parent) == before and not temp_files(a.parent)
+
+
+RUN_FILES = ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "tokenizer_config.json",
+             "special_tokens_map.json", "trainer_state.json", "training_args.bin", "all_results.json",
+             "checkpoint-10/adapter_config.json", "checkpoint-10/optimizer.pt")
+
+
+def _as_run(folder):
+    """``folder`` with an adapter run's files in it (what `dynahate eval` finds when it writes into the run)."""
+    for name in RUN_FILES:
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_bytes(b"run file " + name.encode())
+    return folder
+
+
+def test_an_output_that_is_an_existing_file_of_either_folder_or_of_a_recorded_adapter_run_is_refused(tmp_path):
+    """`compare A RUN --output RUN/adapter_config.json` once replaced the adapter's config (and wrote a PNG beside
+    it): every existing file of A's or B's folder (subfolders too) and of the adapter run either records is refused,
+    --output and its plot alike, before anything is computed; a new file there is still written."""
+    items = posts(60, 3)
+    run_a = _as_run(tmp_path / "runs" / "a")  # A was evaluated with --output-dir: its run is elsewhere
+    a = write_eval_folder(tmp_path / "evals" / "a", {"test": answers(items, 0.7, 1)},
+                          {"path": str(run_a.resolve()), "sha256": "a" * 64, "base_model": "org/base"})
+    b = _as_run(write_eval_folder(tmp_path / "runs" / "b", {"test": answers(items, 0.8, 2)}, adapter("b")))
+    (b / "earlier_per_round.png").write_bytes(PNG)
+    (a / "notes.txt").write_text("mine\n")
+    (run_a / "adapter_model_per_round.png").write_bytes(PNG)
+    link = tmp_path / "link.json"
+    os.symlink(b / "adapter_config.json", link)
+    refused = [(b / name, "--output", b, "this comparison") for name in RUN_FILES]
+    refused += [(run_a / name, "--output", run_a, "the evaluation of A") for name in RUN_FILES]
+    refused += [(a / "notes.txt", "--output", a, "this comparison"), (link, "--output", b, "this comparison")]
+    before = snapshot(tmp_path)
+    for output, option, folder, reader in refused:
+        proc = compare(a, b, "--output", output, check=False)
+        assert_refused(proc, f"{option} {output}: would overwrite a file of {folder}, which {reader} reads")
+    for output, folder, reader in ((b / "earlier.json", b, "this comparison"),  # only the plot beside it exists
+                                   (run_a / "adapter_model.json", run_a, "the evaluation of A")):
+        proc = compare(a, b, "--output", output, check=False)
+        assert_refused(proc, f"--output (its plot) {plot_path(output)}: would overwrite a file of {folder}, "
+                             f"which {reader} reads")
+    predictions = (b / "test_predictions.jsonl").read_bytes()
+    (b / "test_predictions.jsonl").write_text("not json\n")  # refused before any predictions are read
+    assert_refused(compare(a, b, "--output", b / "adapter_config.json", check=False), "--output", "would overwrite")
+    (b / "test_predictions.jsonl").write_bytes(predictions)
+    assert snapshot(tmp_path) == before and not temp_files(tmp_path)
+    compare(a, b, "--output", b / "comparison.json", "--resamples", 100)  # a new file in B's folder
+    assert (b / "comparison.json").is_file() and (b / "comparison_per_round.png").read_bytes().startswith(PNG)
 
 
 def test_resamples_over_the_maximum_are_a_usage_error_naming_it(pair, tmp_path):
@@ -599,6 +661,64 @@ def test_allow_different_posts_compares_and_says_so_in_the_table_and_the_json(tm
     assert entry["posts"]["same"] is False and entry["posts"]["a"]["sha256"] != entry["posts"]["b"]["sha256"]
     assert "DIFFERENT POSTS" in entry["note"] and any("DIFFERENT POSTS" in note for note in result["notes"])
     assert "note: test: DIFFERENT POSTS: A and B evaluated different posts" in proc.stdout
+
+
+def _same_change_on_both_sides(tmp_path, pair, change, split="test"):
+    """Copies of A and B with ``change`` made to both ``<split>_predictions.jsonl`` alike."""
+    folders = []
+    for name, folder in zip("ab", pair, strict=True):
+        shutil.copytree(folder, tmp_path / name)
+        _rewrite(tmp_path / name / f"{split}_predictions.jsonl", change)
+        folders.append(tmp_path / name)
+    return folders
+
+
+def _forget_ids_sha256(folder):
+    """``eval_results.json`` as results written before fingerprints recorded ``ids_sha256``."""
+    results = json.loads((folder / "eval_results.json").read_text())
+    for res in results.values():
+        if isinstance(res, dict):  # not schema_version
+            del res["fingerprint"]["ids_sha256"]
+    (folder / "eval_results.json").write_text(json.dumps(results))
+
+
+@pytest.mark.parametrize("split, key", [("test", "id"), ("hatecheck", "case_id")])
+def test_predictions_files_are_checked_against_their_splits_fingerprint(pair, tmp_path, split, key):
+    """The same line deleted from both predictions files once compared 299 posts with `posts.same: true` while both
+    fingerprints say 300: each file's count, and its ids where the fingerprint records ids_sha256, must be the
+    fingerprint's; refused in one line naming the file, nothing written."""
+    out = tmp_path / "out" / "cmp.json"
+    out.parent.mkdir()
+    a, b = _same_change_on_both_sides(tmp_path / "deleted", pair, _drop_first, split)
+    recorded = json.loads((a / "eval_results.json").read_text())[split]["fingerprint"]["count"]
+    assert_refused(compare(a, b, "--split", split, "--output", out, check=False),
+                   f"{a / f'{split}_predictions.jsonl'}: {recorded - 1} predictions, but the fingerprint "
+                   f"eval_results.json records for this split is of {recorded} posts", "re-run `dynahate eval`")
+    renamed = _same_change_on_both_sides(tmp_path / "renamed", pair,
+                                         lambda lines: [{**line, key: f"zz{i}"} if i < 2 else line
+                                                        for i, line in enumerate(lines)], split)
+    a, b = renamed
+    assert_refused(compare(a, b, "--split", split, "--output", out, check=False),
+                   f"{a / f'{split}_predictions.jsonl'}: its {recorded} {key}s are not those of the {recorded} posts "
+                   "the fingerprint eval_results.json records for this split (ids_sha256 differs)")
+    for folder in renamed:  # results written before ids_sha256: only the count can be checked
+        _forget_ids_sha256(folder)
+    compare(a, b, "--split", split, "--resamples", 100)
+    a, b = _same_change_on_both_sides(tmp_path / "old", pair, _drop_first, split)
+    _forget_ids_sha256(a)
+    assert_refused(compare(a, b, "--split", split, check=False), f"{recorded - 1} predictions, but the fingerprint")
+    assert not out.exists() and not temp_files(tmp_path)
+
+
+def test_a_tampered_fingerprint_count_is_described_not_shown(pair, tmp_path):
+    a, b = (tmp_path / "a", tmp_path / "b")
+    shutil.copytree(pair[0], a)
+    shutil.copytree(pair[1], b)
+    results = json.loads((b / "eval_results.json").read_text())
+    results["test"]["fingerprint"]["count"] = f"the {MARKER} post"
+    (b / "eval_results.json").write_text(json.dumps(results))
+    assert_refused(compare(a, b, "--split", "test", check=False), f"{b / 'eval_results.json'}: split 'test': "
+                   "fingerprint.count is a 20-character value, not shown as it may be a post, expected an integer")
 
 
 def test_results_without_fingerprints_compare_with_a_note(tmp_path):
@@ -696,3 +816,84 @@ def test_hatecheck_group_names_of_several_words_are_read_and_text_is_refused(pai
     compare(tmp_path / "a", b, "--split", "hatecheck", "--resamples", 100)
     proc = compare(tmp_path / "b", b, "--split", "hatecheck", "--resamples", 100, check=False)
     assert_refused(proc, "hatecheck_predictions.jsonl:1: groups is a list holding a value that is not a group code")
+
+
+# ---------------------------------------------------------------- values read from the files
+
+
+POST = f"the {MARKER} are vermin"  # what a tampered file could hold where a name is expected
+
+
+def _edit_results(folder, change):
+    results = json.loads((folder / "eval_results.json").read_text())
+    change(results)
+    (folder / "eval_results.json").write_text(json.dumps(results))
+
+
+def test_names_digests_and_modes_read_from_the_results_are_described_never_shown(pair, tmp_path):
+    """A tampered eval_results.json once put its repo_id (the evaluation's name), its adapter's digests, a mode and a
+    fingerprint's kind as written into the table, the notes and comparison.json: each is now shown only in its own
+    form (a Hub repo id, a hex digest, a short token) and described otherwise."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    shutil.copytree(pair[0], a)
+    shutil.copytree(pair[1], b)
+
+    def tamper_adapter(results):
+        for res in results.values():
+            if isinstance(res, dict):  # not schema_version
+                res["adapter"] = {**res["adapter"], "base_model": POST, "path": POST}
+
+    _edit_results(a, tamper_adapter)
+    out = tmp_path / "cmp.json"
+    proc = compare(a, b, "--output", out, "--resamples", 100)
+    described = "a 26-character value, not shown as it may be a post"
+    result = json.loads(out.read_text())
+    assert result["splits"]["test"]["a"]["adapter"]["base_model"] == described
+    assert result["splits"]["test"]["a"]["adapter"]["path"] == described
+    for text in (proc.stdout, proc.stderr, out.read_text()):
+        assert MARKER not in text
+    assert result["b"]["name"] == "b" and "adapter sha256 bbbbbbbbbbbb" in proc.stdout
+    # the values that have a form of their own are refused when the record is read (plugin/eval_record.py)
+    for key, change in (("adapter.repo_id", lambda r: r["test"]["adapter"].update(repo_id=POST)),
+                        ("adapter.sha256", lambda r: r["test"]["adapter"].update(sha256=POST)),
+                        ("adapter.commit", lambda r: r["test"]["adapter"].update(commit=POST)),
+                        ("mode", lambda r: r["test"].update(mode=POST)),
+                        ("fingerprint.of", lambda r: r["dev"]["fingerprint"].update(of=POST))):
+        shutil.rmtree(b)
+        shutil.copytree(pair[1], b)
+        _edit_results(b, change)
+        line = assert_refused(compare(a, b, "--output", tmp_path / "other.json", check=False),
+                              f"{b / 'eval_results.json'}: split", f"{key} is {described}")
+        assert MARKER not in line
+
+
+def test_split_names_read_from_the_results_are_described_in_the_table_and_the_messages(pair, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for source, folder in zip(pair, (a, b), strict=True):
+        shutil.copytree(source, folder)
+        _edit_results(folder, lambda results: results.update({POST: results.pop("dev")}))
+        (folder / "dev_predictions.jsonl").rename(folder / f"{POST}_predictions.jsonl")
+    described = "a 26-character value, not shown as it may be a post"
+    proc = compare(a, b, "--resamples", 100)
+    assert f"\n{described} " in proc.stdout and f"  per round ({described}):" in proc.stdout
+    assert MARKER not in proc.stdout + proc.stderr
+    _rewrite(b / f"{POST}_predictions.jsonl", _flip_gold)
+    assert_refused(compare(a, b, check=False), f"cannot compare split {described}: the gold differs for 2 post(s)")
+    only = write_eval_folder(tmp_path / "only", {POST: answers(posts(20, 4), 0.9, 1)}, adapter("c"))
+    assert_refused(compare(only, b, "--split", "test", check=False),
+                   "--split test: A (", "A has 1 not shown (not a short name: it may be a post)")
+
+
+@pytest.mark.parametrize("split, key, needle", [
+    ("test", "round", "round is a 26-character value, not shown as it may be a post, expected a code"),
+    ("hatecheck", "functionality", "functionality is a 26-character value, not shown as it may be a post, expected "
+                                   "a functional test's short name"),
+])
+def test_a_round_or_functional_test_that_could_be_a_post_is_refused(pair, tmp_path, split, key, needle):
+    """The same text put in both files' rounds (or functional tests) once became a row of the table and a key of
+    comparison.json: refused when read, naming the line."""
+    a, b = _same_change_on_both_sides(tmp_path, pair, lambda lines: [{**line, key: POST} for line in lines], split)
+    out = tmp_path / "cmp.json"
+    assert_refused(compare(a, b, "--split", split, "--output", out, check=False),
+                   f"{a / f'{split}_predictions.jsonl'}:1: {needle}")
+    assert not out.exists()

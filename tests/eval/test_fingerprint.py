@@ -6,7 +6,7 @@ import hashlib
 import json
 
 from dynahate.eval.eval_data import load_split
-from dynahate.eval.fingerprint import fingerprint, prepared_source_blob, same_posts
+from dynahate.eval.fingerprint import fingerprint, ids_sha256, prepared_source_blob, same_posts
 from dynahate.plugin.data.download import git_blob_sha1
 from dynahate.testing.cli import FIXTURES, run_main
 
@@ -16,7 +16,10 @@ POSTS = [("acl1", "the first post"), ("acl2", "the second post"), ("acl3", "a th
 def test_the_digest_is_sha256_of_the_sorted_id_and_text_hash_lines():
     lines = sorted(f"{i}\t{hashlib.sha256(t.encode()).hexdigest()}\n" for i, t in POSTS)
     expected = hashlib.sha256("".join(lines).encode()).hexdigest()
-    assert fingerprint(POSTS) == {"of": "posts", "count": 3, "sha256": expected, "source_git_blob_sha1": None}
+    ids = hashlib.sha256("".join(sorted(f"{i}\n" for i, _ in POSTS)).encode()).hexdigest()
+    assert fingerprint(POSTS) == {"of": "posts", "count": 3, "sha256": expected, "ids_sha256": ids,
+                                  "source_git_blob_sha1": None}
+    assert ids_sha256(["acl3", "acl1", "acl2"]) == ids  # from the ids alone, in any order
 
 
 def test_order_does_not_matter_but_a_text_an_id_or_a_post_more_does():

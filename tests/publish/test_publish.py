@@ -651,7 +651,9 @@ def test_compare_to_an_evaluation_of_other_posts_is_refused_and_nothing_is_stage
     stage = tmp_path / "s"
     proc = publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--compare-to",
                    str(other), data_dir=prepared_data, check=False)
-    assert_refused(proc, "cannot compare split 'test'", "1 id(s) only in B")
+    # a line deleted from the file: it no longer holds the posts its split's fingerprint records
+    assert_refused(proc, f"{other / 'test_predictions.jsonl'}: {len(lines)} predictions, but the fingerprint "
+                         f"eval_results.json records for this split is of {len(lines) + 1} posts")
     assert not stage.exists()
     proc = publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(other), "--compare-to",
                    str(other), data_dir=prepared_data, check=False)
