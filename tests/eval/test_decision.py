@@ -456,17 +456,17 @@ def test_the_reliability_plot_names_the_temperature_and_whether_it_is_a_fit(monk
 
     from dynahate.eval.plots import split_plots
 
-    figures = []
-    monkeypatch.setattr(plt, "close", figures.append)  # keep each figure to read its legend
+    close, figures = plt.close, []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep each figure open to read its legend
     predictions = _outcome(TEST_GOLD, TEST_P).predictions
     legends = {}
     for meaningful in (True, False):
-        figures.clear()
         entry = {"fitted_on": "dynahate_dev", "temperature": 0.0032174, "meaningful": meaningful}
         split_plots("test", predictions, "score", entry)
         reliability = next(f for f in figures if "reliability" in f.axes[0].get_title())
         legends[meaningful] = [t.get_text() for t in reliability.axes[0].get_legend().get_texts()]
         for figure in figures:
-            figure.clear()
+            close(figure)
+        figures.clear()
     assert "calibrated (T = 0.00322, fitted on dynahate_dev)" in legends[True]
     assert "calibrated (T = 0.00322, fitted on dynahate_dev, not meaningful)" in legends[False]
