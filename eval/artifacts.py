@@ -176,7 +176,7 @@ def write_eval_outputs(out_dir: str | Path, outcomes: dict[str, SplitOutcome]) -
     """
     out_dir = Path(out_dir)
     plots = {name: {**split_plots(name, outcome.predictions, outcome.results["mode"],
-                                  (outcome.results.get("calibration") or {}).get("temperature")),
+                                  outcome.results.get("calibration")),
                     **outcome.extra_plots}
              for name, outcome in outcomes.items()}
     for name, outcome in outcomes.items():  # what publish stages for this split, and nothing else

@@ -7,6 +7,7 @@ the caller writes them with the rest of the outputs, all or nothing.
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from dynahate.eval.metrics import ECE_BINS, INVALID
 from dynahate.eval.predictions import Prediction
@@ -35,9 +36,10 @@ def _figure(title: str):
 
 
 def split_plots(name: str, predictions: list[Prediction], mode: str,
-                temperature: float | None = None) -> dict[str, bytes]:
-    """``{file name: PNG bytes}`` for one split; with ``temperature`` (fitted on dev) the reliability plot shows the
-    calibrated scores beside the raw ones."""
+                calibration: dict[str, Any] | None = None) -> dict[str, bytes]:
+    """``{file name: PNG bytes}`` for one split; with its ``calibration`` entry (a temperature fitted on dev) the
+    reliability plot shows the calibrated scores beside the raw ones, labelled by
+    :func:`~dynahate.eval.decision.calibration.calibration_label` (``not meaningful`` when it is no fit)."""
     from sklearn.metrics import (
         ConfusionMatrixDisplay,
         PrecisionRecallDisplay,
@@ -71,10 +73,12 @@ def split_plots(name: str, predictions: list[Prediction], mode: str,
     out[f"{name}_pr.png"] = png_bytes(fig)
     fig, ax = _figure(f"{name}: reliability of p_hate ({ECE_BINS} bins)")
     CalibrationDisplay.from_predictions(y, p_hate, n_bins=ECE_BINS, pos_label=HATE, ax=ax, name="adapter")
-    if temperature is not None:
+    if calibration is not None:
+        from dynahate.eval.decision.calibration import calibration_label
         from dynahate.inference.decision_rule import apply_temperature
 
-        CalibrationDisplay.from_predictions(y, apply_temperature(p_hate, temperature), n_bins=ECE_BINS, pos_label=HATE,
-                                            ax=ax, name=f"calibrated (T = {temperature:.2f}, fitted on dev)")
+        calibrated = apply_temperature(p_hate, calibration["temperature"])
+        CalibrationDisplay.from_predictions(y, calibrated, n_bins=ECE_BINS, pos_label=HATE, ax=ax,
+                                            name=f"calibrated ({calibration_label(calibration)})")
     out[f"{name}_reliability.png"] = png_bytes(fig)
     return out

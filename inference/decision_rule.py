@@ -23,7 +23,14 @@ from typing import Any
 
 from dynahate.core.errors import DynahateError
 from dynahate.inference.model_loading import adapter_sha256
-from dynahate.plugin.eval_record import DEFAULT_THRESHOLD, POINT_NAMES, RESULTS_NAME, SplitResults, read_record
+from dynahate.plugin.eval_record import (
+    DEFAULT_THRESHOLD,
+    POINT_NAMES,
+    RESULTS_NAME,
+    SplitResults,
+    read_record,
+    temperature_text,
+)
 from dynahate.plugin.labels import HATE, NOT_HATE
 from dynahate.plugin.splits import result_names
 
@@ -168,5 +175,10 @@ def decision_rule(threshold: float | str | None, calibrated: bool, adapter_dir: 
         if fitted is None:
             raise DynahateError(f"--calibrated: {adapter_dir / RESULTS_NAME} records no calibration for {split!r} "
                                 "(fitted on dev: evaluate dev and test together, in score mode)")
+        if not fitted.get("meaningful", True):
+            raise DynahateError(f"--calibrated: the temperature {adapter_dir / RESULTS_NAME} records for {split!r} "
+                                f"(T = {temperature_text(fitted['temperature'])}) is no fit: dev's log-loss had no "
+                                "minimum (its scores separate the classes perfectly, or not at all), so a calibrated "
+                                "p_hate would not be a probability; leave --calibrated out")
         temperature = float(fitted["temperature"])
     return DecisionRule(value, name, temperature, asked=True)

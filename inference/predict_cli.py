@@ -15,6 +15,7 @@ from pathlib import Path
 from dynahate.core.cli_args import add_option_with_deprecated_alias
 from dynahate.inference.cli_args import add_adapter_argument, add_model_arguments, model_options, set_epilog
 from dynahate.inference.decision_rule import add_decision_rule_arguments
+from dynahate.plugin.eval_record import temperature_text
 from dynahate.plugin.labels import LABELS
 
 ORDER = 50
@@ -101,7 +102,7 @@ def run(args: argparse.Namespace) -> int:
         counts = ", ".join(f"{labels.count(label)} {label}" for label in LABELS)
         named = f" {rule.threshold_name}" if rule.threshold_name else ""
         rule_text = (f"; hate when p_hate >= {rule.threshold:g}{named}"
-                     + (f", p_hate calibrated (T = {rule.temperature:.3f})" if rule.temperature else "")
+                     + (f", p_hate calibrated (T = {temperature_text(rule.temperature)})" if rule.temperature else "")
                      if rule.asked else "")
         print(f"wrote {len(lines)} predictions to {args.output} ({counts}{rule_text})")
     else:

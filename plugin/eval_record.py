@@ -120,6 +120,7 @@ class Calibration(TypedDict):
 
     fitted_on: str
     temperature: float  # finite, in TEMPERATURE_RANGE
+    meaningful: NotRequired[bool]  # false: dev's log-loss had no minimum to fit (absent in older files: a fit)
     ece: float
     brier: float
 
@@ -217,6 +218,12 @@ class EvalRecord:
     def split(self, names: tuple[str, ...]) -> tuple[str, SplitResults] | None:
         """The first of ``names`` the record holds, with its results (None: none of them)."""
         return next(((name, self.splits[name]) for name in names if name in self.splits), None)
+
+
+def temperature_text(temperature: float) -> str:
+    """A temperature as every output shows it: 3 decimals from 1 up (1.234, 1096.633), 3 significant digits below
+    (0.877, 0.00322, 9.12e-05), never rounded to 0.000."""
+    return f"{temperature:.3f}" if temperature >= 1 else f"{temperature:#.3g}"
 
 
 # ---- checking values ------------------------------------------------------------------------------------------
@@ -443,6 +450,8 @@ class _Checker:
         entry = self.obj(value, "calibration")
         self.text(entry.get("fitted_on"), "calibration.fitted_on", token=True)
         self.number(entry.get("temperature"), "calibration.temperature", *TEMPERATURE_RANGE)
+        if "meaningful" in entry and not isinstance(entry["meaningful"], bool):
+            raise self.fail("calibration.meaningful", entry["meaningful"], "true or false")
         self.fraction(entry.get("ece"), "calibration.ece")
         self.fraction(entry.get("brier"), "calibration.brier")
 

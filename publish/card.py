@@ -23,6 +23,7 @@ from typing import Any
 
 from dynahate.core.describe import describe_value
 from dynahate.core.errors import DynahateError
+from dynahate.eval.decision.calibration import NO_FIT, temperature_text
 from dynahate.eval.hatecheck.data import CITATION as HATECHECK_CITATION
 from dynahate.eval.hatecheck.data import HATECHECK_COMMIT, HATECHECK_REPO
 from dynahate.eval.hatecheck.data import HUB_DATASET as HATECHECK_HUB
@@ -225,7 +226,8 @@ def _decision(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
         "points": points, "contrast": rounds, "groups": groups,
         "bias_means": {key: _fmt(value) for key, value in (bias.get("generalized_mean") or {}).items()},
         "bias_min_examples": bias.get("min_examples"), "bias_power": bias.get("power"),
-        "calibration": {"temperature": f"{calibration['temperature']:.3f}", "ece": _fmt(test.get("ece")),
+        "calibration": {"temperature": temperature_text(calibration["temperature"])
+                        + ("" if calibration.get("meaningful", True) else f" ({NO_FIT})"), "ece": _fmt(test.get("ece")),
                         "ece_after": _fmt(calibration["ece"]), "brier": _fmt(test.get("brier")),
                         "brier_after": _fmt(calibration["brier"])} if calibration else None,
         "generate_only": bool(test) and test.get("mode") == "generate",

@@ -7,7 +7,8 @@ and the temperature are chosen on dev (:mod:`dynahate.eval.decision.dev_scores`)
 the other splits only: the dev split (``dev`` or ``dynahate_dev``; both, when both are evaluated) gets the
 ``default`` point and no ``calibration``, with a note; the others record the dev split's name in ``chosen_on``
 and ``fitted_on``.
-A missing part is explained by a line in the split's ``notes``. Each prediction also gains its
+A missing part, or a temperature that is no fit (``meaningful: false``), is explained by a line in the split's
+``notes``. Each prediction also gains its
 pair's id and its groups (:func:`annotate_predictions`), for ``dynahate compare``.
 """
 
@@ -21,7 +22,7 @@ from dynahate.core.json_io import iter_jsonl
 from dynahate.eval.artifacts import SplitOutcome
 from dynahate.eval.bootstrap import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED, INVALID
 from dynahate.eval.decision.bias import DEFAULT_MIN_EXAMPLES, bias, dynahate_groups
-from dynahate.eval.decision.calibration import at_bound, calibration, fit_temperature
+from dynahate.eval.decision.calibration import calibration, fit_problem, fit_temperature
 from dynahate.eval.decision.contrast import contrast
 from dynahate.eval.decision.dev_scores import dev_scores, is_dev
 from dynahate.eval.decision.intervals import intervals
@@ -33,8 +34,6 @@ from dynahate.plugin.splits import SPLITS, data_file, meta_file
 DEV_NOTE = ("thresholds and the temperature are chosen on dev, so dev reports only the default operating point and "
             "no calibration (figures on the posts they were chosen on would flatter them)")
 SCORE_NOTE = "operating points, bias AUCs and calibration need score mode (p_hate)"
-BOUND_NOTE = ("the calibration temperature reached the end of its search range: dev's scores separate the classes "
-              "perfectly (or not at all), so the calibrated p_hate is not a meaningful probability")
 
 
 @dataclass(frozen=True)
@@ -94,6 +93,7 @@ def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, 
     dev, dev_note = dev_scores(outcomes, out_dir) if any_scored else (None, None)  # generate mode reads no dev scores
     chosen = choose_thresholds(dev.gold_hate, dev.p_hate) if dev else None
     temperature = fit_temperature(dev.gold_hate, dev.p_hate) if dev else None
+    problem = fit_problem(dev.gold_hate, dev.p_hate, temperature) if dev else None  # the note of a fit that is none
     for name, outcome in outcomes.items():
         context = contexts.get(name, SplitContext())
         results, predictions = outcome.results, outcome.predictions
@@ -117,9 +117,10 @@ def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, 
         if context.groups is not None and any(context.groups):
             results["bias"] = bias(gold_hate, p_hate, context.groups, min_examples=options.bias_min_examples)
         if usable:
-            results["calibration"] = calibration(gold_hate, p_hate, temperature, fitted_on=dev.split)
-            if at_bound(temperature):
-                notes.append(BOUND_NOTE)
+            results["calibration"] = calibration(gold_hate, p_hate, temperature, fitted_on=dev.split,
+                                                 meaningful=problem is None)
+            if problem:
+                notes.append(problem)
         elif is_dev(name):
             notes.append(DEV_NOTE)
         else:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dynahate.eval.decision.calibration import calibration_label
+
 
 def _interval(values: list[float] | None) -> str:
     return f"[{values[0]:.4f}, {values[1]:.4f}]" if values else "n/a"
@@ -34,8 +36,7 @@ def decision_lines(results: dict[str, Any]) -> list[str]:
         lines.append(f"bias AUCs, generalized mean (power {bias['power']}) over target groups: {shown}")
     calibration = results.get("calibration")
     if calibration:
-        lines.append(f"calibrated (temperature {calibration['temperature']:.3f}, fitted on "
-                     f"{calibration['fitted_on']}): "
+        lines.append(f"calibrated ({calibration_label(calibration)}): "
                      f"ECE {results.get('ece', float('nan')):.4f} -> {calibration['ece']:.4f}, "
                      f"Brier {results.get('brier', float('nan')):.4f} -> {calibration['brier']:.4f}")
     lines += [f"note: {note}" for note in results.get("notes") or []]

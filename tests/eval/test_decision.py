@@ -188,7 +188,7 @@ def test_calibration_entry_is_sklearn_s_brier_and_eval_s_ece_after_scaling():
     scaled = apply_temperature(p, 2.0)
     assert scaled[0] == pytest.approx(1 / (1 + (0.01 / 0.99) ** 0.5))  # sigmoid(logit(p) / 2)
     assert apply_temperature([0.5], 3.0)[0] == 0.5
-    assert out == {"fitted_on": "dev", "temperature": 2.0,
+    assert out == {"fitted_on": "dev", "temperature": 2.0, "meaningful": True,
                    "ece": pytest.approx(expected_calibration_error([1, 0, 1, 0, 1], scaled.tolist())),
                    "brier": pytest.approx(brier_score_loss([1, 0, 1, 0, 1], scaled))}
 
@@ -392,11 +392,81 @@ def test_generate_mode_gets_accuracy_and_macro_f1_intervals_and_a_note(tmp_path)
 
 
 def test_a_perfectly_separated_dev_gives_a_temperature_at_its_bound_and_a_note(tmp_path):
-    from dynahate.eval.decision.calibration import at_bound
-    from dynahate.eval.decision.entries import BOUND_NOTE
+    from dynahate.eval.decision.calibration import SEPARATED, at_bound
 
     separated = [0.9, 0.8, 0.7, 0.6, 0.4, 0.3, 0.2, 0.1]
     assert at_bound(fit_temperature(DEV_GOLD, separated)) and not at_bound(fit_temperature(DEV_GOLD, DEV_P))
     outcomes = {"dev": _outcome(DEV_GOLD, separated), "test": _outcome(TEST_GOLD, TEST_P)}
     add_decision_entries(outcomes, {}, tmp_path)
-    assert BOUND_NOTE in outcomes["test"].results["notes"]
+    assert SEPARATED in outcomes["test"].results["notes"]
+    assert outcomes["test"].results["calibration"]["meaningful"] is False
+
+
+# every dev post far on its label's side: the log-loss underflows to 0 below T ~ 0.005, where the search stops
+UNDERFLOWING = [0.99, 0.995, 0.99, 0.99, 0.01, 0.01, 0.005, 0.01]
+
+
+def test_a_separated_dev_whose_log_loss_underflows_is_no_fit_though_inside_the_range(tmp_path):
+    """Issue 33, item 5: the search stopped at T = 0.00322, inside its range, with no note; the summary showed
+    'temperature 0.003' and the plot 'T = 0.00'. Separation is read from dev's scores, not from where T stopped."""
+    from scipy.special import log_expit
+
+    from dynahate.eval.decision.calibration import LOG_T_BOUNDS, SEPARATED, at_bound, fit_problem
+    from dynahate.eval.decision.summary import decision_lines
+
+    temperature = fit_temperature(DEV_GOLD, UNDERFLOWING)
+    assert math.exp(LOG_T_BOUNDS[0]) * 2 < temperature < 0.01 and not at_bound(temperature)  # where it stops
+    margins = np.log(0.99 / 0.01) / temperature
+    assert log_expit(margins) == 0.0  # the loss there: 0 in floating point, flat, no minimum
+    assert fit_problem(DEV_GOLD, UNDERFLOWING, temperature) == SEPARATED
+    assert fit_problem(DEV_GOLD, DEV_P, fit_temperature(DEV_GOLD, DEV_P)) is None  # a real minimum
+    outcomes = {"dev": _outcome(DEV_GOLD, UNDERFLOWING), "test": _outcome(TEST_GOLD, TEST_P)}
+    add_decision_entries(outcomes, {}, tmp_path)
+    test = outcomes["test"].results
+    assert test["calibration"]["meaningful"] is False and test["notes"] == [SEPARATED]
+    assert "not a meaningful probability" in SEPARATED
+    shown = f"{temperature:#.3g}"  # three significant digits, e.g. 0.00322
+    assert float(shown) != 0 and abs(float(shown) / temperature - 1) < 5e-3
+    line = next(line for line in decision_lines(test) if line.startswith("calibrated"))
+    assert line.startswith(f"calibrated (T = {shown}, fitted on dev, not meaningful): ECE ")
+    assert f"note: {SEPARATED}" in decision_lines(test)
+
+
+def test_no_dev_post_on_its_side_is_no_fit_either():
+    from dynahate.eval.decision.calibration import INVERTED, fit_problem
+
+    inverted = [1 - p for p in UNDERFLOWING]
+    assert fit_problem(DEV_GOLD, inverted, fit_temperature(DEV_GOLD, inverted)) == INVERTED
+    assert fit_problem(DEV_GOLD, [0.5] * 8, fit_temperature(DEV_GOLD, [0.5] * 8)) == INVERTED  # flat: log 2
+
+
+@pytest.mark.parametrize(("temperature", "shown"), [
+    (0.0032174, "0.00322"), (0.000911882, "0.000912"), (0.05, "0.0500"), (0.8766, "0.877"), (1.0, "1.000"),
+    (2.0, "2.000"), (1096.633, "1096.633"), (9.12e-05, "9.12e-05")])
+def test_a_temperature_is_shown_with_three_significant_digits_at_least(temperature, shown):
+    from dynahate.eval.decision.calibration import temperature_text
+
+    assert temperature_text(temperature) == shown
+
+
+def test_the_reliability_plot_names_the_temperature_and_whether_it_is_a_fit(monkeypatch):
+    """The legend of the calibrated curve (read from the real figure, kept open): its temperature to three
+    significant digits, the dev split it was fitted on, and 'not meaningful' for a temperature that is no fit."""
+    import matplotlib.pyplot as plt
+
+    from dynahate.eval.plots import split_plots
+
+    close, figures = plt.close, []
+    monkeypatch.setattr(plt, "close", figures.append)  # keep each figure open to read its legend
+    predictions = _outcome(TEST_GOLD, TEST_P).predictions
+    legends = {}
+    for meaningful in (True, False):
+        entry = {"fitted_on": "dynahate_dev", "temperature": 0.0032174, "meaningful": meaningful}
+        split_plots("test", predictions, "score", entry)
+        reliability = next(f for f in figures if "reliability" in f.axes[0].get_title())
+        legends[meaningful] = [t.get_text() for t in reliability.axes[0].get_legend().get_texts()]
+        for figure in figures:
+            close(figure)
+        figures.clear()
+    assert "calibrated (T = 0.00322, fitted on dynahate_dev)" in legends[True]
+    assert "calibrated (T = 0.00322, fitted on dynahate_dev, not meaningful)" in legends[False]

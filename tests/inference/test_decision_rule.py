@@ -118,6 +118,15 @@ def test_a_tampered_recorded_temperature_is_refused(tmp_path, value):
         decision_rule(None, True, tmp_path, SHA)
 
 
+def test_a_temperature_recorded_as_no_fit_is_refused(tmp_path):
+    """A perfectly separated dev split leaves no minimum to fit (issue 33 item 5): eval records `meaningful: false`,
+    and `--calibrated` refuses it rather than report a p_hate that is no probability."""
+    recorded(tmp_path, calibration={**CALIBRATION, "temperature": 0.00322, "meaningful": False})
+    with pytest.raises(DynahateError, match=r"^--calibrated: .*\(T = 0\.00322\) is no fit"):
+        decision_rule(None, True, tmp_path, SHA)
+    assert decision_rule("best_macro_f1", False, tmp_path, SHA).threshold == 0.41  # the thresholds still serve
+
+
 def test_minus_zero_is_zero():
     assert str(threshold_value("-0")) == "0.0"
 

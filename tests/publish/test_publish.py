@@ -950,6 +950,8 @@ def test_the_run_record_is_checked_before_the_card_is_rendered(run_copy, prepare
 def test_card_shows_the_decision_ready_figures_as_recorded(evaluated_run, prepared_data, tmp_path):
     """Intervals, operating points chosen on dev, contrast pairs per round, bias by group (weakest first) and
     calibration: every number on the card is the one eval_results.json records."""
+    from dynahate.eval.decision.calibration import NO_FIT, temperature_text
+
     stage = tmp_path / "s"
     publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
     text = (stage / "README.md").read_text()
@@ -973,7 +975,9 @@ def test_card_shows_the_decision_ready_figures_as_recorded(evaluated_run, prepar
         test["bias"]["groups"], key=lambda g: (min([v for k, v in test["bias"]["groups"][g].items()
                                                     if k.endswith("_auc") and v is not None] or [2.0]), g))
     calibration = test["calibration"]
-    assert (f"T = {calibration['temperature']:.3f} on the label log-odds, fitted on the dev split" in text
+    shown = temperature_text(calibration["temperature"])  # the demo's dev is separated: 'not meaningful' after it
+    shown += "" if calibration.get("meaningful", True) else f" ({NO_FIT})"
+    assert (f"T = {shown} on the label log-odds, fitted on the dev split" in text
             and f"{test['ece']:.4f} before, {calibration['ece']:.4f} after" in text)
 
 
@@ -982,6 +986,7 @@ def test_card_reads_a_test_split_evaluated_from_its_prepared_file(evaluated_run,
     calibration and rounds are read from it as from `test`."""
     import dataclasses
 
+    from dynahate.eval.decision.calibration import temperature_text
     from dynahate.publish.card import render_card
     from dynahate.publish.run_record import load_run_record
 
@@ -995,5 +1000,5 @@ def test_card_reads_a_test_split_evaluated_from_its_prepared_file(evaluated_run,
     for text in (as_test, as_file):
         for point in test["operating_points"]:
             assert f"| {point['name']} | {point['threshold']:.4f} | {point['chosen_on'] or 'fixed'} |" in text
-        assert f"T = {test['calibration']['temperature']:.3f} on the label log-odds" in text
+        assert f"T = {temperature_text(test['calibration']['temperature'])}" in text
     assert "| dynahate_test |" in as_file  # the headline rows name the split as recorded
