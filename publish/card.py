@@ -35,6 +35,7 @@ from dynahate.plugin import prompts
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.metadata import group_problem, metadata_problem
 from dynahate.plugin.splits import result_names
+from dynahate.publish.post_text_check import MAX_VALUE_CHARS, MAX_VALUE_WORDS
 from dynahate.publish.run_record import RunRecord, describe_optimizer
 from dynahate.publish.staging import CHAT_TEMPLATE
 
@@ -347,6 +348,7 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverif
                   "base_model": repr(base_model), "repo_id": repr(repo_id)},
         "files": [(name, size) for name, size in sorted(files.items()) if name != "README.md"],
         "prediction_keys": list(PREDICTION_KEYS),
+        "max_value_chars": MAX_VALUE_CHARS, "max_value_words": MAX_VALUE_WORDS,
     }
 
 
