@@ -222,7 +222,7 @@ def _written_by_publish(run_dir: Path, files: dict[str, Path]) -> dict[str, str]
         return {}
     generated = {CHAT_TEMPLATE: template}
     config_text = tokenizer_config_text(run_dir, template)
-    if config_text is not None:  # an older transformers' file holding the llama3 template itself
+    if config_text is not None:  # holding the llama3 template (an older transformers), or local_files_only
         files.pop(TOKENIZER_CONFIG, None)
         generated[TOKENIZER_CONFIG] = config_text
     return generated
