@@ -108,6 +108,7 @@ def _publish(args: argparse.Namespace) -> int:
     )
     from dynahate.publish.portable import (
         TRAINER_STATE,
+        local_base_placeholder,
         local_base_warning,
         portable_json_text,
         portable_path,
@@ -174,9 +175,10 @@ def _publish(args: argparse.Namespace) -> int:
         if state_text is not None:
             files.pop(TRAINER_STATE)
             generated[TRAINER_STATE] = state_text
-    if base_model is not None and base_model != record.base_model:
+    if base_model != record.base_model:  # the Hub id, or a dry run's placeholder: never this machine's path
         files.pop(ADAPTER_CONFIG)
-        generated[ADAPTER_CONFIG] = staged_adapter_config(config_path.read_text(encoding="utf-8"), base_model,
+        generated[ADAPTER_CONFIG] = staged_adapter_config(config_path.read_text(encoding="utf-8"),
+                                                          base_model or local_base_placeholder(record.base_model),
                                                           config_path)
     comparison = json.loads(generated[COMPARISON_FILE]) if COMPARISON_FILE in generated else None
     sizes = {**planned_sizes(files), **{name: len(text.encode("utf-8")) for name, text in generated.items()}}
