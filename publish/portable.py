@@ -84,7 +84,8 @@ def published_base_model(run_base: str, given: str | None, config_path: Path, *,
 
 def local_base_warning(run_base: str, config_path: Path) -> str:
     return (f"warning: {config_path}: base_model_name_or_path {run_base!r} is {local_base_reason(run_base)}; "
-            "staged as is, but an upload would be refused: pass --base-model REPO_ID naming the Hub model")
+            f"staged as {local_base_placeholder(run_base)!r}, but an upload would be refused: pass --base-model "
+            "REPO_ID naming the Hub model")
 
 
 def local_base_placeholder(run_base: str) -> str:

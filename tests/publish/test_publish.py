@@ -73,13 +73,29 @@ def test_dry_run_stages_the_allowlist_and_a_card_that_parses(evaluated_run, prep
     assert card.data.library_name == "peft" and REQUIRED_TAGS <= set(card.data.tags)
     assert card.data.license and card.data.datasets and card.data.pipeline_tag
     results = json.loads((evaluated_run / "eval_results.json").read_text())
-    from_card = {(r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
-    for split in ("dev", "test"):
-        assert from_card[(split, "accuracy")] == round(results[split]["accuracy"], 4)
-        assert from_card[(split, "f1")] == round(results[split]["macro_f1"], 4)
-        assert from_card[(split, "roc_auc")] == round(results[split]["roc_auc"], 4)
     report = json.loads((prepared_data / "prepare_report.json").read_text())
     text = card.text
+    # the synthetic sample is no Dynahate release: its splits are on the card under their names, not in the
+    # model-index as aps/dynahate (issue 33, item 3)
+    assert report["source"]["version"] is None and not card.data.eval_results and "model-index" not in card.content
+    blob = report["source"]["git_blob_sha1"]
+    for split in ("dev", "test"):
+        assert results[split]["fingerprint"]["source_git_blob_sha1"] == blob
+        assert (f"| {split} (not the official data) | score | {results[split]['examples']} | "
+                f"{results[split]['invalid']} | {results[split]['accuracy']:.4f} |") in text
+        assert f"- {split}: its posts come from a CSV with git blob id `{blob}`, not a Dynahate release" in text
+        # eval recorded how it loaded the base, and the card says it (item 4)
+        assert results[split]["model_loading"] == {"quantization": "bnb-4bit-nf4", "dtype": "float32",
+                                                   "device": "cpu", "autocast": None}
+    assert ("how the base model was loaded: for every split, 4-bit NF4 (bitsandbytes, double quantization), as in "
+            "training; `float32` on `cpu`.") in text
+    # nothing staged names this machine: the adapter's base is a placeholder, the tokenizer is not local-only
+    staged_config = json.loads((stage / "adapter_config.json").read_text())
+    assert staged_config["base_model_name_or_path"] == f"<local base model: {Path(local_base).name}>"
+    tokenizer_config = json.loads((stage / "tokenizer_config.json").read_text())
+    assert json.loads((evaluated_run / "tokenizer_config.json").read_text())["local_files_only"] is True
+    assert not {"local_files_only", "is_local"} & set(tokenizer_config)
+    assert not [p for p in stage.rglob("*") if p.is_file() and local_base.encode() in p.read_bytes()]
     for split, counts in report["splits"].items():
         assert f"| {split} | {counts['rows']} |" in text
     assert (f"| LoRA rank / alpha / dropout | {adapter['r']} / {adapter['lora_alpha']} / "
@@ -109,6 +125,23 @@ def test_card_usage_snippet_builds_the_training_prompt_token_for_token(evaluated
         expected, _ = template.encode_oneturn(tokenizer, messages, system=record["system"])
         ids = tokenizer(namespace["build_prompt"](record["input"]), add_special_tokens=False)["input_ids"]
         assert ids == expected
+
+
+
+def test_card_p_hate_is_the_score_engine_s(evaluated_run, prepared_data, loaded, tmp_path):
+    """The card's ``p_hate(model, tokenizer, post)`` (issue 33, item 4) gives score mode's probability."""
+    from dynahate.inference.score_engine import ScoreEngine
+    from dynahate.publish.card import prompt_code, score_code
+
+    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(tmp_path / "s"),
+            data_dir=prepared_data)
+    card = (tmp_path / "s" / "README.md").read_text()
+    namespace: dict = {}
+    exec(prompt_code(card) + score_code(card), namespace)  # the card's own code
+    posts = [record["input"] for record in read_jsonl(data_file(prepared_data, "dev"))[:6]]
+    engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
+    for post, scored in zip(posts, engine.score(posts), strict=True):
+        assert namespace["p_hate"](loaded.model, loaded.tokenizer, post) == pytest.approx(scored.p_hate, abs=1e-4)
 
 
 def test_upload_arrives_byte_identical_and_rerun_is_harmless(evaluated_run, prepared_data, tmp_path):
@@ -823,7 +856,9 @@ def test_a_run_trained_from_a_local_base_is_not_uploaded_without_base_model(run_
 
     proc = publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
     assert "an upload would be refused" in proc.stderr and "--base-model REPO_ID" in proc.stderr
-    assert (stage / "adapter_config.json").read_text() == config_text  # a dry run stages it as it is
+    staged = json.loads((stage / "adapter_config.json").read_text())  # a placeholder, never this machine's path
+    placeholder = f"<local base model: {Path(local_base).name}>"
+    assert staged == {**json.loads(config_text), "base_model_name_or_path": placeholder}
 
     proc = publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), *BASE,
                    data_dir=prepared_data)
