@@ -23,6 +23,7 @@ are shown under their own name, marked.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,7 @@ SCORE_START = "# --- p_hate: as `dynahate eval --mode score` computes it ---"
 SCORE_END = "# --- use ---"
 TEMPLATE_ROW = ("LLaMA-Factory's `{template}` template with each example's system prompt and instruction (the "
                 "staged chat template, `dynahate`, builds the same prompt from the post alone)")
+GIT_BLOB = re.compile(r"[0-9a-f]{40}")
 PLOT_KINDS = (("confusion_matrix", "confusion matrix"), ("roc", "ROC curve"), ("pr", "precision-recall curve"),
               ("reliability", "reliability diagram"))
 
@@ -72,6 +74,8 @@ def unofficial_reason(res: dict[str, Any]) -> str | None:
     blob = fingerprint.get("source_git_blob_sha1")
     if not isinstance(blob, str) or not blob:
         return "its posts are not from a file `dynahate prepare` wrote (a custom data file)"
+    if not GIT_BLOB.fullmatch(blob):
+        return "its recorded source blob id is not a git blob id"
     if known_version(blob) is None:
         return f"its posts come from a CSV with git blob id `{blob}`, not a Dynahate release prepare recognises"
     return None
