@@ -459,6 +459,17 @@ def test_results_of_another_adapter_are_refused_unless_forced(run_copy, prepared
                            "--eval-dir", str(scored), data_dir=prepared_data, check=False),
                    "lf_test: scored from a predictions file")
 
+    # --force lets the scored file through, but not a generated answer that quotes the post (issue 33, item 2)
+    post = "POSTMARKER-7f3a the people of that town are all the same and should leave"
+    lf_file.write_text(json.dumps({"prompt": "p", "predict": "hate", "label": "hate"}) + "\n"
+                       + json.dumps({"prompt": "p", "predict": f"hate. The post: {post}", "label": "hate"}) + "\n")
+    quoted = tmp_path / "quoted_eval"
+    run_main(["eval", "--predictions", str(lf_file), "--name", "lf_test", "--output-dir", str(quoted)])
+    line = one_line_error(publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--force", "--stage-dir",
+                                  str(tmp_path / "s3"), "--eval-dir", str(quoted), data_dir=prepared_data, check=False),
+                          f"{quoted / 'lf_test_predictions.jsonl'}:2: the value of key 'raw' is a ")
+    assert "POSTMARKER" not in line and not (tmp_path / "s3").exists()
+
 
 def test_every_number_on_the_card_equals_its_source(evaluated_run, trained_run, prepared_data, tmp_path):
     import torch
