@@ -135,12 +135,24 @@ def card_data(record: RunRecord, repo_id: str, license: str, dataset_id: str, un
     base_model = (base_model or record.base_model) if base_on_hub else None
 
     results = eval_result_entries(record, dataset_id, unverified)
-    datasets = [dataset_id] + ([HATECHECK_HUB] if any(r.dataset_type == HATECHECK_HUB for r in results) else [])
+    datasets = ([dataset_id] if _trained_on_the_release(record) else []) + (
+        [HATECHECK_HUB] if any(r.dataset_type == HATECHECK_HUB for r in results) else [])
     return ModelCardData(
-        library_name="peft", base_model=base_model, license=license, tags=TAGS, datasets=datasets,
+        library_name="peft", base_model=base_model, license=license, tags=TAGS, datasets=datasets or None,
         language=["en"], pipeline_tag="text-generation", model_name=repo_id.split("/")[-1],
         eval_results=results or None,
     )
+
+
+def _trained_on_the_release(record: RunRecord) -> bool:
+    """False when ``prepare_report.json`` says the training data came from a CSV that is no Dynahate release
+    (the synthetic demo sample): the front matter's ``datasets`` then does not name ``--dataset-id``."""
+    from dynahate.plugin.data.download import known_version
+
+    if not isinstance(record.prepare_report, dict):
+        return True  # not known: the run's data is the release unless its report says otherwise
+    blob = (record.prepare_report.get("source") or {}).get("git_blob_sha1")
+    return isinstance(blob, str) and known_version(blob) is not None
 
 
 def _fmt(value: Any) -> str:

@@ -69,6 +69,15 @@ def test_no_official_split_leaves_the_model_index_out(tmp_path):
     assert not card_of(record).data.eval_results
 
 
+def test_training_data_from_no_release_is_not_named_as_the_dataset(tmp_path):
+    record = record_of(tmp_path)
+    assert card_of(record).data.datasets == ["aps/dynahate"]  # no prepare report: not known otherwise
+    record.prepare_report = {"source": {"git_blob_sha1": DYNAHATE_V023_BLOB, "version": "v0.2.3"}}
+    assert card_of(record).data.datasets == ["aps/dynahate"]
+    record.prepare_report = {"source": {"git_blob_sha1": SYNTHETIC_BLOB, "version": None}}  # the demo's sample
+    assert card_of(record).data.datasets is None
+
+
 def test_the_card_says_how_the_base_was_loaded_for_its_numbers(tmp_path):
     text = card_of(record_of(tmp_path)).text
     assert ("- test, dev, hc: 4-bit NF4 (bitsandbytes, double quantization), as in training; `bfloat16` on `cuda`, "
