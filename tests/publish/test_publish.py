@@ -77,7 +77,7 @@ def test_dry_run_stages_the_allowlist_and_a_card_that_parses(evaluated_run, prep
     text = card.text
     # the synthetic sample is no Dynahate release: its splits are on the card under their names, not in the
     # model-index as aps/dynahate (issue 33, item 3)
-    assert report["source"]["version"] is None and not card.data.eval_results and "model-index" not in card.content
+    assert report["source"]["version"] is None and not card.data.eval_results and "\nmodel-index:" not in card.content
     assert card.data.datasets is None  # nor trained on it
     blob = report["source"]["git_blob_sha1"]
     for split in ("dev", "test"):
@@ -94,7 +94,7 @@ def test_dry_run_stages_the_allowlist_and_a_card_that_parses(evaluated_run, prep
     staged_config = json.loads((stage / "adapter_config.json").read_text())
     assert staged_config["base_model_name_or_path"] == f"<local base model: {Path(local_base).name}>"
     tokenizer_config = json.loads((stage / "tokenizer_config.json").read_text())
-    assert json.loads((evaluated_run / "tokenizer_config.json").read_text())["local_files_only"] is True
+    assert {"local_files_only", "is_local"} <= set(json.loads((evaluated_run / "tokenizer_config.json").read_text()))
     assert not {"local_files_only", "is_local"} & set(tokenizer_config)
     assert not [p for p in stage.rglob("*") if p.is_file() and local_base.encode() in p.read_bytes()]
     for split, counts in report["splits"].items():
@@ -448,7 +448,8 @@ def test_results_of_another_adapter_are_refused_unless_forced(run_copy, prepared
     proc = publish(run_copy, *args, "--force", data_dir=prepared_data)
     assert "note: --force: the test results are not verified" in proc.stdout
     card = ModelCard.load(stage / "README.md")
-    assert "| test (not verified) |" in card.text and "- test: computed on another adapter" in card.text
+    assert "| test (not verified) (not the official data) |" in card.text
+    assert "- test: computed on another adapter" in card.text
     assert not card.data.eval_results  # unverified numbers stay out of the model-index
 
     lf_file = tmp_path / "generated_predictions.jsonl"  # LLaMA-Factory's format, scored by `dynahate eval`
