@@ -5,7 +5,8 @@ the output directory and any ``eval_results.json`` there, the data and its metad
 tokenizer alone: :mod:`dynahate.inference.adapter_loading`) before the model loads; then the model is loaded on
 this rank's device, the engine of ``mode`` (:mod:`dynahate.inference.modes`) is built with the token budget, batch
 size and cutoff, the splits are evaluated, and each split's results record the adapter's provenance (path, SHA-256,
-base model, and the Hub repo id, revision and commit, null for a local run). On rank 0 :func:`record_outcomes` adds
+base model, and the Hub repo id, revision and commit, null for a local run) and how the base was loaded
+(``model_loading``: quantization, dtype, device, autocast). On rank 0 :func:`record_outcomes` adds
 the decision-ready entries, the command's ``finish`` adds what only it computes (HateCheck's per-test results, its
 predictions lines and plot), and every file is written. The command module then only parses, calls and prints.
 """
@@ -95,7 +96,20 @@ def evaluate_with_adapter(ranks, validate: Callable[[], Validated], *, mode: str
     if lowered:
         print(f"note: {lowered}" + (f" on rank {ranks.rank}" if ranks.distributed else ""), file=sys.stderr)
     if outcomes:
-        provenance = source.provenance(loaded.base)
+        provenance, loading = source.provenance(loaded.base), model_loading(loaded)
         for outcome in outcomes.values():
             outcome.results["adapter"] = provenance
+            outcome.results["model_loading"] = loading
     return outcomes, validated
+
+
+def model_loading(loaded: Any) -> dict[str, Any]:
+    """How the base was loaded, recorded per split as ``model_loading`` (the answers depend on it; the card says it):
+    ``quantization`` (``"bnb-4bit-nf4"``: 4-bit NF4 with double quantization, as training; None: unquantized), the
+    ``dtype`` of compute, the ``device`` type, and the ``autocast`` dtype of the forward passes (None: none)."""
+    import torch
+
+    device = torch.device(loaded.device).type
+    return {"quantization": "bnb-4bit-nf4" if loaded.quantized else None,
+            "dtype": str(loaded.dtype).removeprefix("torch."), "device": device,
+            "autocast": "bfloat16" if device == "cuda" else None}

@@ -146,6 +146,15 @@ class AdapterProvenance(TypedDict):
     commit: NotRequired[str | None]
 
 
+class ModelLoading(TypedDict):
+    """``model_loading``: how the base was loaded for this split's answers (they depend on it)."""
+
+    quantization: str | None  # "bnb-4bit-nf4", or null: unquantized
+    dtype: str
+    device: str
+    autocast: str | None
+
+
 class Group(TypedDict):
     """A breakdown's group (a round, a type, a target)."""
 
@@ -197,6 +206,7 @@ class SplitResults(TypedDict):
     # provenance
     fingerprint: NotRequired[Fingerprint]
     adapter: NotRequired[AdapterProvenance | None]
+    model_loading: NotRequired[ModelLoading]
     source: NotRequired[str | dict[str, Any]]
     files: NotRequired[list[str]]
     # HateCheck
@@ -365,6 +375,9 @@ class _Checker:
         for key, check in checks.items():
             if key in res:
                 check(res[key])
+        if "model_loading" in res:
+            for key, value in self.obj(res["model_loading"], "model_loading").items():
+                self.text(value, f"model_loading.{self.key_name(key)}", optional=True)
         if "cases_without_target" in res:
             self.count(res["cases_without_target"], "cases_without_target")
         if "targets" in res:

@@ -13,15 +13,21 @@ words throughout (table, notes): A is the other adapter, B this one, the differe
 reach Jinja as data, never as template source, so a value holding ``{{`` or ``{%`` is printed as
 written; the card is Markdown, so nothing is HTML-escaped. The usage snippet builds the training
 prompt from the plugin's prompt strings, and shows the staged chat template doing the same; tests
-run both against LLaMA-Factory's template, token for token.
+run both against LLaMA-Factory's template, token for token. It loads the base as training and
+``dynahate eval`` did (4-bit NF4, bf16), and computes ``p_hate`` as score mode does (tests compare it
+with the score engine's); the card says how each split's base was loaded (``model_loading``). Only
+splits of the official Dynahate release (their posts' source blob id, recorded in their fingerprint,
+is one ``dynahate prepare`` verifies) are named as ``--dataset-id`` in the ``model-index``; others
+are shown under their own name, marked.
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
-from dynahate.core.describe import describe_value
+from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
 from dynahate.eval.decision.calibration import NO_FIT, temperature_text
 from dynahate.eval.hatecheck.data import CITATION as HATECHECK_CITATION
@@ -36,6 +42,7 @@ from dynahate.plugin.eval_record import AUC_KEYS, RESULTS_NAME
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.metadata import group_problem, metadata_problem
 from dynahate.plugin.splits import result_names
+from dynahate.publish.post_text_check import MAX_VALUE_CHARS, MAX_VALUE_WORDS
 from dynahate.publish.run_record import RunRecord, describe_optimizer
 from dynahate.publish.staging import CHAT_TEMPLATE
 
@@ -45,17 +52,51 @@ DEFAULT_LICENSE = "llama3.1"
 DEFAULT_DATASET = "aps/dynahate"
 PROMPT_START = "# --- prompt: exactly the prompt the adapter was trained on ---"
 PROMPT_END = "# --- model ---"
+SCORE_START = "# --- p_hate: as `dynahate eval --mode score` computes it ---"
+SCORE_END = "# --- use ---"
+TEMPLATE_ROW = ("LLaMA-Factory's `{template}` template with each example's system prompt and instruction (the "
+                "staged chat template, `dynahate`, builds the same prompt from the post alone)")
+GIT_BLOB = re.compile(r"[0-9a-f]{40}")
 PLOT_KINDS = (("confusion_matrix", "confusion matrix"), ("roc", "ROC curve"), ("pr", "precision-recall curve"),
               ("reliability", "reliability diagram"))
 
 
+def unofficial_reason(res: dict[str, Any]) -> str | None:
+    """Why a split's posts are not shown to be the official Dynahate release's (None: they are): the git blob id
+    of the CSV they came from, which ``dynahate eval`` records in the split's ``fingerprint`` from the
+    ``prepare_report.json`` beside a prepared split, must be one ``dynahate prepare`` verifies (``KNOWN_BLOBS``)."""
+    from dynahate.plugin.data.download import known_version
+
+    fingerprint = res.get("fingerprint")
+    if not isinstance(fingerprint, dict):
+        return "its results record no fingerprint of the posts (written before `dynahate eval` recorded one)"
+    if fingerprint.get("of") != "posts":
+        return "scored from a predictions file, which does not say where its posts came from"
+    blob = fingerprint.get("source_git_blob_sha1")
+    if not isinstance(blob, str) or not blob:
+        return "its posts are not from a file `dynahate prepare` wrote (a custom data file)"
+    if not GIT_BLOB.fullmatch(blob):
+        return "its recorded source blob id is not a git blob id"
+    if known_version(blob) is None:
+        return f"its posts come from a CSV with git blob id `{blob}`, not a Dynahate release prepare recognises"
+    return None
+
+
+def unofficial_splits(record: RunRecord) -> dict[str, str]:
+    """Split -> why it is not the official Dynahate data, for every evaluated split but HateCheck (its own check)."""
+    return {split: why for split, res in (record.eval_results or {}).items()
+            if split != HATECHECK and (why := unofficial_reason(res))}
+
+
 def eval_result_entries(record: RunRecord, dataset_id: str, unverified: dict[str, str]) -> list[Any]:
-    """The ``model-index`` entries: verified splits only (unverified ones are in the body, marked)."""
+    """The ``model-index`` entries: verified splits of the official data only (the others are in the body, marked);
+    HateCheck's for its official file only."""
     from huggingface_hub import EvalResult
 
+    unofficial = unofficial_splits(record)
     entries = []
     for split, res in (record.eval_results or {}).items():
-        if split in unverified:
+        if split in unverified or split in unofficial:
             continue
         if split == HATECHECK:
             entries += _hatecheck_entries(res)
@@ -95,12 +136,24 @@ def card_data(record: RunRecord, repo_id: str, license: str, dataset_id: str, un
     base_model = (base_model or record.base_model) if base_on_hub else None
 
     results = eval_result_entries(record, dataset_id, unverified)
-    datasets = [dataset_id] + ([HATECHECK_HUB] if any(r.dataset_type == HATECHECK_HUB for r in results) else [])
+    datasets = ([dataset_id] if _trained_on_the_release(record) else []) + (
+        [HATECHECK_HUB] if any(r.dataset_type == HATECHECK_HUB for r in results) else [])
     return ModelCardData(
-        library_name="peft", base_model=base_model, license=license, tags=TAGS, datasets=datasets,
+        library_name="peft", base_model=base_model, license=license, tags=TAGS, datasets=datasets or None,
         language=["en"], pipeline_tag="text-generation", model_name=repo_id.split("/")[-1],
         eval_results=results or None,
     )
+
+
+def _trained_on_the_release(record: RunRecord) -> bool:
+    """False when ``prepare_report.json`` says the training data came from a CSV that is no Dynahate release
+    (the synthetic demo sample): the front matter's ``datasets`` then does not name ``--dataset-id``."""
+    from dynahate.plugin.data.download import known_version
+
+    if not isinstance(record.prepare_report, dict):
+        return True  # not known: the run's data is the release unless its report says otherwise
+    blob = (record.prepare_report.get("source") or {}).get("git_blob_sha1")
+    return isinstance(blob, str) and known_version(blob) is not None
 
 
 def _fmt(value: Any) -> str:
@@ -136,6 +189,8 @@ def _training_rows(record: RunRecord) -> list[dict[str, str]]:
                        ("train / eval data", "dataset")):
         if key in r and not (key == "bf16" and h):
             value = f"{r['dataset']} / {r.get('eval_dataset', '-')}" if key == "dataset" else r[key]
+            if key == "template":  # the recipe's LLaMA-Factory template, with the data's system prompt and instruction
+                label, value = "prompt", TEMPLATE_ROW.format(template=value)
             rows.append((label, str(value), rp))
     for label, key in (("train runtime (s)", "train_runtime"), ("train samples/s", "train_samples_per_second"),
                        ("final train loss", "train_loss"), ("final eval loss", "eval_loss")):
@@ -163,12 +218,16 @@ def _dataset(record: RunRecord) -> dict[str, Any] | None:
     }
 
 
-def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str]) -> dict[str, Any] | None:
+def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str],
+                dataset_id: str = DEFAULT_DATASET) -> dict[str, Any] | None:
     """The evaluation table (numbers formatted as on the card), the modes used, and each split's plots."""
     results = {split: res for split, res in (record.eval_results or {}).items() if split != HATECHECK}
     if not results:
         return None
-    rows = [{"split": split, "unverified": split in unverified, "mode": res["mode"], "examples": res["examples"],
+    hatecheck = (record.eval_results or {}).get(HATECHECK)
+    unofficial = unofficial_splits(record)
+    rows = [{"split": split, "unverified": split in unverified, "unofficial": split in unofficial,
+             "mode": res["mode"], "examples": res["examples"],
              "invalid": res["invalid"], "accuracy": _fmt(res["accuracy"]), "macro_f1": _fmt(res["macro_f1"]),
              "roc_auc": _fmt(res.get("roc_auc")),
              "per_label": [(_fmt(res["precision"][label]), _fmt(res["recall"][label])) for label in LABELS]}
@@ -176,9 +235,46 @@ def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str]) 
     plots = [(split, [{"title": title, "file": f"{split}_{kind}.png"} for kind, title in PLOT_KINDS
                       if f"{split}_{kind}.png" in files]) for split in results]
     return {"rows": rows, "unverified": [(split, why) for split, why in unverified.items() if split in results],
+            "unofficial": list(unofficial.items()), "dataset_id": dataset_id,
+            "loading": _loading({**results, **({HATECHECK: hatecheck} if hatecheck else {})}),
             "modes": sorted({res["mode"] for res in results.values()}),
             "plots": [(split, shown) for split, shown in plots if shown],
             **_rounds(_test_split(results)), "decision": _decision(results)}
+
+
+QUANTIZATIONS = {"bnb-4bit-nf4": "4-bit NF4 (bitsandbytes, double quantization), as in training"}
+LOADING_UNKNOWN = ("not recorded (results written before `dynahate eval` recorded `model_loading`, or scored from a "
+                   "predictions file); `dynahate eval` loads it in 4-bit NF4 unless run with `--no-quantize`")
+
+
+def loading_text(loading: Any) -> str:
+    """How the base was loaded for a split, from its ``model_loading`` record (``dynahate eval``)."""
+    if not isinstance(loading, dict):
+        return LOADING_UNKNOWN
+    quantization = loading.get("quantization")
+    if quantization is None:
+        text = ("unquantized (`--no-quantize`), NOT as in training: the usage snippet's 4-bit base gives other "
+                "answers for some posts")
+    else:
+        text = QUANTIZATIONS.get(quantization, f"quantized as {_code(quantization)}")
+    text += f"; {_code(loading.get('dtype'))} on {_code(loading.get('device'))}"
+    autocast = loading.get("autocast")
+    return text + (f", forward passes under {_code(autocast)} autocast" if autocast else "")
+
+
+def _code(value: Any) -> str:
+    """A recorded token as Markdown code, or what it is when it is not one (never shown: it could be anything)."""
+    return f"`{value}`" if shown(value) else describe_value(value)
+
+
+def _loading(results: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+    """How the base was loaded, per group of splits loaded the same way (all splits: "every split")."""
+    groups: dict[str, list[str]] = {}
+    for split, res in results.items():
+        groups.setdefault(loading_text(res.get("model_loading")), []).append(split)
+    if len(groups) == 1:
+        return [{"splits": "every split", "text": next(iter(groups))}]
+    return [{"splits": ", ".join(splits), "text": text} for text, splits in groups.items()]
 
 
 def _test_split(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
@@ -320,7 +416,7 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverified: dict[str, str],
                  comparison: dict[str, Any] | None = None, base_model: str | None = None,
-                 base_on_hub: bool = True) -> dict[str, Any]:
+                 base_on_hub: bool = True, dataset_id: str = DEFAULT_DATASET) -> dict[str, Any]:
     """Everything the template shows, as data: strings, numbers, lists and flags."""
     base_model = base_model or record.base_model
     versions = dict(record.framework_versions)
@@ -338,16 +434,18 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverif
         "recipe_name": record.recipe_path.name,
         "notes": list(record.notes),
         "versions": list(versions.items()),
-        "evaluation": _evaluation(record, set(files), unverified),
+        "evaluation": _evaluation(record, set(files), unverified, dataset_id),
         "hatecheck": _hatecheck(record, set(files), unverified),
         "comparison": _comparison(comparison),
         "chat_template": CHAT_TEMPLATE if CHAT_TEMPLATE in files else None,
         # the usage snippet's Python literals (repr), and the markers prompt_code() cuts at
-        "usage": {"prompt_start": PROMPT_START, "prompt_end": PROMPT_END,
+        "usage": {"prompt_start": PROMPT_START, "prompt_end": PROMPT_END, "score_start": SCORE_START,
+                  "score_end": SCORE_END,
                   "system_prompt": repr(prompts.SYSTEM_PROMPT), "instruction": repr(prompts.INSTRUCTION),
                   "base_model": repr(base_model), "repo_id": repr(repo_id)},
         "files": [(name, size) for name, size in sorted(files.items()) if name != "README.md"],
         "prediction_keys": list(PREDICTION_KEYS),
+        "max_value_chars": MAX_VALUE_CHARS, "max_value_words": MAX_VALUE_WORDS,
     }
 
 
@@ -381,7 +479,7 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
     data = card_data(record, repo_id, license, dataset_id, unverified, base_model, base_on_hub)
     card = ModelCard.from_template(data, template_path=str(TEMPLATE),
                                    **card_context(record, repo_id, files, unverified, comparison, base_model,
-                                                  base_on_hub))
+                                                  base_on_hub, dataset_id))
     return str(card)
 
 
@@ -389,3 +487,9 @@ def prompt_code(card_text: str) -> str:
     """The self-contained prompt-building part of the card's usage snippet."""
     start, end = card_text.index(PROMPT_START), card_text.index(PROMPT_END)
     return card_text[start:end]
+
+
+def score_code(card_text: str) -> str:
+    """The card's ``p_hate(model, tokenizer, post)`` (it calls ``build_prompt``, of :func:`prompt_code`)."""
+    start, end = card_text.index(SCORE_START), card_text.index(SCORE_END)
+    return "import torch\n" + card_text[start:end]

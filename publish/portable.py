@@ -6,7 +6,10 @@ from a local copy of the base, as on a cluster without internet) when it is abso
 Nobody else can load such an adapter, so ``publish`` refuses to upload it unless ``--base-model
 REPO_ID`` names the Hub model it is a copy of; that id is then written into the staged
 ``adapter_config.json`` (the rest of its text unchanged) and the card; the run's own files are never
-changed. ``--dry-run`` without it still stages, with a warning that the upload would be refused. A
+changed. ``--dry-run`` without it still stages, with a warning that the upload would be refused, and
+``adapter_config.json`` naming the base as ``<local base model: FOLDER>`` (:func:`local_base_placeholder`),
+never this machine's path. ``--base-model`` must itself be no local path: ``demo/tiny-model`` reads as a
+repo id, but where it names a folder here transformers would load that folder; it is refused. A
 run whose base is already a Hub id needs no ``--base-model``; one that names another model is
 refused (the adapter was trained on the run's base, so the card must not name a different one).
 
@@ -61,6 +64,10 @@ def published_base_model(run_base: str, given: str | None, config_path: Path, *,
     run trained from a local base without ``--base-model`` (the caller warns); a real upload of one, or a
     ``--base-model`` other than the run's own Hub id, is one :class:`DynahateError`.
     """
+    if given is not None and (local := local_base_reason(given)):  # e.g. demo/tiny-model, a folder here
+        raise DynahateError(f"--base-model {given}: {local}, not only a Hub repo id (transformers would load that "
+                            "folder, not the Hub model); pass the Hub id USER/NAME of the model the run's base is a "
+                            "copy of, from a directory where no folder has that name")
     reason = local_base_reason(run_base)
     if reason is None:
         if given is not None and given != run_base:
@@ -77,7 +84,14 @@ def published_base_model(run_base: str, given: str | None, config_path: Path, *,
 
 def local_base_warning(run_base: str, config_path: Path) -> str:
     return (f"warning: {config_path}: base_model_name_or_path {run_base!r} is {local_base_reason(run_base)}; "
-            "staged as is, but an upload would be refused: pass --base-model REPO_ID naming the Hub model")
+            f"staged as {local_base_placeholder(run_base)!r}, but an upload would be refused: pass --base-model "
+            "REPO_ID naming the Hub model")
+
+
+def local_base_placeholder(run_base: str) -> str:
+    """What a dry run without ``--base-model`` stages as a local base's ``base_model_name_or_path``: its folder's
+    name in a form no loader takes for a Hub id or a path (an upload is refused until ``--base-model`` names one)."""
+    return f"<local base model: {portable_path(run_base, [])}>"
 
 
 def staged_adapter_config(text: str, base_model: str, config_path: Path) -> str:

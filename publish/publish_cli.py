@@ -108,6 +108,7 @@ def _publish(args: argparse.Namespace) -> int:
     )
     from dynahate.publish.portable import (
         TRAINER_STATE,
+        local_base_placeholder,
         local_base_warning,
         portable_json_text,
         portable_path,
@@ -174,9 +175,10 @@ def _publish(args: argparse.Namespace) -> int:
         if state_text is not None:
             files.pop(TRAINER_STATE)
             generated[TRAINER_STATE] = state_text
-    if base_model is not None and base_model != record.base_model:
+    if base_model != record.base_model:  # the Hub id, or a dry run's placeholder: never this machine's path
         files.pop(ADAPTER_CONFIG)
-        generated[ADAPTER_CONFIG] = staged_adapter_config(config_path.read_text(encoding="utf-8"), base_model,
+        generated[ADAPTER_CONFIG] = staged_adapter_config(config_path.read_text(encoding="utf-8"),
+                                                          base_model or local_base_placeholder(record.base_model),
                                                           config_path)
     comparison = json.loads(generated[COMPARISON_FILE]) if COMPARISON_FILE in generated else None
     sizes = {**planned_sizes(files), **{name: len(text.encode("utf-8")) for name, text in generated.items()}}
@@ -222,7 +224,7 @@ def _written_by_publish(run_dir: Path, files: dict[str, Path]) -> dict[str, str]
         return {}
     generated = {CHAT_TEMPLATE: template}
     config_text = tokenizer_config_text(run_dir, template)
-    if config_text is not None:  # an older transformers' file holding the llama3 template itself
+    if config_text is not None:  # holding the llama3 template (an older transformers), or local_files_only
         files.pop(TOKENIZER_CONFIG, None)
         generated[TOKENIZER_CONFIG] = config_text
     return generated

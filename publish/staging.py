@@ -12,6 +12,8 @@
   (:func:`chat_template_text`: with the staged tokenizer, ``apply_chat_template`` on the post alone gives
   the training prompt; the run's own file is LLaMA-Factory's ``llama3`` template, which lacks the
   system prompt and instruction; a ``tokenizer_config.json`` holding a ``chat_template`` gets it too);
+  ``tokenizer_config.json`` without what only held on this machine (``"local_files_only": true``,
+  ``"is_local": true``, a ``cache_dir``: :data:`LOCAL_TOKENIZER_KEYS`);
   ``eval_results.json`` and, with ``--compare-to``, the comparison
   (``comparison.json``: numbers, split, round and test names, adapter hashes; no post), both with
   every path of this machine made relative (``publish/portable.py``); and with ``--base-model``,
@@ -67,6 +69,8 @@ EVAL_RECORDS = ("eval_results.json", "eval_metrics.txt")
 CARD = "README.md"
 CHAT_TEMPLATE = "chat_template.jinja"
 TOKENIZER_CONFIG = "tokenizer_config.json"
+# tokenizer_config.json members that describe how the run's machine loaded the tokenizer, not the tokenizer
+LOCAL_TOKENIZER_KEYS = ("local_files_only", "is_local", "cache_dir", "_commit_hash")
 MARKER = ".dynahate-publish-stage"
 DEFAULT_STAGE = "hub"
 
@@ -174,9 +178,12 @@ def chat_template_text(run_dir: Path) -> str | None:
 
 
 def tokenizer_config_text(run_dir: Path, template: str) -> str | None:
-    """The run's ``tokenizer_config.json`` with its ``chat_template`` member (where transformers before the
-    separate ``chat_template.jinja`` file kept the template) set to ``template``, the rest of the text as it
-    was; None when it has no such member (then it is staged as it is)."""
+    """The run's ``tokenizer_config.json`` as staged: its ``chat_template`` member (where transformers before the
+    separate ``chat_template.jinja`` file kept the template) set to ``template``, and the members that only held
+    for the machine the run was trained on (:data:`LOCAL_TOKENIZER_KEYS`, e.g. ``"local_files_only": true``, under
+    which nobody could download the tokenizer) left out; None when it has neither (then it is staged as it is).
+    With only a template to set, the rest of the text is kept as it was; with members to leave out, it is written
+    as transformers writes it (indent 2)."""
     from dynahate.core.json_edit import JsonShapeError, parse_members, set_members
 
     path = run_dir / TOKENIZER_CONFIG
@@ -185,9 +192,13 @@ def tokenizer_config_text(run_dir: Path, template: str) -> str | None:
         members, _, _ = parse_members(text)
     except JsonShapeError as exc:
         raise DynahateError(f"{path}: not a JSON object ({exc})") from None
-    if not any(member.key == "chat_template" for member in members):
-        return None
-    return set_members(text, {"chat_template": template})
+    keys = {member.key for member in members}
+    if keys.isdisjoint(LOCAL_TOKENIZER_KEYS):
+        return set_members(text, {"chat_template": template}) if "chat_template" in keys else None
+    config = {key: value for key, value in json.loads(text).items() if key not in LOCAL_TOKENIZER_KEYS}
+    if "chat_template" in config:
+        config["chat_template"] = template
+    return json.dumps(config, indent=2, ensure_ascii=False) + "\n"
 
 
 def merge_sources(*groups: dict[str, Path]) -> dict[str, Path]:

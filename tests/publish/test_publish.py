@@ -71,15 +71,32 @@ def test_dry_run_stages_the_allowlist_and_a_card_that_parses(evaluated_run, prep
     assert (f"A QLoRA adapter for `{Path(local_base).name}` (a local copy of a base model: this card is a dry run's"
             in card.text) and local_base not in card.text and "huggingface.co//" not in card.text
     assert card.data.library_name == "peft" and REQUIRED_TAGS <= set(card.data.tags)
-    assert card.data.license and card.data.datasets and card.data.pipeline_tag
+    assert card.data.license and card.data.pipeline_tag
     results = json.loads((evaluated_run / "eval_results.json").read_text())
-    from_card = {(r.dataset_split, r.metric_type): r.metric_value for r in card.data.eval_results}
-    for split in ("dev", "test"):
-        assert from_card[(split, "accuracy")] == round(results[split]["accuracy"], 4)
-        assert from_card[(split, "f1")] == round(results[split]["macro_f1"], 4)
-        assert from_card[(split, "roc_auc")] == round(results[split]["roc_auc"], 4)
     report = json.loads((prepared_data / "prepare_report.json").read_text())
     text = card.text
+    # the synthetic sample is no Dynahate release: its splits are on the card under their names, not in the
+    # model-index as aps/dynahate (issue 33, item 3)
+    assert report["source"]["version"] is None and not card.data.eval_results and "\nmodel-index:" not in card.content
+    assert card.data.datasets is None  # nor trained on it
+    blob = report["source"]["git_blob_sha1"]
+    for split in ("dev", "test"):
+        assert results[split]["fingerprint"]["source_git_blob_sha1"] == blob
+        assert (f"| {split} (not the official data) | score | {results[split]['examples']} | "
+                f"{results[split]['invalid']} | {results[split]['accuracy']:.4f} |") in text
+        assert f"- {split}: its posts come from a CSV with git blob id `{blob}`, not a Dynahate release" in text
+        # eval recorded how it loaded the base, and the card says it (item 4)
+        assert results[split]["model_loading"] == {"quantization": "bnb-4bit-nf4", "dtype": "float32",
+                                                   "device": "cpu", "autocast": None}
+    assert ("how the base model was loaded: for every split, 4-bit NF4 (bitsandbytes, double quantization), as in "
+            "training; `float32` on `cpu`.") in text
+    # nothing staged names this machine: the adapter's base is a placeholder, the tokenizer is not local-only
+    staged_config = json.loads((stage / "adapter_config.json").read_text())
+    assert staged_config["base_model_name_or_path"] == f"<local base model: {Path(local_base).name}>"
+    tokenizer_config = json.loads((stage / "tokenizer_config.json").read_text())
+    assert {"local_files_only", "is_local"} <= set(json.loads((evaluated_run / "tokenizer_config.json").read_text()))
+    assert not {"local_files_only", "is_local"} & set(tokenizer_config)
+    assert not [p for p in stage.rglob("*") if p.is_file() and local_base.encode() in p.read_bytes()]
     for split, counts in report["splits"].items():
         assert f"| {split} | {counts['rows']} |" in text
     assert (f"| LoRA rank / alpha / dropout | {adapter['r']} / {adapter['lora_alpha']} / "
@@ -109,6 +126,23 @@ def test_card_usage_snippet_builds_the_training_prompt_token_for_token(evaluated
         expected, _ = template.encode_oneturn(tokenizer, messages, system=record["system"])
         ids = tokenizer(namespace["build_prompt"](record["input"]), add_special_tokens=False)["input_ids"]
         assert ids == expected
+
+
+
+def test_card_p_hate_is_the_score_engine_s(evaluated_run, prepared_data, loaded, tmp_path):
+    """The card's ``p_hate(model, tokenizer, post)`` (issue 33, item 4) gives score mode's probability."""
+    from dynahate.inference.score_engine import ScoreEngine
+    from dynahate.publish.card import prompt_code, score_code
+
+    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(tmp_path / "s"),
+            data_dir=prepared_data)
+    card = (tmp_path / "s" / "README.md").read_text()
+    namespace: dict = {}
+    exec(prompt_code(card) + score_code(card), namespace)  # the card's own code
+    posts = [record["input"] for record in read_jsonl(data_file(prepared_data, "dev"))[:6]]
+    engine = ScoreEngine(loaded.model, loaded.tokenizer, progress=False)
+    for post, scored in zip(posts, engine.score(posts), strict=True):
+        assert namespace["p_hate"](loaded.model, loaded.tokenizer, post) == pytest.approx(scored.p_hate, abs=1e-4)
 
 
 def test_upload_arrives_byte_identical_and_rerun_is_harmless(evaluated_run, prepared_data, tmp_path):
@@ -414,7 +448,8 @@ def test_results_of_another_adapter_are_refused_unless_forced(run_copy, prepared
     proc = publish(run_copy, *args, "--force", data_dir=prepared_data)
     assert "note: --force: the test results are not verified" in proc.stdout
     card = ModelCard.load(stage / "README.md")
-    assert "| test (not verified) |" in card.text and "- test: computed on another adapter" in card.text
+    assert "| test (not verified) (not the official data) |" in card.text
+    assert "- test: computed on another adapter" in card.text
     assert not card.data.eval_results  # unverified numbers stay out of the model-index
 
     lf_file = tmp_path / "generated_predictions.jsonl"  # LLaMA-Factory's format, scored by `dynahate eval`
@@ -425,6 +460,17 @@ def test_results_of_another_adapter_are_refused_unless_forced(run_copy, prepared
     one_line_error(publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(tmp_path / "s2"),
                            "--eval-dir", str(scored), data_dir=prepared_data, check=False),
                    "lf_test: scored from a predictions file")
+
+    # --force lets the scored file through, but not a generated answer that quotes the post (issue 33, item 2)
+    post = "POSTMARKER-7f3a the people of that town are all the same and should leave"
+    lf_file.write_text(json.dumps({"prompt": "p", "predict": "hate", "label": "hate"}) + "\n"
+                       + json.dumps({"prompt": "p", "predict": f"hate. The post: {post}", "label": "hate"}) + "\n")
+    quoted = tmp_path / "quoted_eval"
+    run_main(["eval", "--predictions", str(lf_file), "--name", "lf_test", "--output-dir", str(quoted)])
+    line = one_line_error(publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--force", "--stage-dir",
+                                  str(tmp_path / "s3"), "--eval-dir", str(quoted), data_dir=prepared_data, check=False),
+                          f"{quoted / 'lf_test_predictions.jsonl'}:2: the value of key 'raw' is a ")
+    assert "POSTMARKER" not in line and not (tmp_path / "s3").exists()
 
 
 def test_every_number_on_the_card_equals_its_source(evaluated_run, trained_run, prepared_data, tmp_path):
@@ -483,7 +529,7 @@ def test_every_number_on_the_card_equals_its_source(evaluated_run, trained_run, 
     assert rows == {split: [r["mode"], str(r["examples"]), str(r["invalid"]), fmt(r["accuracy"]), fmt(r["macro_f1"]),
                             fmt(r.get("roc_auc")), fmt(r["precision"]["hate"]), fmt(r["recall"]["hate"]),
                             fmt(r["precision"]["not hate"]), fmt(r["recall"]["not hate"])]
-                    for split, r in results.items()}
+                    for split, r in ((f"{name} (not the official data)", r) for name, r in results.items())}
     sizes = {row[0].strip("`"): row[1] for row in table("file | bytes")}
     assert sizes.pop("README.md") == "this card"
     assert sizes == {p.name: f"{p.stat().st_size}" for p in stage.iterdir() if p.name not in ("README.md", MARKER)}
@@ -513,7 +559,9 @@ def test_values_holding_template_syntax_are_printed_as_written(run_copy, prepare
     assert f"from_pretrained('base-{INJECTED}'," in text  # the usage snippet's literal
     assert f"| quantization | 4-bit bnb | {recipe.name} |" in text and f"`{recipe.name}` are as written" in text
     card = ModelCard.load(stage / "README.md")
-    assert card.data.base_model is None and card.data.datasets == [f"me/data-{INJECTED}"]
+    # the demo's synthetic data is no Dynahate release: the dataset id is named only in the body
+    assert card.data.base_model is None and card.data.datasets is None
+    assert f"which names `me/data-{INJECTED}` only for posts from a Dynahate release" in text
     assert card.data.license == f"other-{INJECTED}"
 
 
@@ -846,7 +894,9 @@ def test_a_run_trained_from_a_local_base_is_not_uploaded_without_base_model(run_
 
     proc = publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
     assert "an upload would be refused" in proc.stderr and "--base-model REPO_ID" in proc.stderr
-    assert (stage / "adapter_config.json").read_text() == config_text  # a dry run stages it as it is
+    staged = json.loads((stage / "adapter_config.json").read_text())  # a placeholder, never this machine's path
+    placeholder = f"<local base model: {Path(local_base).name}>"
+    assert staged == {**json.loads(config_text), "base_model_name_or_path": placeholder}
 
     proc = publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), *BASE,
                    data_dir=prepared_data)
