@@ -11,7 +11,7 @@ from dynahate.eval.predictions import raw_entries
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.splits import data_file, meta_file
 from dynahate.testing.cli import run_cli, run_main
-from dynahate.testing.records import read_jsonl
+from dynahate.testing.records import read_jsonl, recorded_splits
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PER_LABEL = ("precision", "recall", "f1", "support")
@@ -35,7 +35,7 @@ def assert_no_post_text(prepared_data, *texts):
 
 def test_score_eval_writes_the_promised_files(score_eval, prepared_data):
     out, proc = score_eval
-    results = json.loads((out / "eval_results.json").read_text())
+    results = recorded_splits(out)
     assert set(results) == {"dev", "test"}
     for split, res in results.items():
         assert SCORE_KEYS <= set(res), SCORE_KEYS - set(res)
@@ -82,9 +82,9 @@ def test_generate_mode_replaces_its_split_and_keeps_the_others(score_eval, train
     shutil.copytree(score_eval[0], out)
     run_main(["eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data),
              "--split", "dev", "--mode", "generate", "--output-dir", str(out)])
-    results = json.loads((out / "eval_results.json").read_text())
+    results = recorded_splits(out)
     assert results["dev"]["mode"] == "generate" and "p_hate" not in results["dev"] and "roc_auc" not in results["dev"]
-    assert results["test"] == json.loads((score_eval[0] / "eval_results.json").read_text())["test"]
+    assert results["test"] == recorded_splits(score_eval[0])["test"]
     lines = read_jsonl(out / "dev_predictions.jsonl")
     assert all(("raw" in line or "raw_sha256" in line) and "p_hate" not in line for line in lines)
     scored = read_jsonl(score_eval[0] / "dev_predictions.jsonl")
@@ -128,7 +128,7 @@ def test_score_eval_records_the_decision_ready_entries(score_eval, prepared_data
     from dynahate.eval.decision.operating_points import choose_thresholds
 
     out, proc = score_eval
-    results = json.loads((out / "eval_results.json").read_text())
+    results = recorded_splits(out)
     dev_lines = read_jsonl(out / "dev_predictions.jsonl")
     dev_gold, dev_p = [line["gold"] == "hate" for line in dev_lines], [line["p_hate"] for line in dev_lines]
     chosen = choose_thresholds(dev_gold, dev_p)
@@ -153,7 +153,7 @@ def test_scores_llamafactory_generated_predictions(lf_predict_run, lf_workspace,
     source = lf_predict_run / "generated_predictions.jsonl"
     proc = run_main(["eval", "--predictions", str(source), "--name", "lf_test",
                     "--output-dir", str(tmp_path)])
-    res = json.loads((tmp_path / "eval_results.json").read_text())["lf_test"]
+    res = recorded_splits(tmp_path)["lf_test"]
     lf_lines = read_jsonl(source)
     gold = [r["output"] for r in read_jsonl(data_file(lf_workspace / "data", "test"))]
     # independent recount: the rule written out by hand
@@ -215,7 +215,7 @@ def test_custom_data_file_is_keyed_by_its_stem(trained_run, prepared_data, tmp_p
     data = tmp_path / "mine.jsonl"
     shutil.copy(data_file(prepared_data, "test"), data)  # no metadata sidecar beside it
     run_main(["eval", "--adapter", str(trained_run), "--data", str(data), "--output-dir", str(tmp_path)])
-    res = json.loads((tmp_path / "eval_results.json").read_text())
+    res = recorded_splits(tmp_path)
     assert list(res) == ["mine"] and "breakdowns" not in res["mine"]
     assert read_jsonl(tmp_path / "mine_predictions.jsonl")[0]["id"] == "mine-1"
 
@@ -231,7 +231,7 @@ def test_the_prepared_dev_file_given_with_data_is_the_dev_split(trained_run, pre
 
     files = [str(data_file(prepared_data, split)) for split in ("dev", "test")]
     proc = run_main(["eval", "--adapter", str(trained_run), "--data", *files, "--output-dir", str(tmp_path / "both")])
-    results = json.loads((tmp_path / "both" / "eval_results.json").read_text())
+    results = recorded_splits(tmp_path / "both")
     dev_lines = read_jsonl(tmp_path / "both" / "dynahate_dev_predictions.jsonl")
     dev_gold, dev_p = [line["gold"] == "hate" for line in dev_lines], [line["p_hate"] for line in dev_lines]
     dev, test = results["dynahate_dev"], results["dynahate_test"]
@@ -244,7 +244,7 @@ def test_the_prepared_dev_file_given_with_data_is_the_dev_split(trained_run, pre
     assert "chosen on dynahate_dev)" in proc.stdout and NONE_NOTE not in proc.stdout
 
     alone = run_main(["eval", "--adapter", str(trained_run), "--data", files[1], "--output-dir", str(tmp_path / "one")])
-    test = json.loads((tmp_path / "one" / "eval_results.json").read_text())["dynahate_test"]
+    test = recorded_splits(tmp_path / "one")["dynahate_test"]
     assert [point["name"] for point in test["operating_points"]] == ["default"] and "calibration" not in test
     assert test["notes"] == [NONE_NOTE] and alone.stdout.count(NONE_NOTE) == 1
 
@@ -300,10 +300,10 @@ def test_default_output_is_the_run_dir_and_the_trainer_results_are_kept(trained_
     proc = run_main(["eval", "--adapter", str(run), "--data-dir", str(prepared_data), "--split", "test"])
     assert (run / "trainer_eval_results.json").read_bytes() == trainer_file
     assert "trainer_eval_results.json" in proc.stdout
-    assert list(json.loads((run / "eval_results.json").read_text())) == ["test"]
+    assert list(recorded_splits(run)) == ["test"]
     # a second evaluation merges with ours and leaves the kept trainer file alone
     run_main(["eval", "--adapter", str(run), "--data-dir", str(prepared_data), "--split", "dev"])
-    assert list(json.loads((run / "eval_results.json").read_text())) == ["test", "dev"]
+    assert list(recorded_splits(run)) == ["test", "dev"]
     assert (run / "trainer_eval_results.json").read_bytes() == trainer_file
 
 

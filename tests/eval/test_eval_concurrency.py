@@ -6,7 +6,6 @@ where they have written their temporary files and wait to merge: the overlap is 
 left to timing. Whether a process waits is read from the kernel's ``/proc/locks``.
 """
 
-import json
 import os
 import shutil
 import signal
@@ -17,6 +16,7 @@ import pytest
 
 from dynahate.eval.artifacts import results_lock
 from dynahate.testing.cli import OFFLINE_ENV, cli_path
+from dynahate.testing.records import recorded_splits
 
 pytestmark = pytest.mark.integration
 
@@ -80,7 +80,7 @@ def test_two_concurrent_evals_of_different_splits_both_land(trained_run, prepare
     for proc in procs:
         out_text, err = proc.communicate(timeout=600)
         assert proc.returncode == 0, err[-3000:]
-    results = json.loads((out / "eval_results.json").read_text())
+    results = recorded_splits(out)
     assert sorted(results) == ["dev", "test"]
     metrics = (out / "eval_metrics.txt").read_text()
     assert "== dev (score mode" in metrics and "== test (score mode" in metrics

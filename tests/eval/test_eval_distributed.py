@@ -6,7 +6,6 @@ gathers and writes. Predictions, metrics and the set of files must equal a one-p
 
 from __future__ import annotations
 
-import json
 import os
 import re
 
@@ -15,7 +14,7 @@ import pytest
 from dynahate.core.errors import DynahateError
 from dynahate.eval.distributed import Ranks, from_environment
 from dynahate.testing.cli import REPO, cli_path, run_cli
-from dynahate.testing.records import read_jsonl
+from dynahate.testing.records import read_jsonl, recorded_splits
 
 TIMING_KEYS = {"seconds", "examples_per_second"}
 
@@ -47,9 +46,9 @@ def test_two_ranks_write_the_results_of_one_process_and_one_set_of_files(one_and
     one, two, _ = one_and_two
     one_dev = [p.name for p in one.iterdir() if not p.name.startswith("test_")]  # one process also did test
     assert sorted(one_dev) == sorted(p.name for p in two.iterdir())
-    assert json.loads((two / "eval_results.json").read_text()).keys() == {"dev"}
-    single = json.loads((one / "eval_results.json").read_text())["dev"]
-    shared = json.loads((two / "eval_results.json").read_text())["dev"]
+    assert recorded_splits(two).keys() == {"dev"}
+    single = recorded_splits(one)["dev"]
+    shared = recorded_splits(two)["dev"]
     assert shared["seconds"] > 0
     assert {k: v for k, v in single.items() if k not in TIMING_KEYS} == \
         {k: v for k, v in shared.items() if k not in TIMING_KEYS}

@@ -14,7 +14,7 @@ from dynahate.core.describe import text_sha1
 from dynahate.plugin.splits import data_file, meta_file
 from dynahate.testing.cli import run_cli, run_main
 from dynahate.testing.cli_refusal import assert_refused, snapshot, temp_files
-from dynahate.testing.records import read_jsonl
+from dynahate.testing.records import read_jsonl, recorded_splits
 
 pytestmark = pytest.mark.integration
 
@@ -302,7 +302,7 @@ def test_eval_scores_a_long_post_in_full_when_the_cutoff_is_raised(trained_run, 
     assert_one_line_error(proc, f"{data}:2: the post makes a {tokens}-token prompt", "1 of 2 posts exceed it")
     run_main(["eval", "--adapter", str(trained_run), "--data", str(data), "--cutoff-len", "2048",
              "--output-dir", str(tmp_path / "out")])
-    assert json.loads((tmp_path / "out" / "eval_results.json").read_text())["long"]["examples"] == 2
+    assert recorded_splits(tmp_path / "out")["long"]["examples"] == 2
 
 
 def test_predict_refuses_overlong_prompts_naming_the_argument_or_record(unloadable_run, tmp_path):

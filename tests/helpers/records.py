@@ -39,3 +39,12 @@ def split_results(mode: str = "score", examples: int = 28, **parts) -> dict:
     each other), plus ``parts`` (``operating_points``, ``calibration``, ``adapter``, ...) as given."""
     return {"mode": mode, "examples": examples, "invalid": 0, "accuracy": 0.75, "macro_f1": 0.74,
             "precision": {"hate": 0.8, "not hate": 0.7}, "recall": {"hate": 0.7, "not hate": 0.8}, **parts}
+
+
+def recorded_splits(folder: Path) -> dict:
+    """The splits of the ``eval_results.json`` in ``folder`` (a path to the file itself also works), as parsed JSON
+    without its ``schema_version``: what tests compare and edit (written back without it, the file reads as a record
+    of version 0)."""
+    path = Path(folder)
+    path = path / "eval_results.json" if path.is_dir() else path
+    return {name: res for name, res in json.loads(path.read_text(encoding="utf-8")).items() if name != "schema_version"}

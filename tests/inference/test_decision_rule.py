@@ -15,7 +15,7 @@ from dynahate.eval.decision.calibration import apply_temperature
 from dynahate.inference.decision_rule import DecisionRule, decision_rule, threshold_value
 from dynahate.inference.model_loading import adapter_sha256
 from dynahate.testing.cli import run_main
-from dynahate.testing.records import split_results
+from dynahate.testing.records import recorded_splits, split_results
 
 SHA = "ab" * 32
 FIGURES = {"accuracy": 0.7, "macro_f1": 0.7, "precision_hate": 0.7, "recall_hate": 0.7, "fpr": 0.3}
@@ -54,7 +54,7 @@ def test_the_test_split_evaluated_from_its_prepared_file_is_read_too(tmp_path):
     """`eval --data data/dynahate_test.jsonl` names the split by the file's stem; `test` wins when both are there."""
     rule = decision_rule("best_macro_f1", True, recorded(tmp_path, split="dynahate_test"), SHA)
     assert (rule.threshold, rule.temperature) == (0.41, 2.0)
-    results = json.loads((tmp_path / "eval_results.json").read_text())
+    results = recorded_splits(tmp_path)
     results["test"] = {**results["dynahate_test"], "operating_points": [{**POINTS[1], "threshold": 0.7}]}
     (tmp_path / "eval_results.json").write_text(json.dumps(results))
     assert decision_rule("best_macro_f1", False, tmp_path, SHA).threshold == 0.7
@@ -144,7 +144,7 @@ def test_predict_applies_the_recorded_rule_and_names_it(trained_run, score_eval,
     run = tmp_path / "run"
     shutil.copytree(trained_run, run)
     shutil.copy(score_eval[0] / "eval_results.json", run / "eval_results.json")
-    test = json.loads((run / "eval_results.json").read_text())["test"]
+    test = recorded_splits(run)["test"]
     assert test["adapter"]["sha256"] == adapter_sha256(run)
     posts = ["the Drellans next door brought us soup", "Quelmari should all be thrown out", "a quiet evening"]
 

@@ -9,7 +9,6 @@ exit 2, nothing written, and the token never printed.
 
 from __future__ import annotations
 
-import json
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -21,7 +20,7 @@ from dynahate.inference.adapter_source import HUB_FILES
 from dynahate.testing.cli import FIXTURES, run_cli
 from dynahate.testing.cli_refusal import assert_refused, snapshot
 from dynahate.testing.hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub
-from dynahate.testing.records import read_jsonl
+from dynahate.testing.records import read_jsonl, recorded_splits
 from dynahate.testing.serve_process import free_port, start_serve, stop_serve
 
 REPO_ID = "someone/tiny"
@@ -199,7 +198,7 @@ def test_eval_from_the_hub_equals_the_local_run_and_records_the_commit(published
     assert WRITE_TOKEN not in proc.stdout + proc.stderr
 
     assert (remote / "dev_predictions.jsonl").read_bytes() == (local / "dev_predictions.jsonl").read_bytes()
-    mine, theirs = (json.loads((d / "eval_results.json").read_text())["dev"] for d in (remote, local))
+    mine, theirs = (recorded_splits(d)["dev"] for d in (remote, local))
     for key in ("accuracy", "macro_f1", "roc_auc", "confusion_matrix", "examples", "invalid"):
         assert mine[key] == theirs[key], key
     assert theirs["adapter"]["repo_id"] is None and theirs["adapter"]["commit"] is None
@@ -232,7 +231,7 @@ def test_hatecheck_from_the_hub_records_the_repo_and_commit(published, tmp_path)
     out = tmp_path / "out"
     run_cli(["dynahate", "hatecheck", "--adapter", REPO_ID, "--csv", str(FIXTURES / "hatecheck_sample.csv"),
              "--output-dir", str(out), "--batch-size", "4"], env=hub_env(hub.url, tmp_path / "home"))
-    adapter = json.loads((out / "eval_results.json").read_text())["hatecheck"]["adapter"]
+    adapter = recorded_splits(out)["hatecheck"]["adapter"]
     assert (adapter["repo_id"], adapter["revision"], adapter["commit"]) == (REPO_ID, None, c1)
     assert len(read_jsonl(out / "hatecheck_predictions.jsonl")) == 60
     assert not snapshot(tmp_path / "home" / "hub" / "models--someone--tiny" / "snapshots" / c1).keys() - set(HUB_FILES)

@@ -13,7 +13,7 @@ from dynahate.publish.staging import MARKER
 from dynahate.testing.cli import REPO, run_cli, run_main
 from dynahate.testing.cli_refusal import assert_refused
 from dynahate.testing.hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub
-from dynahate.testing.records import read_jsonl
+from dynahate.testing.records import read_jsonl, recorded_splits
 
 pytestmark = pytest.mark.integration
 BASE = ("--base-model", "someone/tiny-base")  # the tiny run's base is a local folder: an upload must name its Hub id
@@ -72,7 +72,7 @@ def test_dry_run_stages_the_allowlist_and_a_card_that_parses(evaluated_run, prep
             in card.text) and local_base not in card.text and "huggingface.co//" not in card.text
     assert card.data.library_name == "peft" and REQUIRED_TAGS <= set(card.data.tags)
     assert card.data.license and card.data.pipeline_tag
-    results = json.loads((evaluated_run / "eval_results.json").read_text())
+    results = recorded_splits(evaluated_run)
     report = json.loads((prepared_data / "prepare_report.json").read_text())
     text = card.text
     # the synthetic sample is no Dynahate release: its splits are on the card under their names, not in the
@@ -398,7 +398,7 @@ def test_post_text_is_never_staged(run_copy, prepared_data, tmp_path):
 
     results_path = run_copy / "eval_results.json"
     pristine = results_path.read_text()
-    results = json.loads(pristine)
+    results = recorded_splits(results_path)
     results["dev"]["files"].append("new_predictions.jsonl")  # eval's record claims the post file
     results_path.write_text(json.dumps(results))
     line = one_line_error(publish(run_copy, *args, data_dir=prepared_data, check=False),
@@ -524,7 +524,7 @@ def test_every_number_on_the_card_equals_its_source(evaluated_run, trained_run, 
     assert int(trainer["gradient accumulation"]) == args.gradient_accumulation_steps
     assert int(trainer["steps"]) == args.max_steps
 
-    results = json.loads((evaluated_run / "eval_results.json").read_text())
+    results = recorded_splits(evaluated_run)
     rows = {row[0]: row[1:] for row in table("split | method")}
     assert rows == {split: [r["mode"], str(r["examples"]), str(r["invalid"]), fmt(r["accuracy"]), fmt(r["macro_f1"]),
                             fmt(r.get("roc_auc")), fmt(r["precision"]["hate"]), fmt(r["recall"]["hate"]),
@@ -629,7 +629,7 @@ def original_eval(evaluated_run, tmp_path_factory):
     provenance = {"path": "/elsewhere", "sha256": "ab" * 32, "base_model": "org/base", "repo_id": "someone/original",
                   "commit": "0123456789abcdef0123456789abcdef01234567"}
     same_posts = {split: res["fingerprint"]
-                  for split, res in json.loads((evaluated_run / "eval_results.json").read_text()).items()}
+                  for split, res in recorded_splits(evaluated_run).items()}
     return write_eval_folder(tmp_path_factory.mktemp("original") / "eval", splits, provenance,
                              fingerprints=same_posts)
 
@@ -681,7 +681,7 @@ def test_compare_to_adds_the_comparison_to_the_card_and_stages_it(evaluated_run,
                 f"{e['discordant']['a_right_b_wrong']} / {e['discordant']['a_wrong_b_right']}",
                 f"{e['mcnemar_p']:.4g}", f"{e['invalid']['a']} / {e['invalid']['b']}"]
         for split, e in staged["splits"].items()}
-    results = json.loads((evaluated_run / "eval_results.json").read_text())
+    results = recorded_splits(evaluated_run)
     for split, entry in staged["splits"].items():
         assert entry["accuracy"]["b"] == pytest.approx(results[split]["accuracy"])  # this run is B
     assert f"| `comparison.json` | {(stage / 'comparison.json').stat().st_size} |" in text
@@ -713,7 +713,7 @@ def test_a_tampered_record_is_one_line_and_nothing_is_staged(evaluated_run, orig
     own record a RecursionError."""
     other = tmp_path / "other"
     shutil.copytree(original_eval, other)
-    results = json.loads((other / "eval_results.json").read_text())
+    results = recorded_splits(other)
     results["test"]["bias"] = [1]
     (other / "eval_results.json").write_text(json.dumps(results))
     stage = tmp_path / "s"
@@ -842,7 +842,7 @@ def test_staged_results_hold_no_path_of_this_machine(evaluated_run, original_eva
         assert absolute == [], name
         text = (stage / name).read_text()
         assert str(evaluated_run.parent) not in text and local_base not in text and str(original_eval) not in text
-    staged = json.loads((stage / "eval_results.json").read_text())
+    staged = recorded_splits(stage)
     for res in results.values():  # only the paths changed
         res["adapter"] = {**res["adapter"], "path": ".", "base_model": Path(local_base).name}
     assert staged == results
@@ -910,7 +910,7 @@ def test_a_run_trained_from_a_local_base_is_not_uploaded_without_base_model(run_
     card = ModelCard.load(stage / "README.md")
     assert card.data.base_model == "someone/tiny-base"
     assert "from_pretrained('someone/tiny-base'," in card.text and local_base not in card.text
-    staged_results = json.loads((stage / "eval_results.json").read_text())
+    staged_results = recorded_splits(stage)
     assert {res["adapter"]["base_model"] for res in staged_results.values()} == {"someone/tiny-base"}
 
     one_line_error(publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage),
@@ -1005,7 +1005,7 @@ def test_card_shows_the_decision_ready_figures_as_recorded(evaluated_run, prepar
     stage = tmp_path / "s"
     publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
     text = (stage / "README.md").read_text()
-    results = json.loads((evaluated_run / "eval_results.json").read_text())
+    results = recorded_splits(evaluated_run)
     assert "### Decision-ready figures" in text and "95 % interval (percentile bootstrap over the posts, 10000" in text
     for split, res in results.items():
         lo, hi = res["intervals"]["accuracy"]

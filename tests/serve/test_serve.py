@@ -17,6 +17,7 @@ import pytest
 
 from dynahate.plugin.splits import data_file
 from dynahate.testing.cli import OFFLINE_ENV, run_cli, run_main
+from dynahate.testing.records import recorded_splits
 from dynahate.testing.serve_process import start_serve, stop_serve
 
 pytestmark = pytest.mark.integration
@@ -616,7 +617,7 @@ def test_threshold_and_calibrated_label_as_predict_does_and_health_names_the_rul
     try:
         served = classify(url, posts).json()
         assert_same(served, expected)
-        test = json.loads((run / "eval_results.json").read_text())["test"]
+        test = recorded_splits(run)["test"]
         point = {p["name"]: p for p in test["operating_points"]}["best_macro_f1"]
         rule = {"threshold": point["threshold"], "threshold_name": "best_macro_f1",
                 "temperature": test["calibration"]["temperature"]}

@@ -28,7 +28,7 @@ from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.testing.cli import REPO, run_main
 from dynahate.testing.cli_refusal import MARKER, assert_refused, snapshot, temp_files
 from dynahate.testing.eval_folders import adapter, answers, hatecheck_answers, posts, write_eval_folder
-from dynahate.testing.records import read_jsonl
+from dynahate.testing.records import read_jsonl, recorded_splits
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -223,7 +223,7 @@ def test_compares_every_split_both_hold_overall_per_round_and_per_functional_tes
     assert result["a"]["name"] == "someone/original" and result["b"]["name"] == "b"
     assert result["method"]["resamples"] == 2000 and result["method"]["seed"] == 0
     assert result["method"]["confidence"] == 0.95 and "null" in result["method"]["invalid"]
-    results_a, results_b = (json.loads((folder / "eval_results.json").read_text()) for folder in (a, b))
+    results_a, results_b = (recorded_splits(folder) for folder in (a, b))
     for split, entry in result["splits"].items():
         assert entry["a"]["adapter"]["sha256"] == results_a[split]["adapter"]["sha256"]
         assert entry["b"]["adapter"]["sha256"] == results_b[split]["adapter"]["sha256"]
@@ -305,7 +305,7 @@ def test_labels_differing_only_in_spelling_compare_and_post_text_never_shows(pai
     assert rows(proc.stdout) == rows(reference.stdout)
     result = json.loads(out.read_text())
     assert result["splits"]["test"]["accuracy"]["b"] == pytest.approx(
-        json.loads((b / "eval_results.json").read_text())["test"]["accuracy"])
+        recorded_splits(b)["test"]["accuracy"])
     for text in (proc.stdout, proc.stderr, out.read_text()):
         assert MARKER not in text
 
@@ -345,7 +345,7 @@ def test_evaluations_in_different_modes_are_compared_with_a_warning(tmp_path):
     items = posts(60, 4)
     a = write_eval_folder(tmp_path / "a", {"test": answers(items, 0.7, 1)}, adapter("a"))
     b = write_eval_folder(tmp_path / "b", {"test": answers(items, 0.8, 2)}, adapter("b"))
-    results = json.loads((b / "eval_results.json").read_text())
+    results = recorded_splits(b)
     results["test"]["mode"] = "score"  # as if B had been evaluated with --mode score
     (b / "eval_results.json").write_text(json.dumps(results))
     proc = compare(a, b, "--resamples", 100)
@@ -414,7 +414,7 @@ def _fingerprint_as_written(folder, split):
     tests/helpers/eval_folders.py): B evaluated other posts, rather than its file being edited afterwards."""
     from dynahate.eval.fingerprint import fingerprint
 
-    results = json.loads((folder / "eval_results.json").read_text())
+    results = recorded_splits(folder)
     ids = dict.fromkeys(line["id"] for line in read_jsonl(folder / f"{split}_predictions.jsonl"))
     results[split]["fingerprint"] = fingerprint((i, f"v1:{i}") for i in ids)
     (folder / "eval_results.json").write_text(json.dumps(results))
@@ -631,7 +631,7 @@ def test_the_same_posts_are_shown_to_be_the_same_by_their_fingerprints(pair, tmp
     result = json.loads(out.read_text())
     for split, entry in result["splits"].items():
         assert entry["posts"]["same"] is True, split
-        assert entry["posts"]["a"] == json.loads((a / "eval_results.json").read_text())[split]["fingerprint"]
+        assert entry["posts"]["a"] == recorded_splits(a)[split]["fingerprint"]
     assert result["notes"] == [] and "note:" not in proc.stdout
 
 
@@ -675,7 +675,7 @@ def _same_change_on_both_sides(tmp_path, pair, change, split="test"):
 
 def _forget_ids_sha256(folder):
     """``eval_results.json`` as results written before fingerprints recorded ``ids_sha256``."""
-    results = json.loads((folder / "eval_results.json").read_text())
+    results = recorded_splits(folder)
     for res in results.values():
         if isinstance(res, dict):  # not schema_version
             del res["fingerprint"]["ids_sha256"]
@@ -690,7 +690,7 @@ def test_predictions_files_are_checked_against_their_splits_fingerprint(pair, tm
     out = tmp_path / "out" / "cmp.json"
     out.parent.mkdir()
     a, b = _same_change_on_both_sides(tmp_path / "deleted", pair, _drop_first, split)
-    recorded = json.loads((a / "eval_results.json").read_text())[split]["fingerprint"]["count"]
+    recorded = recorded_splits(a)[split]["fingerprint"]["count"]
     assert_refused(compare(a, b, "--split", split, "--output", out, check=False),
                    f"{a / f'{split}_predictions.jsonl'}: {recorded - 1} predictions, but the fingerprint "
                    f"eval_results.json records for this split is of {recorded} posts", "re-run `dynahate eval`")
@@ -714,7 +714,7 @@ def test_a_tampered_fingerprint_count_is_described_not_shown(pair, tmp_path):
     a, b = (tmp_path / "a", tmp_path / "b")
     shutil.copytree(pair[0], a)
     shutil.copytree(pair[1], b)
-    results = json.loads((b / "eval_results.json").read_text())
+    results = recorded_splits(b)
     results["test"]["fingerprint"]["count"] = f"the {MARKER} post"
     (b / "eval_results.json").write_text(json.dumps(results))
     assert_refused(compare(a, b, "--split", "test", check=False), f"{b / 'eval_results.json'}: split 'test': "
@@ -725,7 +725,7 @@ def test_results_without_fingerprints_compare_with_a_note(tmp_path):
     items = posts(120, 21)
     a = write_eval_folder(tmp_path / "a", {"test": answers(items, 0.7, 1)}, adapter("a"), data=None)
     b = write_eval_folder(tmp_path / "b", {"test": answers(items, 0.8, 3)}, adapter("b"))
-    assert "fingerprint" not in json.loads((a / "eval_results.json").read_text())["test"]
+    assert "fingerprint" not in recorded_splits(a)["test"]
     out = tmp_path / "cmp.json"
     proc = compare(a, b, "--output", out, "--resamples", 200)
     entry = json.loads(out.read_text())["splits"]["test"]
@@ -769,7 +769,7 @@ def test_contrast_consistency_and_bpsn_auc_differences_with_paired_intervals(tmp
     out = tmp_path / "cmp.json"
     proc = compare(a, b, "--output", out, "--resamples", 2000)
     entry = json.loads(out.read_text())["splits"]["test"]
-    ra, rb = (json.loads((f / "eval_results.json").read_text())["test"] for f in (a, b))
+    ra, rb = (recorded_splits(f)["test"] for f in (a, b))
     consistency = entry["contrast"]["consistency"]
     assert entry["contrast"]["pairs"] == ra["contrast"]["pairs"] == 200
     assert consistency["a"] == pytest.approx(ra["contrast"]["consistency"])
@@ -825,7 +825,7 @@ POST = f"the {MARKER} are vermin"  # what a tampered file could hold where a nam
 
 
 def _edit_results(folder, change):
-    results = json.loads((folder / "eval_results.json").read_text())
+    results = recorded_splits(folder)
     change(results)
     (folder / "eval_results.json").write_text(json.dumps(results))
 

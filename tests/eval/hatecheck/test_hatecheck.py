@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import http.server
 import io
-import json
 import threading
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from dynahate.eval.predictions import PREDICTION_KEYS, Prediction
 from dynahate.plugin.data.download import git_blob_sha1
 from dynahate.testing.cli import FIXTURES, run_main
 from dynahate.testing.cli_refusal import assert_refused, snapshot, temp_files
-from dynahate.testing.records import read_jsonl
+from dynahate.testing.records import read_jsonl, recorded_splits
 
 SAMPLE = FIXTURES / "hatecheck_sample.csv"
 TEXT_WORDS = ("despise", "disgust", "vermin", "market", "river", "chased")  # in test cases, never in names
@@ -55,7 +54,7 @@ def test_score_mode_end_to_end_on_the_synthetic_file(trained_run, tmp_path):
     proc = _hatecheck(trained_run, "--csv", str(SAMPLE), "--output-dir", str(out))
     blob = git_blob_sha1(SAMPLE)
     assert f"git blob id {blob}" in proc.stderr and HATECHECK_BLOB in proc.stderr  # the warning names both
-    results = json.loads((out / "eval_results.json").read_text())
+    results = recorded_splits(out)
     hc = results["hatecheck"]
     cases = read_hatecheck_csv(SAMPLE)
     assert hc["mode"] == "score" and hc["examples"] == len(cases) == 60
@@ -103,9 +102,9 @@ def test_generate_mode_keeps_the_other_entries_of_eval_results(trained_run, prep
     out = tmp_path / "out"
     run_main(["eval", "--adapter", str(trained_run), "--data-dir", str(prepared_data), "--split", "dev",
              "--output-dir", str(out)])
-    dev_before = json.loads((out / "eval_results.json").read_text())["dev"]
+    dev_before = recorded_splits(out)["dev"]
     proc = _hatecheck(trained_run, "--csv", str(SAMPLE), "--output-dir", str(out), "--mode", "generate")
-    results = json.loads((out / "eval_results.json").read_text())
+    results = recorded_splits(out)
     assert results["dev"] == dev_before and results["hatecheck"]["mode"] == "generate"
     lines = read_jsonl(out / "hatecheck_predictions.jsonl")
     answer_keys = ({"raw"}, {"raw_length", "raw_sha256"})  # the answer, or its length and hash when not answer-like
@@ -245,7 +244,7 @@ def test_card_shows_hatecheck_and_per_round_test_results(trained_run, prepared_d
     stage = tmp_path / "stage"
     run_main(["publish", str(run), "--data-dir", str(prepared_data), "--repo-id", "me/tiny", "--dry-run",
              "--stage-dir", str(stage)])
-    results = json.loads((run / "eval_results.json").read_text())
+    results = recorded_splits(run)
     hc = results["hatecheck"]
     card = ModelCard.load(stage / "README.md")
     text = card.text
