@@ -83,3 +83,44 @@ def hatecheck_answers(accuracy: float, seed: int) -> list[str | None]:
     rng = random.Random(seed)
     return [case.gold if rng.random() < accuracy else LABELS[1 - LABELS.index(case.gold)]
             for case in read_hatecheck_csv(HATECHECK_SAMPLE)]
+
+
+def write_scored_folder(folder: Path, seed: int, dev: bool = False) -> Path:
+    """A score-mode evaluation of 400 Dynahate-like posts, written by eval's own writer after
+    add_decision_entries (pairs and groups recorded): every odd post perturbs the one before it. ``dev``: a dev
+    split of other posts is evaluated with it, so the test split gains thresholds chosen on dev and a calibration."""
+    import numpy as np
+
+    from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
+    from dynahate.eval.decision.bias import dynahate_groups
+    from dynahate.eval.decision.entries import SplitContext, add_decision_entries
+    from dynahate.eval.metrics import split_results
+    from dynahate.eval.predictions import Prediction
+
+    rng = np.random.default_rng(100)  # the posts: the same on both sides
+    n = 400
+    hate = rng.random(n) < 0.5
+    targets = rng.choice(["wom", "bla", "jew", "none"], n)
+    metas = [{"acl.id": f"acl{i}", "acl.id.matched": f"acl{i - 1}" if i % 2 else f"acl{i + 1}",
+              "level": "perturbation" if i % 2 else "original", "round": "2b" if i % 2 else "2a",
+              "target": str(targets[i])} for i in range(n)]
+    noise = np.random.default_rng(seed).normal(0, 1.5, n)  # the adapter
+    p = 1 / (1 + np.exp(-(np.where(hate, 1.5, -1.5) + noise)))
+    predictions = [Prediction(f"acl{i}", "hate" if hate[i] else "not hate", "hate" if p[i] >= 0.5 else "not hate",
+                              p_hate=float(p[i]), round=metas[i]["round"]) for i in range(n)]
+    results = split_results(predictions, "score", 1.0, metas)
+    results["adapter"] = {"sha256": f"{seed:02d}" * 32}
+    outcomes = {"test": SplitOutcome(predictions, results)}
+    groups = dynahate_groups(metas, list(hate), {m["acl.id"]: m["target"] for m in metas})
+    if dev:
+        dev_hate = np.random.default_rng(200).random(200) < 0.5
+        dev_p = 1 / (1 + np.exp(-(np.where(dev_hate, 1.5, -1.5) + np.random.default_rng(seed + 1).normal(0, 1.5, 200))))
+        dev_predictions = [Prediction(f"dev{i}", "hate" if dev_hate[i] else "not hate",
+                                      "hate" if dev_p[i] >= 0.5 else "not hate", p_hate=float(dev_p[i]))
+                           for i in range(200)]
+        dev_results = split_results(dev_predictions, "score", 1.0)
+        dev_results["adapter"] = results["adapter"]
+        outcomes = {"dev": SplitOutcome(dev_predictions, dev_results), **outcomes}
+    add_decision_entries(outcomes, {"test": SplitContext(metas, groups)}, folder)
+    write_eval_outputs(folder, outcomes)
+    return folder

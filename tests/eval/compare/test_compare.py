@@ -27,7 +27,14 @@ from dynahate.eval.compare.paired_stats import (
 from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.testing.cli import REPO, run_main
 from dynahate.testing.cli_refusal import MARKER, assert_refused, snapshot, temp_files
-from dynahate.testing.eval_folders import adapter, answers, hatecheck_answers, posts, write_eval_folder
+from dynahate.testing.eval_folders import (
+    adapter,
+    answers,
+    hatecheck_answers,
+    posts,
+    write_eval_folder,
+    write_scored_folder,
+)
 from dynahate.testing.records import read_jsonl, recorded_splits
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -733,39 +740,8 @@ def test_results_without_fingerprints_compare_with_a_note(tmp_path):
     assert "the posts were joined by id only, not shown to be the same posts: A recorded no fingerprint" in proc.stdout
 
 
-def _scored_folder(folder, seed, flip_every=0):
-    """A score-mode evaluation of 400 Dynahate-like posts, written by eval's own writer after
-    add_decision_entries (pairs and groups recorded): every odd post perturbs the one before it."""
-    import numpy as np
-
-    from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
-    from dynahate.eval.decision.bias import dynahate_groups
-    from dynahate.eval.decision.entries import SplitContext, add_decision_entries
-    from dynahate.eval.metrics import split_results
-    from dynahate.eval.predictions import Prediction
-
-    rng = np.random.default_rng(100)  # the posts: the same on both sides
-    n = 400
-    hate = rng.random(n) < 0.5
-    targets = rng.choice(["wom", "bla", "jew", "none"], n)
-    metas = [{"acl.id": f"acl{i}", "acl.id.matched": f"acl{i - 1}" if i % 2 else f"acl{i + 1}",
-              "level": "perturbation" if i % 2 else "original", "round": "2b" if i % 2 else "2a",
-              "target": str(targets[i])} for i in range(n)]
-    noise = np.random.default_rng(seed).normal(0, 1.5, n)  # the adapter
-    p = 1 / (1 + np.exp(-(np.where(hate, 1.5, -1.5) + noise)))
-    predictions = [Prediction(f"acl{i}", "hate" if hate[i] else "not hate", "hate" if p[i] >= 0.5 else "not hate",
-                              p_hate=float(p[i]), round=metas[i]["round"]) for i in range(n)]
-    results = split_results(predictions, "score", 1.0, metas)
-    results["adapter"] = {"sha256": f"{seed:02d}" * 32}
-    outcomes = {"test": SplitOutcome(predictions, results)}
-    groups = dynahate_groups(metas, list(hate), {m["acl.id"]: m["target"] for m in metas})
-    add_decision_entries(outcomes, {"test": SplitContext(metas, groups)}, folder)
-    write_eval_outputs(folder, outcomes)
-    return folder
-
-
 def test_contrast_consistency_and_bpsn_auc_differences_with_paired_intervals(tmp_path):
-    a, b = _scored_folder(tmp_path / "a", 1), _scored_folder(tmp_path / "b", 2)
+    a, b = write_scored_folder(tmp_path / "a", 1), write_scored_folder(tmp_path / "b", 2)
     out = tmp_path / "cmp.json"
     proc = compare(a, b, "--output", out, "--resamples", 2000)
     entry = json.loads(out.read_text())["splits"]["test"]
