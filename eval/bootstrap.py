@@ -180,7 +180,8 @@ def resampled_roc_auc(positive: Sequence[bool] | np.ndarray, score: Sequence[flo
     return np.concatenate(aucs) if aucs else np.empty(0)
 
 
-def paired_auc_differences(positive: Sequence[bool] | np.ndarray, score_a: Sequence[float], score_b: Sequence[float],
+def paired_auc_differences(positive: Sequence[bool] | np.ndarray, score_a: Sequence[float] | np.ndarray,
+                           score_b: Sequence[float] | np.ndarray,
                            subsets: dict[str, np.ndarray], resamples: int, seed: int,
                            chunk: int = CHUNK) -> dict[str, np.ndarray]:
     """For each named subset of the posts (a boolean mask), B's ROC-AUC minus A's on that subset in each of

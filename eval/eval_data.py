@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.describe import describe_value, text_sha1
 from dynahate.core.errors import DynahateError
@@ -88,7 +88,7 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
     metas = _load_meta(path, rows)
     examples = [
         EvalExample(
-            id=(meta.get("acl.id") if meta and meta.get("acl.id") else f"{name}-{line}"),
+            id=cast(str, meta.get("acl.id") if meta and meta.get("acl.id") else f"{name}-{line}"),
             post=post,
             gold=gold,
             meta=meta,
@@ -128,4 +128,4 @@ def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, A
         problem = first_metadata_problem(meta)
         if problem:
             raise DynahateError(f"{sidecar}:{index}: {problem}; re-run `dynahate prepare`")
-    return metas
+    return cast("list[dict[str, Any] | None]", metas)
