@@ -12,6 +12,7 @@ metadata value must be a code (:mod:`dynahate.plugin.metadata`): it reaches publ
 
 from __future__ import annotations
 
+from typing import cast
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,7 +142,9 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
                 raise DynahateError(f"{_where(path, line, acl_id)}: {message} (use --skip-invalid to leave such rows out)")
             skipped.append(SkippedRow(line, acl_id if shown(acl_id) else None, kind, message))
             continue
-        rows.append(CsvRow(line, record["text"], record["label"], record["split"], _metadata(record)))
+        # _row_problem found text, label and split present
+        rows.append(CsvRow(line, cast(str, record["text"]), cast(str, record["label"]), cast(str, record["split"]),
+                           _metadata(record)))
     if not rows and not skipped:
         raise DynahateError(f"{path}: the CSV has a header but no rows")
     return CsvContents(rows, skipped, missing_metadata)
