@@ -162,7 +162,7 @@ def run_main(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | 
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             if exc.code is not None and not isinstance(exc.code, int):
                 print(exc.code, file=sys.stderr)
-        except Exception:  # what the interpreter would print and exit 1 for
+        except Exception:  # noqa: BLE001 - what the interpreter would print and exit 1 for
             traceback.print_exc(file=sys.stderr)
             code = 1
         finally:

@@ -128,10 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- read side -----------------------------------------------------------------------------------------------
 
-    def do_HEAD(self):  # noqa: N802
+    def do_HEAD(self):
         self._read()
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self._read()
 
     def _read(self) -> None:
@@ -204,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- write side ----------------------------------------------------------------------------------------------
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         state = self.server.state
         length = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(length)
