@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 export HF_HUB_OFFLINE := 1
 export DISABLE_VERSION_CHECK := 1
 
-.PHONY: install test test-fast coverage lint docs docs-serve demo clean
+.PHONY: install test test-fast coverage lint typecheck check-types docs docs-serve demo clean
 
 install: $(STAMP)
 
@@ -27,9 +27,25 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 test: install
 	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
 
-# ruff (rules and line length in pyproject.toml's [tool.ruff]) on the whole tree; CI runs it before the tests.
+# ruff (rules and line length in pyproject.toml's [tool.ruff]) on the whole tree, then the type checker; CI runs it
+# before the tests (.pre-commit-config.yaml runs the same two before a commit).
 lint: install
 	$(BIN)/ruff check .
+	$(MAKE) --no-print-directory check-types
+
+# basedpyright ([tool.basedpyright] in pyproject.toml: standard, strict on core/, eval/decision/ and
+# plugin/eval_record.py). The packages import as dynahate.<folder> through setuptools' package-dir, which pyright
+# cannot follow, so build/typecheck/dynahate/ links each name to its folder (the config's extraPaths).
+TYPECHECK_LINKS := core:core plugin:plugin inference:inference eval:eval publish:publish serve:serve testing:tests/helpers
+
+typecheck: install
+	$(MAKE) --no-print-directory check-types
+
+# the type checker in the environment as it is (no install step): `make lint`'s second half and the pre-commit hook
+check-types:
+	mkdir -p build/typecheck/dynahate
+	for link in $(TYPECHECK_LINKS); do ln -sfn ../../../$${link#*:} build/typecheck/dynahate/$${link%%:*}; done
+	$(BIN)/basedpyright --pythonpath $(BIN)/python
 
 # The tests that neither train nor need a trained run (tests/conftest.py marks those `integration`): ~1 min on 2 cores.
 test-fast: install

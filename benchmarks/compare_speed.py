@@ -21,6 +21,7 @@ import argparse
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 
@@ -49,7 +50,7 @@ def write_folder(folder: Path, gold, pred, rounds) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cast(str, __doc__).splitlines()[0])
     parser.add_argument("--posts", type=int, default=4120)
     parser.add_argument("--resamples", type=int, default=10_000)
     args = parser.parse_args()
@@ -65,7 +66,8 @@ def main() -> None:
     right_a, right_b = (pred_a == gold).astype(float), (pred_b == gold).astype(float)
     theirs, theirs_s = timed(lambda: bootstrap(
         (right_a, right_b), lambda a, b, axis: b.mean(axis=axis) - a.mean(axis=axis), paired=True,
-        vectorized=True, n_resamples=args.resamples, method="percentile", random_state=np.random.default_rng(1)))
+        vectorized=True, n_resamples=args.resamples, method="percentile",
+        random_state=np.random.default_rng(1)))  # pyright: ignore[reportCallIssue]  # scipy's rng transition takes it
     low, high = ours["accuracy"]["interval"]
     print(f"{args.posts} posts, {args.resamples} resamples, accuracy difference {ours['accuracy']['difference']:+.4f}")
     print(f"paired_comparison (multinomial over kinds; accuracy and macro-F1): {ours_s:7.3f} s  "

@@ -16,6 +16,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 
@@ -32,7 +33,7 @@ ROUNDS = ["1", "2a", "2b", "3a", "4b"]
 ADAPTER = {"path": "run", "sha256": "ab" * 32, "base_model": "org/base"}
 
 
-def synthetic(n: int, seed: int) -> tuple[list[Prediction], list[dict]]:
+def synthetic(n: int, seed: int) -> tuple[list[Prediction], list[dict[str, Any]]]:
     rng = np.random.default_rng(seed)
     hate = rng.random(n) < 0.55
     p_hate = 1 / (1 + np.exp(-(rng.normal(0, 2.5, n) + np.where(hate, 2.0, -2.0))))
@@ -52,11 +53,12 @@ def outcome(predictions: list[Prediction]) -> SplitOutcome:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cast(str, __doc__).splitlines()[0])
     parser.add_argument("--posts", type=int, default=4120)
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     test, metas = synthetic(args.posts, 1)
+    context_metas = cast("list[dict[str, Any] | None]", metas)  # as SplitContext holds them
     dev, _ = synthetic(4100, 2)
     groups = dynahate_groups(metas, [p.gold == LABELS[0] for p in test], {m["acl.id"]: m["target"] for m in metas})
     before, added = [], []
@@ -67,9 +69,9 @@ def main() -> None:
             outcomes = {"test": outcome(test)}
             before.append(time.perf_counter() - start)
             start = time.perf_counter()
-            add_decision_entries(outcomes, {"test": SplitContext(metas, groups)}, Path(folder))
+            add_decision_entries(outcomes, {"test": SplitContext(context_metas, groups)}, Path(folder))
             added.append(time.perf_counter() - start)
-    res = outcomes["test"].results
+    res = outcomes["test"].results  # pyright: ignore[reportPossiblyUnboundVariable]  # --repeat is at least 1
     assert res["calibration"] and len(res["operating_points"]) == 4, "dev's scores were not used"
     print(f"{args.posts} test posts (dev: 4100 read from its folder); {len(res['bias']['groups'])} target groups, "
           f"{res['contrast']['pairs']} contrast pairs, {res['intervals']['resamples']} resamples; "

@@ -34,6 +34,7 @@ import resource
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 from tiny_run import SAMPLE, llama31_8b_random, train_tiny
 
@@ -49,7 +50,7 @@ def random_8b_adapter(work: Path) -> Path:
     lora = LoraConfig(r=8, lora_alpha=16, lora_dropout=0.05, target_modules="all-linear", task_type="CAUSAL_LM")
     peft_model = get_peft_model(base, lora)
     peft_model.peft_config["default"].base_model_name_or_path = str(work / "base")
-    peft_model.save_pretrained(work / "run")
+    peft_model.save_pretrained(str(work / "run"))
     tokenizer.save_pretrained(work / "run")
     del base, peft_model
     gc.collect()
@@ -119,7 +120,7 @@ def profile(score, posts) -> None:
 def main() -> None:
     from dynahate.inference.token_budget import token_budget_arg
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cast(str, __doc__).splitlines()[0])
     parser.add_argument("--adapter", type=Path, help="a trained run directory (default: train the tiny model)")
     parser.add_argument("--base", help="base model (default: the adapter's own)")
     parser.add_argument("--data", type=Path, help="JSONL with 'input' (default: the prepared sample, all splits)")
@@ -158,6 +159,7 @@ def main() -> None:
         loaded = load_adapter_model(adapter, args.base, quantize=not args.no_quantize, force=True)
         score = ScoreEngine(loaded.model, loaded.tokenizer, token_budget=args.token_budget, progress=False)
         forwards = ForwardCounter(score.lm.model)
+        generated, t_gen, mem_gen = [], 0.0, 0.0  # measured below unless --score-only
         if not args.score_only:
             generate = GenerateEngine(loaded.model, loaded.tokenizer, batch_size=8, progress=False)
             generate.generate(unique[:16])  # warm-up, not timed

@@ -20,6 +20,7 @@ import csv
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 from dynahate.plugin.data.prepare import prepare
 from dynahate.plugin.data.prompt_lengths import load_length_tokenizer
@@ -35,7 +36,7 @@ def build_csv(path: Path, rows: int) -> None:
         writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
         writer.writerow(header)
         for n in range(rows):
-            row = list(seed[n % len(seed)])
+            row: list[str | int] = list(seed[n % len(seed)])
             row[0], row[1], row[2] = str(n + 1), f"acl{n + 1}", n + 1
             row[3] = f"{row[3]} {n // len(seed)}"  # distinct texts, like the real file
             row[-1] = "NA"
@@ -52,7 +53,7 @@ def best_of(repeat: int, fn) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cast(str, __doc__).splitlines()[0])
     parser.add_argument("--rows", type=int, default=41144)
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--tokenizer", default=None, metavar="NAME",

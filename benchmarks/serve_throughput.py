@@ -23,6 +23,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import cast
 
 from tiny_run import SAMPLE, train_tiny
 
@@ -77,7 +78,7 @@ def served_rate(url: str, posts: list[str], clients: int, per_request: int) -> t
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cast(str, __doc__).splitlines()[0])
     parser.add_argument("--adapter", type=Path, help="a trained run directory (default: train the tiny model)")
     parser.add_argument("--posts", type=int, default=1152)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])

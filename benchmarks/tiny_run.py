@@ -55,5 +55,6 @@ def llama31_8b_random():
     config = llama31_8b_config(bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                                torch_dtype="bfloat16")
     with torch.device("cuda" if torch.cuda.is_available() else "cpu"):
-        model = LlamaForCausalLM(config).to(torch.bfloat16)
+        # transformers wraps PreTrainedModel.to in a decorator whose type the checker misreads (self as the dtype)
+        model = LlamaForCausalLM(config).to(torch.bfloat16)  # pyright: ignore[reportArgumentType]
     return model, tokenizer

@@ -18,6 +18,7 @@ import csv
 import os
 import time
 from pathlib import Path
+from typing import cast
 
 from dynahate.plugin import prompts
 from dynahate.plugin.llama3_tokenizer import llama31_tokenizer
@@ -26,7 +27,7 @@ SAMPLE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "dynaha
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cast(str, __doc__).splitlines()[0])
     parser.add_argument("--posts", type=int, default=4120, help="posts to tokenize (default: 4120)")
     parser.add_argument("--repeat", type=int, default=3, help="timed rounds; the fastest of each is reported")
     args = parser.parse_args()

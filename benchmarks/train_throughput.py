@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import cast
 
 from tiny_run import REPO, SAMPLE, llama31_8b_random
 
@@ -93,7 +94,7 @@ def train(name: str, workspace: Path, model: Path, out: Path, steps: int, on_gpu
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=cast(str, __doc__).splitlines()[0])
     parser.add_argument("--model", type=Path, help="base model directory (default: build the tiny model)")
     parser.add_argument("--llama31-8b-random", action="store_true", help="Llama-3.1-8B architecture, random weights")
     parser.add_argument("--csv", type=Path, default=SAMPLE, help="Dynahate CSV (default: the bundled sample)")

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
+from typing import TypeVar
+
+_Number = TypeVar("_Number", int, float)
 
 
-def _number_type(kind: type, accept, description: str):
+def _number_type(kind: type[_Number], accept: Callable[[_Number], bool],
+                 description: str) -> Callable[[str], _Number]:
     """An argparse type: ``kind(text)`` that ``accept`` takes, else "must be <description>, got '<text>'"."""
-    def parse(text: str):
+    def parse(text: str) -> _Number:
         try:
             value = kind(text)
         except ValueError:
@@ -26,6 +31,6 @@ positive_float = _number_type(float, lambda value: value > 0, "a number greater 
 open_fraction = _number_type(float, lambda value: 0 < value < 1, "a number between 0 and 1 (both excluded)")
 
 
-def positive_int_at_most(maximum: int):
+def positive_int_at_most(maximum: int) -> Callable[[str], int]:
     """An argparse type: a positive integer no greater than ``maximum`` (a bound on memory or time)."""
     return _number_type(int, lambda value: 1 <= value <= maximum, f"a positive integer at most {maximum}")

@@ -14,9 +14,9 @@ import os
 import signal
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 
 def _default_mode() -> int:
@@ -32,7 +32,7 @@ def _temp_beside(target: Path) -> tuple[int, Path]:
 
 
 @contextlib.contextmanager
-def signals_held() -> Iterator[None]:
+def signals_held() -> Generator[None]:
     """Hold SIGINT and SIGTERM for the block (main thread only) and deliver them after it.
 
     The handlers are swapped rather than the signals masked: a mask covers one thread only, and a
@@ -54,7 +54,7 @@ def signals_held() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def atomic_open(target: str | Path, mode: str = "w") -> Iterator[IO]:
+def atomic_open(target: str | Path, mode: str = "w") -> Generator[IO[Any]]:
     """Open a temporary file for writing; it replaces ``target`` only if the block succeeds."""
     with atomic_files() as group:
         yield group.open(target, mode)
@@ -74,9 +74,9 @@ def atomic_write_bytes(target: str | Path, data: bytes) -> None:
 
 class _FileGroup:
     def __init__(self) -> None:
-        self._pending: list[tuple[IO, Path, Path]] = []
+        self._pending: list[tuple[IO[Any], Path, Path]] = []
 
-    def open(self, target: str | Path, mode: str = "w") -> IO:
+    def open(self, target: str | Path, mode: str = "w") -> IO[Any]:
         target = Path(target)
         encoding, newline = (None, None) if "b" in mode else ("utf-8", "\n")
         with signals_held():  # no signal between creating the temporary file and recording it
@@ -109,7 +109,7 @@ class _FileGroup:
 
 
 @contextlib.contextmanager
-def atomic_files() -> Iterator[_FileGroup]:
+def atomic_files() -> Generator[_FileGroup]:
     """A group of files written together: ``group.open(path)`` each; all are renamed at the end.
 
     If the block raises, every temporary file is removed and no target is created or changed.

@@ -18,6 +18,7 @@ import signal
 import sys
 from importlib.metadata import entry_points
 from types import ModuleType
+from typing import Any
 
 from dynahate.core import __version__
 from dynahate.core.errors import DynahateError
@@ -33,7 +34,7 @@ DOCS_PAGE = "docs/commands/{name}.md"
 class CommandParser(argparse.ArgumentParser):
     """A subcommand's parser: its ``--help`` ends with ``docs: <the command's page>``, whatever its epilog."""
 
-    def __init__(self, *args, docs_page: str | None = None, **kwargs) -> None:
+    def __init__(self, *args: Any, docs_page: str | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.docs_page = docs_page
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import Sequence
+from typing import Any
 
 ALIASES_REMOVED_IN = "0.2"
 """The release that drops the deprecated spellings (``--show-examples``)."""
@@ -21,11 +23,12 @@ class _Spelling(argparse.Action):
     is a usage error, whichever comes first.
     """
 
-    def __init__(self, option_strings, dest, alias_of: str | None = None, **kwargs):
+    def __init__(self, option_strings: Sequence[str], dest: str, alias_of: str | None = None, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, **kwargs)
         self.alias_of = alias_of
 
-    def __call__(self, parser, namespace, values, option_string=None):
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: str | Sequence[Any] | None, option_string: str | None = None) -> None:
         value = self.const if self.nargs == 0 else values
         spelling = self.option_strings[0]
         given = vars(namespace).setdefault("_spellings_given", {}).setdefault(self.dest, {})
@@ -41,7 +44,7 @@ class _Spelling(argparse.Action):
 
 
 def add_option_with_deprecated_alias(parser: argparse.ArgumentParser, name: str, alias: str, *, help: str,
-                                     **kwargs) -> None:
+                                     **kwargs: Any) -> None:
     """Add option ``name`` and its old spelling ``alias``, deprecated until :data:`ALIASES_REMOVED_IN`.
 
     Args:

@@ -16,6 +16,7 @@ import traceback
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
+from typing import cast
 
 _SHOWN = re.compile(r"[A-Za-z0-9._-]{1,20}")
 _HTTP_STATUS = re.compile(r"\d{3} (Client|Server) Error\.?")
@@ -87,23 +88,30 @@ def _type_name(exc: BaseException) -> str:
     return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
+def _members(error: BaseException) -> tuple[BaseException, ...]:
+    """A group's sub-exceptions (a task group's failures: anyio, streamed answers); none for any other exception."""
+    return cast("BaseExceptionGroup[BaseException]", error).exceptions if isinstance(error, BaseExceptionGroup) else ()
+
+
 def _traceback_lines(exc: BaseException, outer: frozenset[int] = frozenset()) -> list[str]:
-    chain, current, seen = [], exc, set(outer)  # ``outer``: the groups this one is in (no endless loop)
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    seen = set(outer)  # ``outer``: the groups this one is in (no endless loop)
     while current is not None and id(current) not in seen:  # as Python prints it: the cause first
         seen.add(id(current))
         chain.append(current)
         current = current.__cause__ or (None if current.__suppress_context__ else current.__context__)
-    lines = []
+    lines: list[str] = []
     for index, error in enumerate(reversed(chain)):
         if index:
             lines.append("which led to:")
         lines.append("Traceback (most recent call last):")
         lines += [line.rstrip("\n") for line in traceback.format_list(traceback.extract_tb(error.__traceback__))]
         lines.append(f"{_type_name(error)}: <message not logged>")
-        if isinstance(error, BaseExceptionGroup):  # a task group's failures (anyio, streamed answers)
-            for number, member in enumerate(error.exceptions, 1):
-                lines.append(f"  sub-exception {number} of {len(error.exceptions)}:")
-                lines += [f"    {line}" for line in _traceback_lines(member, outer | {id(error)})]
+        members = _members(error)
+        for number, member in enumerate(members, 1):
+            lines.append(f"  sub-exception {number} of {len(members)}:")
+            lines += [f"    {line}" for line in _traceback_lines(member, outer | {id(error)})]
     return lines
 
 
@@ -115,9 +123,9 @@ def describe_exception(exc: BaseException) -> str:
     show the program's own lines, file and line number. The first line is a summary:
     ``RuntimeError raised at score_engine.py:123 in score`` (a group's first member's).
     """
-    leaf = exc
-    while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
-        leaf = leaf.exceptions[0]
+    leaf: BaseException = exc
+    while _members(leaf):
+        leaf = _members(leaf)[0]
     frames = traceback.extract_tb(leaf.__traceback__)
     where = f" raised at {Path(frames[-1].filename).name}:{frames[-1].lineno} in {frames[-1].name}" if frames else ""
     group = f" (the first of the {_type_name(exc)})" if leaf is not exc else ""

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from json.decoder import scanstring
-from typing import Any
+from json import decoder as _json_decoder
+from typing import Any, cast
+
+# typeshed does not declare json.decoder.scanstring (the decoder's own string scanner, public since Python 2.6)
+scanstring = cast(Callable[[str, int], tuple[str, int]], _json_decoder.scanstring)  # pyright: ignore[reportAttributeAccessIssue]
 
 _WS = re.compile(r"\s*")
 
@@ -30,7 +34,9 @@ class JsonShapeError(ValueError):
 
 
 def _skip(text: str, pos: int) -> int:
-    return _WS.match(text, pos).end()
+    match = _WS.match(text, pos)
+    assert match is not None  # \s* matches at every position
+    return match.end()
 
 
 def _fail(text: str, pos: int, what: str) -> JsonShapeError:

@@ -50,7 +50,7 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
 def read_jsonl(path: str | Path, required_keys: Iterable[str] = ()) -> list[dict[str, Any]]:
     """All objects of a JSONL file; each must carry ``required_keys`` (error names the line)."""
     required = tuple(required_keys)
-    records = []
+    records: list[dict[str, Any]] = []
     for number, obj in iter_jsonl(path):
         missing = [key for key in required if key not in obj]
         if missing:

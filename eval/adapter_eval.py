@@ -92,7 +92,7 @@ def evaluate_with_adapter(ranks, validate: Callable[[], Validated], *, mode: str
                             progress=None if ranks.is_main else False)
     engine = ranks.agree(lambda: build_engine(mode, loaded.model, loaded.tokenizer, options))
     outcomes = evaluate_splits(validated.splits, engine, mode, ranks)
-    lowered = getattr(engine, "budget_lowered", None)  # score mode, after an out-of-memory batch
+    lowered = engine.budget_lowered  # score mode, after an out-of-memory batch
     if lowered:
         print(f"note: {lowered}" + (f" on rank {ranks.rank}" if ranks.distributed else ""), file=sys.stderr)
     if outcomes:

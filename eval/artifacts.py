@@ -37,7 +37,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.atomic import atomic_files
 from dynahate.core.errors import DynahateError
@@ -104,7 +104,7 @@ def read_results(out_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:
         record = read_record(path, allow_trainer=True, what="earlier evaluation results")
     except DynahateError as exc:
         raise DynahateError(f"{exc}; or move it away to start afresh") from None
-    return dict(record.splits), record.trainer_text
+    return cast("dict[str, dict[str, Any]]", dict(record.splits)), record.trainer_text
 
 
 def _read_results_for_update(out_dir: Path) -> tuple[dict[str, dict[str, Any]], str | None]:

@@ -47,7 +47,8 @@ class Kinds:
     counts: np.ndarray  # per kind, in the sample
 
     @classmethod
-    def of(cls, gold: Sequence[int], pred_a: Sequence[int], pred_b: Sequence[int], n_labels: int) -> Kinds:
+    def of(cls, gold: Sequence[int] | np.ndarray, pred_a: Sequence[int] | np.ndarray,
+           pred_b: Sequence[int] | np.ndarray, n_labels: int) -> Kinds:
         import numpy as np
 
         gold, pred_a, pred_b = (np.asarray(x, dtype=np.int64) for x in (gold, pred_a, pred_b))
@@ -119,7 +120,7 @@ class ScoredPosts:
     order: np.ndarray  # the posts' indices in this order
 
     @classmethod
-    def of(cls, positive: Sequence[bool], score: Sequence[float]) -> ScoredPosts:
+    def of(cls, positive: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray) -> ScoredPosts:
         import numpy as np
 
         positive, score = np.asarray(positive, dtype=bool), np.asarray(score, dtype=np.float64)
@@ -156,7 +157,7 @@ def _post_counts(n: int, resamples: int, seed: int, chunk: int) -> Iterator[np.n
         yield np.bincount(drawn.ravel(), minlength=rows * n).reshape(rows, n)
 
 
-def roc_auc(positive: Sequence[bool], score: Sequence[float]) -> float:
+def roc_auc(positive: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray) -> float:
     """The ROC-AUC of ``score`` for the ``positive`` posts (scikit-learn's ``roc_auc_score``); ``nan`` without both
     classes."""
     import numpy as np
@@ -165,8 +166,8 @@ def roc_auc(positive: Sequence[bool], score: Sequence[float]) -> float:
     return float(posts.auc(np.ones((1, len(np.asarray(positive))), dtype=np.int64))[0])
 
 
-def resampled_roc_auc(positive: Sequence[bool], score: Sequence[float], resamples: int, seed: int,
-                      chunk: int = CHUNK) -> np.ndarray:
+def resampled_roc_auc(positive: Sequence[bool] | np.ndarray, score: Sequence[float] | np.ndarray, resamples: int,
+                      seed: int, chunk: int = CHUNK) -> np.ndarray:
     """The ROC-AUC of each of ``resamples`` bootstrap resamples of the posts (``nan`` for one without both classes).
 
     Each resample draws post indices with replacement (in :class:`ScoredPosts`' order: any order of the posts
@@ -179,7 +180,8 @@ def resampled_roc_auc(positive: Sequence[bool], score: Sequence[float], resample
     return np.concatenate(aucs) if aucs else np.empty(0)
 
 
-def paired_auc_differences(positive: Sequence[bool], score_a: Sequence[float], score_b: Sequence[float],
+def paired_auc_differences(positive: Sequence[bool] | np.ndarray, score_a: Sequence[float] | np.ndarray,
+                           score_b: Sequence[float] | np.ndarray,
                            subsets: dict[str, np.ndarray], resamples: int, seed: int,
                            chunk: int = CHUNK) -> dict[str, np.ndarray]:
     """For each named subset of the posts (a boolean mask), B's ROC-AUC minus A's on that subset in each of

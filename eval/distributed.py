@@ -56,7 +56,7 @@ class Ranks:
             return [value]
         import torch.distributed as dist
 
-        gathered: list[Any] = [None] * self.world_size if self.is_main else None
+        gathered: list[Any] | None = [None] * self.world_size if self.is_main else None
         dist.gather_object(value, gathered, dst=0)
         return gathered
 
@@ -75,8 +75,8 @@ class Ranks:
         statuses: list[Any] = [None] * self.world_size
         dist.all_gather_object(statuses, status)
         failed = [rank for rank, code in enumerate(statuses) if code is not None]
-        if not failed:
-            return value
+        if not failed:  # step() returned here too, so value is bound
+            return value  # pyright: ignore[reportPossiblyUnboundVariable, reportReturnType]
         # Every rank leaves now. torchrun SIGTERMs the others as soon as one exits, so the lowest failing
         # rank reports before anyone leaves (the barrier), and no rank turns that SIGTERM into a second line.
         signal.signal(signal.SIGTERM, signal.SIG_DFL)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import cast
 
 from dynahate.core.arg_types import non_negative_int
 from dynahate.core.cli_args import add_option_with_deprecated_alias
@@ -59,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                      default=0, metavar="N", help="print up to N misclassified posts per split "
                                                                   "(default 0: posts are hate speech)")
     set_epilog(parser)
-    parser.epilog += DISTRIBUTED_EPILOG
+    parser.epilog = cast(str, parser.epilog) + DISTRIBUTED_EPILOG  # set_epilog set it
 
 
 def _splits(args: argparse.Namespace):

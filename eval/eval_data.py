@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.describe import describe_value, text_sha1
 from dynahate.core.errors import DynahateError
@@ -92,7 +92,7 @@ def load_split(path: str | Path, name: str | None = None) -> EvalSplit:
     metas = _load_meta(path, rows)
     examples = [
         EvalExample(
-            id=(meta.get("acl.id") if meta and meta.get("acl.id") else f"{name}-{line}"),
+            id=cast(str, meta.get("acl.id") if meta and meta.get("acl.id") else f"{name}-{line}"),
             post=post,
             gold=gold,
             meta=meta,
@@ -142,4 +142,4 @@ def _load_meta(path: Path, rows: list[tuple[int, str, str]]) -> list[dict[str, A
             raise DynahateError(f"{sidecar}:{index}: acl.id.matched names the post's own acl.id {acl_id!r}; "
                                 "re-run `dynahate prepare`")
         index_of_id[acl_id] = index
-    return metas
+    return cast("list[dict[str, Any] | None]", metas)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
+from typing import cast
 
 from dynahate.eval.artifacts import SplitOutcome
 from dynahate.eval.distributed import Ranks
@@ -75,7 +76,7 @@ def evaluate_splits(splits: list[EvalSplit], engine: Engine, mode: str,
         return {}
     outcomes = {}
     for split in splits:
-        predictions, seconds = predicted[split.name]
+        predictions, seconds = cast("tuple[list[Prediction], float]", predicted[split.name])  # rank 0: all of them
         metas = [example.meta for example in split.examples] if split.has_meta else None
         results = split_results(predictions, mode, seconds, metas)
         results["fingerprint"] = fingerprint([(example.id, example.post) for example in split.examples],

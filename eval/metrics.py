@@ -13,7 +13,8 @@ equal-width bins over [0.5, 1] (right-closed, the first bin also holds 0.5), and
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 from dynahate.eval.predictions import Prediction
 from dynahate.plugin.labels import HATE, LABELS
@@ -24,15 +25,18 @@ ECE_BINS = 10
 BREAKDOWN_KEYS = ("round", "type", "target")
 
 
-def _y(predictions: list[Prediction]) -> tuple[list[str], list[str]]:
+def _y(predictions: list[Prediction]) -> tuple[list[str | None], list[str]]:
     return [p.gold for p in predictions], [p.pred if p.pred is not None else INVALID for p in predictions]
 
 
 def classification_metrics(predictions: list[Prediction]) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, classification_report, confusion_matrix, precision_recall_fscore_support
 
+    # scikit-learn has no type annotations: its defaults ("warn") would type zero_division as str, its results unknown
+    scores: Callable[..., Any] = precision_recall_fscore_support
+    report: Callable[..., Any] = classification_report
     y_true, y_pred = _y(predictions)
-    precision, recall, f1, support = precision_recall_fscore_support(
+    precision, recall, f1, support = scores(
         y_true, y_pred, labels=list(LABELS), zero_division=0
     )
     columns = [*LABELS, INVALID]
@@ -50,7 +54,7 @@ def classification_metrics(predictions: list[Prediction]) -> dict[str, Any]:
             "columns (predicted)": columns,
             "counts": confusion_matrix(y_true, y_pred, labels=columns)[: len(LABELS)].tolist(),
         },
-        "report": classification_report(y_true, y_pred, labels=list(LABELS), digits=4, zero_division=0),
+        "report": report(y_true, y_pred, labels=list(LABELS), digits=4, zero_division=0),
     }
 
 
@@ -81,7 +85,7 @@ def probability_metrics(predictions: list[Prediction]) -> dict[str, Any]:
     from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
     y_true = [int(p.gold == HATE) for p in predictions]
-    p_hate = [float(p.p_hate) for p in predictions]
+    p_hate = [float(cast(float, p.p_hate)) for p in predictions]  # score mode
     out: dict[str, Any] = {
         "brier": float(brier_score_loss(y_true, p_hate, pos_label=1)),
         "ece": expected_calibration_error(y_true, p_hate),
@@ -97,13 +101,14 @@ def probability_metrics(predictions: list[Prediction]) -> dict[str, Any]:
 def _subgroup(predictions: list[Prediction]) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, f1_score
 
+    f1: Callable[..., Any] = f1_score  # scikit-learn has no type annotations (zero_division's default is "warn")
     y_true, y_pred = _y(predictions)
     present = [label for label in LABELS if label in y_true]
     return {
         "examples": len(predictions),
         "accuracy": float(accuracy_score(y_true, y_pred)),
         # macro-F1 over the labels present in this group's gold labels
-        "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0)),
+        "macro_f1": float(f1(y_true, y_pred, labels=present, average="macro", zero_division=0)),
     }
 
 

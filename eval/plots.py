@@ -7,7 +7,7 @@ the caller writes them with the rest of the outputs, all or nothing.
 from __future__ import annotations
 
 import io
-from typing import Any
+from typing import Any, cast
 
 from dynahate.eval.metrics import ECE_BINS, INVALID
 from dynahate.eval.predictions import Prediction
@@ -63,7 +63,7 @@ def split_plots(name: str, predictions: list[Prediction], mode: str,
     from sklearn.calibration import CalibrationDisplay
 
     y = y_true  # gold label strings; pos_label names the positive class on the axes
-    p_hate = [p.p_hate for p in predictions]
+    p_hate = [cast(float, p.p_hate) for p in predictions]  # score mode
     fig, ax = _figure(f"{name}: ROC, positive class 'hate'")
     RocCurveDisplay.from_predictions(y, p_hate, pos_label=HATE, ax=ax, name="adapter", plot_chance_level=True)
     out[f"{name}_roc.png"] = png_bytes(fig)

@@ -23,7 +23,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.describe import first_line
 from dynahate.core.errors import DynahateError
@@ -196,7 +196,7 @@ def _download(spec: AdapterSpec) -> str:
             warnings.simplefilter("ignore")
             quiet = disable_progress_bars()
         with quiet:
-            return snapshot_download(spec.repo_id, revision=spec.revision, allow_patterns=list(HUB_FILES))
+            return snapshot_download(cast(str, spec.repo_id), revision=spec.revision, allow_patterns=list(HUB_FILES))
     except GatedRepoError as exc:
         raise DynahateError(_gated_message(spec, exc)) from None
     except RepositoryNotFoundError:

@@ -40,6 +40,11 @@ class GenerateEngine:
         self.device = next(model.parameters()).device
         self.truncated = 0  # prompts cut to cutoff_len in the last call
 
+    @property
+    def budget_lowered(self) -> str | None:
+        """Always None: the generate engine batches by ``batch_size``, with no token budget to lower."""
+        return None
+
     def _generate(self, batch: list[list[int]]) -> list[str]:
         import torch
 

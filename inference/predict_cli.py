@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import cast
 
 from dynahate.core.cli_args import add_option_with_deprecated_alias
 from dynahate.inference.cli_args import add_adapter_argument, add_model_arguments, model_options, set_epilog
@@ -91,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {engine.budget_lowered}", file=sys.stderr)
     lines, labels = [], []
     for index, (post, result) in enumerate(zip(posts, results, strict=False)):
-        record = {"index": index, **rule.answer(result.pred, result.p_hate)}
+        record = {"index": index, **rule.answer(cast(str, result.pred), cast(float, result.p_hate))}  # score: both
         labels.append(record["label"])
         if args.include_text:
             record["text"] = post

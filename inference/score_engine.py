@@ -367,7 +367,7 @@ class ScoreEngine:
         for sums in totals:
             logprobs = dict(zip(self.labels, sums, strict=False))
             probabilities = softmax_over_labels(logprobs)
-            results.append(ScoreResult(logprobs, probabilities, max(probabilities, key=probabilities.get)))
+            results.append(ScoreResult(logprobs, probabilities, max(probabilities, key=probabilities.__getitem__)))
         return results
 
     def predict(self, posts: list[str]) -> list:

@@ -30,7 +30,7 @@ import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NotRequired, TypedDict, cast
+from typing import Any, Literal, NotRequired, TypedDict, TypeGuard, cast
 
 from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
@@ -257,8 +257,16 @@ def _describe(value: Any) -> str:
     return f"a JSON {'array' if isinstance(value, list) else 'object'}"
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: Any) -> TypeGuard[float]:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_list(value: Any) -> TypeGuard[list[Any]]:
+    return isinstance(value, list)
+
+
+def _is_object(value: Any) -> TypeGuard[dict[str, Any]]:
+    return isinstance(value, dict)
 
 
 class _Checker:
@@ -272,7 +280,7 @@ class _Checker:
         return _Problem(f"{key} is {_describe(value)}, expected {expected}")
 
     def obj(self, value: Any, key: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
+        if not _is_object(value):
             raise self.fail(key, value, "an object")
         return value
 
@@ -312,7 +320,7 @@ class _Checker:
     def interval(self, value: Any, key: str, *, optional: bool = False) -> None:
         if value is None and optional:
             return
-        if not isinstance(value, list) or len(value) != 2:
+        if not _is_list(value) or len(value) != 2:
             raise self.fail(key, value, "[low, high]" + (" or null" if optional else ""))
         low = self.fraction(value[0], f"{key}[0]")
         high = self.fraction(value[1], f"{key}[1]")
@@ -366,7 +374,7 @@ class _Checker:
                 self.fraction(res[key], key, optional=True)
         if "notes" in res:
             notes = res["notes"]
-            if not isinstance(notes, list) or not all(isinstance(note, str) for note in notes):
+            if not _is_list(notes) or not all(isinstance(note, str) for note in notes):
                 raise self.fail("notes", notes, "a list of strings")
         checks = {"breakdowns": self.breakdowns, "intervals": self.intervals,
                   "operating_points": self.operating_points, "contrast": self.contrast, "bias": self.bias,
@@ -387,7 +395,7 @@ class _Checker:
     def confusion_matrix(self, value: Any) -> None:
         matrix = self.obj(value, "confusion_matrix")
         counts = matrix.get("counts")
-        if not isinstance(counts, list) or not all(isinstance(row, list) for row in counts):
+        if not _is_list(counts) or not all(_is_list(row) for row in counts):
             raise self.fail("confusion_matrix.counts", counts, "a list of rows")
         for i, row in enumerate(counts):
             for j, cell in enumerate(row):
@@ -412,7 +420,7 @@ class _Checker:
         self.interval(spans.get("roc_auc"), "intervals.roc_auc", optional=True)
 
     def operating_points(self, value: Any) -> None:
-        if not isinstance(value, list):
+        if not _is_list(value):
             raise self.fail("operating_points", value, "a list of operating points")
         seen: set[str] = set()
         for index, point in enumerate(value):
@@ -500,7 +508,7 @@ class _Checker:
         self.hex_digest(entry.get("git_blob_sha1"), "source.git_blob_sha1", 40, optional=True)
 
     def files(self, value: Any) -> None:
-        if not isinstance(value, list):
+        if not _is_list(value):
             raise self.fail("files", value, "a list of file names")
         for index, name in enumerate(value):
             if not isinstance(name, str) or not _FILE_NAME.fullmatch(name) or ".." in name:
@@ -540,9 +548,9 @@ def _depth(value: Any, limit: int) -> int:
     """The nesting depth of ``value`` (1 for a scalar), stopping past ``limit``."""
     if limit <= 0:
         return 1
-    if isinstance(value, dict):
+    if _is_object(value):
         return 1 + max((_depth(item, limit - 1) for item in value.values()), default=0)
-    if isinstance(value, list):
+    if _is_list(value):
         return 1 + max((_depth(item, limit - 1) for item in value), default=0)
     return 1
 
@@ -557,7 +565,7 @@ def parse_record(text: str, path: Path, *, allow_trainer: bool = False) -> EvalR
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise DynahateError(f"{path}: not valid JSON ({message}{where})") from None
-    if not isinstance(data, dict):
+    if not _is_object(data):
         raise DynahateError(f"{path}: {_describe(data)}, expected an object of evaluated splits")
     if _depth(data, MAX_DEPTH + 1) > MAX_DEPTH:
         raise DynahateError(f"{path}: nested more than {MAX_DEPTH} levels deep: not an evaluation record")

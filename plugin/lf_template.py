@@ -13,12 +13,12 @@ as ``chat_template.jinja``, so ``apply_chat_template`` on the post alone gives t
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from dynahate.plugin import prompts
 
 if TYPE_CHECKING:
-    from transformers import PreTrainedTokenizerBase
+    from transformers import PreTrainedTokenizer, PreTrainedTokenizerBase
 
 TEMPLATE_NAME = "dynahate"
 BASE_TEMPLATE = "llama3"
@@ -32,7 +32,8 @@ def register_dynahate_template() -> str:
     if TEMPLATE_NAME in TEMPLATES:
         return TEMPLATE_NAME
     base = TEMPLATES[BASE_TEMPLATE]
-    (user_slot,) = base.format_user.slots  # "<|start_header_id|>user<|end_header_id|>\n\n{{content}}<|eot_id|>..."
+    (slot,) = base.format_user.slots  # "<|start_header_id|>user<|end_header_id|>\n\n{{content}}<|eot_id|>..."
+    user_slot = cast(str, slot)  # a slot may also be a set or dict of special tokens; llama3's user slot is text
     if "{{content}}" not in user_slot:
         raise RuntimeError(f"LLaMA-Factory's {BASE_TEMPLATE!r} user slot has no {{{{content}}}}: {user_slot!r}")
     dynahate_user = StringFormatter(slots=[user_slot.replace("{{content}}", prompts.user_message("{{content}}"), 1)])
@@ -63,7 +64,7 @@ def dynahate_chat_template(tokenizer: PreTrainedTokenizerBase) -> str:
     kept = tokenizer.chat_template
     try:
         tokenizer.chat_template = None
-        TEMPLATES[TEMPLATE_NAME].fix_jinja_template(tokenizer)
+        TEMPLATES[TEMPLATE_NAME].fix_jinja_template(cast("PreTrainedTokenizer", tokenizer))  # any tokenizer works
         template = tokenizer.chat_template
     finally:
         tokenizer.chat_template = kept

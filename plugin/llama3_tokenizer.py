@@ -20,6 +20,7 @@ import shutil
 import tempfile
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
+from typing import cast
 
 from dynahate.core.errors import DynahateError
 
@@ -77,7 +78,7 @@ def tokenizer_model_path() -> Path | None:
         return None
     for file in dist.files or ():
         if file.as_posix() == TOKENIZER_MODEL:
-            path = Path(dist.locate_file(file))
+            path = Path(cast(Path, dist.locate_file(file)))  # typed as importlib's _SimplePath; a Path here
             return path if path.is_file() else None
     return None
 

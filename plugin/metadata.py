@@ -17,6 +17,7 @@ how every report groups them.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from dynahate.core.describe import describe_value, shown
 
@@ -50,7 +51,7 @@ def group_problem(value: object) -> str | None:
     return f"a group is {describe_value(value)}, expected a code such as 'wom' or a name of up to three words"
 
 
-def first_metadata_problem(meta: dict[str, object]) -> str | None:
+def first_metadata_problem(meta: Mapping[str, object]) -> str | None:
     """The first column of ``meta`` whose value :func:`metadata_problem` refuses, as its message."""
     for column in (*ID_COLUMNS, *CODE_COLUMNS):
         problem = metadata_problem(column, meta.get(column))

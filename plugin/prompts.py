@@ -22,14 +22,14 @@ import re
 import weakref
 from collections.abc import Callable
 from importlib import resources
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
 
 
 def _read_prompt(name: str) -> str:
-    return resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
+    return resources.files(cast(str, __package__)).joinpath(name).read_text(encoding="utf-8")
 
 
 INSTRUCTION_FILE = "dynahate_instruction_prompt.txt"
@@ -45,7 +45,7 @@ EOT = "<|eot_id|>"
 
 def prompt_file_path(name: str):
     """A path-like handle to one of the two prompt files (for copying them next to an adapter)."""
-    return resources.files(__package__).joinpath(name)
+    return resources.files(cast(str, __package__)).joinpath(name)
 
 
 def make_record(post: str, label: str) -> dict[str, str]:

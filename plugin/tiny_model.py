@@ -95,11 +95,11 @@ def build_tiny_model(
         num_attention_heads=num_heads,
         num_key_value_heads=num_kv_heads,
         max_position_embeddings=2048,
-        rope_theta=500000.0,
+        rope_theta=500000.0,  # pyright: ignore[reportCallIssue]  # taken through LlamaConfig's **kwargs
         bos_token_id=tokenizer.convert_tokens_to_ids("<|begin_of_text|>"),
         eos_token_id=[tokenizer.convert_tokens_to_ids(t) for t in ("<|end_of_text|>", "<|eom_id|>", "<|eot_id|>")],
         tie_word_embeddings=False,
-        torch_dtype="float32",
+        torch_dtype="float32",  # pyright: ignore[reportCallIssue]  # taken through LlamaConfig's **kwargs
     )
     torch.manual_seed(seed)
     model = LlamaForCausalLM(config)

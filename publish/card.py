@@ -24,8 +24,9 @@ are shown under their own name, marked.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
@@ -102,8 +103,8 @@ def eval_result_entries(record: RunRecord, dataset_id: str, unverified: dict[str
             entries += _hatecheck_entries(res)
             continue
         metrics = [("accuracy", "Accuracy", res["accuracy"]), ("f1", "Macro-F1", res["macro_f1"])]
-        if res.get("roc_auc") is not None:
-            metrics.append(("roc_auc", "ROC-AUC", res["roc_auc"]))
+        if (roc_auc := res.get("roc_auc")) is not None:
+            metrics.append(("roc_auc", "ROC-AUC", roc_auc))
         for metric_type, metric_name, value in metrics:
             entries.append(EvalResult(
                 task_type="text-classification", task_name="Hate speech detection",
@@ -114,7 +115,7 @@ def eval_result_entries(record: RunRecord, dataset_id: str, unverified: dict[str
     return entries
 
 
-def _hatecheck_entries(res: dict[str, Any]) -> list[Any]:
+def _hatecheck_entries(res: Mapping[str, Any]) -> list[Any]:
     """HateCheck's ``model-index`` results (accuracy, macro-F1), only for the official file (verified blob id)."""
     from huggingface_hub import EvalResult
 
@@ -205,7 +206,7 @@ def _dataset(record: RunRecord) -> dict[str, Any] | None:
     if not report:
         return None
     source = report.get("source", {})
-    skipped = report.get("skipped")  # ``rows`` (the count) and ``by_kind`` (kind -> count)
+    skipped: Any = report.get("skipped")  # ``rows`` (the count) and ``by_kind`` (kind -> count)
     stated = isinstance(skipped, dict) and isinstance(skipped.get("rows"), int)
     return {
         "version": source.get("version"),
@@ -277,7 +278,7 @@ def _loading(results: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
     return [{"splits": ", ".join(splits), "text": text} for text, splits in groups.items()]
 
 
-def _test_split(results: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+def _test_split(results: Mapping[str, Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The test split's results: ``test``, else ``dynahate_test`` (evaluated from ``dynahate_test.jsonl``)."""
     return next((results[name] for name in result_names("test") if isinstance(results.get(name), dict)), None)
 
@@ -291,7 +292,7 @@ def _weakest_first(item: tuple[str, dict[str, Any]]) -> tuple[float, str]:
     return (min(known) if known else 2.0, item[0])
 
 
-def _decision(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def _decision(results: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
     """The decision-ready figures ``dynahate eval`` recorded: every split's headline figures with their intervals,
     and for the test split its operating points, contrast pairs per round, bias AUCs by group and calibration."""
     headline = [{"split": split, "accuracy": _interval(res["accuracy"], res["intervals"]["accuracy"]),
@@ -330,7 +331,7 @@ def _decision(results: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _rounds(res: dict[str, Any] | None) -> dict[str, Any]:
+def _rounds(res: Mapping[str, Any] | None) -> dict[str, Any]:
     """The test split per Dynahate round R1-R4, from the breakdowns ``dynahate eval`` computed; results written
     before ``round_group`` was recorded give the rounds as the data names them (1, 2a, 2b, ...), said so."""
     breakdowns = (res or {}).get("breakdowns") or {}
@@ -351,7 +352,7 @@ def _hatecheck(record: RunRecord, files: set[str], unverified: dict[str, str]) -
     res = (record.eval_results or {}).get(HATECHECK)
     if not res:
         return None
-    source = res.get("source") or {}
+    source = cast("dict[str, Any]", res.get("source") or {})  # HateCheck's: an object (blob id, official or not)
     return {"mode": res["mode"], "examples": res["examples"], "invalid": res["invalid"],
             "accuracy": _fmt(res["accuracy"]), "macro_f1": _fmt(res["macro_f1"]),
             "unverified": unverified.get(HATECHECK),

@@ -12,10 +12,13 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from dynahate.core.errors import DynahateError
 from dynahate.publish.run_record import RunRecord
+
+if TYPE_CHECKING:
+    from huggingface_hub import ModelCardData
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_CONFIG = "adapter_config.json"
@@ -98,7 +101,7 @@ def check_card(card_text: str, base_model: str | None) -> None:
     """The rendered card's metadata names the base model that is published (None: a local base, named by none)."""
     from huggingface_hub import ModelCard
 
-    card = ModelCard(card_text)
-    if card.data.base_model != base_model:
-        raise DynahateError(f"the card names base model {card.data.base_model!r} but the adapter's is "
+    metadata = cast("ModelCardData", ModelCard(card_text).data)
+    if metadata.base_model != base_model:
+        raise DynahateError(f"the card names base model {metadata.base_model!r} but the adapter's is "
                             f"{base_model!r}")

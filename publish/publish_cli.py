@@ -14,6 +14,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import cast
 
 from dynahate.eval.compare.paired_stats import DEFAULT_CONFIDENCE, DEFAULT_RESAMPLES, DEFAULT_SEED
 from dynahate.publish.card import DEFAULT_DATASET, DEFAULT_LICENSE
@@ -82,7 +83,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="also upload checkpoint-*/ folders and training_args.bin, pickles (default: left out)")
 
 
-def _size(n: int) -> str:
+def _size(n: float) -> str:
     for unit in ("B", "KB", "MB", "GB"):
         if n < 1024 or unit == "GB":
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
@@ -127,7 +128,7 @@ def _publish(args: argparse.Namespace) -> int:
 
     result = upload(staged.stage_dir, args.repo_id, private=args.private, revision=args.revision,
                     commit_message=args.commit_message, endpoint=os.environ.get("HF_ENDPOINT"),
-                    backoff_s=backoff_s)
+                    backoff_s=cast(float, backoff_s))  # None only with --dry-run, which returned above
     print(f"uploaded to {result.repo_url}")
     print(f"commit: {result.commit_url}")
     return 0

@@ -47,9 +47,9 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.atomic import signals_held
 from dynahate.core.describe import first_line
@@ -135,7 +135,8 @@ def _plain_name(name: Any, source: Path, split: str) -> str:
     return name
 
 
-def select_eval_files(eval_dir: Path, eval_results: dict[str, dict[str, Any]]) -> tuple[dict[str, Path], set[str]]:
+def select_eval_files(eval_dir: Path,
+                      eval_results: Mapping[str, Mapping[str, Any]]) -> tuple[dict[str, Path], set[str]]:
     """Staged name -> source path for what ``dynahate eval`` recorded, and the names of its JSONL files."""
     source = eval_dir / EVAL_RECORDS[0]
     names: list[str] = list(EVAL_RECORDS)
@@ -155,7 +156,9 @@ def select_eval_files(eval_dir: Path, eval_results: dict[str, dict[str, Any]]) -
 
 
 def prompt_files() -> dict[str, Path]:
-    return {name: prompts.prompt_file_path(name) for name in (prompts.INSTRUCTION_FILE, prompts.SYSTEM_FILE)}
+    # the installed package's files: Paths (importlib.resources types them as Traversable)
+    return {name: cast(Path, prompts.prompt_file_path(name))
+            for name in (prompts.INSTRUCTION_FILE, prompts.SYSTEM_FILE)}
 
 
 def chat_template_text(run_dir: Path) -> str | None:

@@ -67,7 +67,7 @@ def with_retries(what: str, call, repo_id: str, retries: int = RETRIES, backoff_
                 raise DynahateError(message) from None
             if not _transient(exc) or attempt == retries:
                 raise DynahateError(f"{what} failed: HTTP {status}: {str(exc).splitlines()[0]}") from None
-        except Exception as exc:  # noqa: BLE001 - only network errors are retried, the rest re-raised
+        except Exception as exc:  # only network errors are retried, the rest re-raised
             if not _transient(exc):
                 raise
             if attempt == retries:

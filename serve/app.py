@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fastapi import Request
 from pydantic import BaseModel
@@ -120,7 +121,7 @@ def create_serve_app(config: ServeConfig):
         request_timeout_s=config.request_timeout_s, drops=drops,
         prechecks={CHAT_PATH: ChatPrecheck(checks)}, in_progress_limits={CHAT_PATH: config.max_queue}))
 
-    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
         return JSONResponse(status_code=status, content={"error": message}, headers=headers)
 
     @app.exception_handler(RequestValidationError)
@@ -178,7 +179,7 @@ def create_serve_app(config: ServeConfig):
             drops.rejected += 1
             return error(429, f"the queue holds {config.max_queue} requests, the limit (--max-queue); "
                               f"retry after {full.retry_after_s} s", {"Retry-After": str(full.retry_after_s)})
-        return [config.rule.answer(r.pred, r.p_hate) for r in results]
+        return [config.rule.answer(cast(str, r.pred), cast(float, r.p_hate)) for r in results]  # score: both set
 
     if config.page:
         add_page_routes(app)

@@ -21,6 +21,7 @@ import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import cast
 
 from dynahate.inference.score_engine import ScoreEngine, ScoreResult
 from dynahate.serve.guard import TIMED_OUT, RequestDropped, RequestGuard
@@ -97,6 +98,11 @@ class ClassifyBatcher:
         rate = self._posts_per_s or 50.0
         return int(min(60, max(1, math.ceil(backlog / rate))))
 
+    @property
+    def _arrival(self) -> asyncio.Event:
+        """Set when a request arrives (made with the worker, on first use)."""
+        return cast(asyncio.Event, self._arrived)
+
     # -- requests ----------------------------------------------------------------------------
     def _ensure_started(self) -> None:
         """Start the worker in the running event loop, on first use (no await: no race)."""
@@ -114,7 +120,7 @@ class ClassifyBatcher:
         pending = _Pending(texts, lengths, future, guard, [None] * len(texts), len(texts))
         self._waiting.append(pending)
         self._waiting_posts += len(texts)
-        self._arrived.set()
+        self._arrival.set()
         unregister = guard.on_drop(lambda reason: self._drop(pending)) if guard is not None else None
         try:
             return await future
@@ -150,17 +156,17 @@ class ClassifyBatcher:
         size = 0
         while not batch:
             while not self._waiting:
-                self._arrived.clear()
-                await self._arrived.wait()
+                self._arrival.clear()
+                await self._arrival.wait()
             size = self._take_waiting(batch, size)
         deadline = loop.time() + self.window_s
         while size < self.max_batch_posts:  # then a short window for requests about to arrive
             remaining = deadline - loop.time()
             if remaining <= 0:
                 break
-            self._arrived.clear()
+            self._arrival.clear()
             try:
-                await asyncio.wait_for(self._arrived.wait(), remaining)
+                await asyncio.wait_for(self._arrival.wait(), remaining)
             except TimeoutError:
                 break
             size = self._take_waiting(batch, size)

@@ -32,7 +32,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.describe import describe_exception
 from dynahate.serve.guard import (
@@ -98,7 +98,8 @@ class ServeMiddleware:
     # -- checks on the headers -------------------------------------------------------------
     def _authorised(self, scope: Scope) -> bool:
         scheme, _, credentials = (_header(scope, b"authorization") or "").partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(credentials.encode(), self.api_key.encode())
+        key = cast(str, self.api_key)  # asked only when there is a key
+        return scheme.lower() == "bearer" and hmac.compare_digest(credentials.encode(), key.encode())
 
     def _too_large(self, size: int, exact: bool) -> ServeError:
         amount = f"{size} bytes" if exact else f"more than {self.max_body_bytes} bytes"

@@ -37,7 +37,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from dynahate.core.describe import describe_names, describe_value, shown
 from dynahate.core.errors import DynahateError
@@ -97,12 +97,12 @@ class Evaluation:
         """The adapter's Hub repo id when a split records one, else the folder's name."""
         for res in self.results.values():
             adapter = res.get("adapter")
-            if isinstance(adapter, dict) and adapter.get("repo_id"):
-                return str(adapter["repo_id"])
+            if isinstance(adapter, dict) and (repo_id := adapter.get("repo_id")):
+                return str(repo_id)
         return self.folder.resolve().name
 
     def adapter(self, split: str) -> dict[str, Any] | None:
-        adapter = self.results[split].get("adapter")
+        adapter = cast("dict[str, Any] | None", self.results[split].get("adapter"))
         if not isinstance(adapter, dict):
             return None
         return {key: adapter[key] for key in ADAPTER_KEYS if adapter.get(key) is not None}
@@ -166,7 +166,7 @@ def _describe_json(value: Any) -> str:
 def _show_id(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
-    return value if shown(value) else "(an id not shown: not a short token)"
+    return cast(str, value) if shown(value) else "(an id not shown: not a short token)"
 
 
 def _read_predictions(evaluation: Evaluation, split: str) -> SplitPredictions:
@@ -332,8 +332,11 @@ def _compare(pairs: list[tuple[Post, Post]], f1: str, options: dict[str, Any]) -
                              f1_labels=labels, **options)
 
 
-def _groups(pairs: list[tuple[Post, Post]], key) -> dict[str, list[tuple[Post, Post]]]:
-    groups: dict[str, list[tuple[Post, Post]]] = {}
+_Item = TypeVar("_Item")
+
+
+def _groups(pairs: list[_Item], key: Callable[[_Item], str]) -> dict[str, list[_Item]]:
+    groups: dict[str, list[_Item]] = {}
     for pair in pairs:
         groups.setdefault(key(pair), []).append(pair)
     return groups
@@ -348,7 +351,7 @@ def _by_round(pairs: list[tuple[Post, Post]], options: dict[str, Any]) -> tuple[
     if any(r is None for r in rounds):
         missing = sum(r is None for r in rounds)
         return None, f"per-round comparison omitted: {missing} of {len(rounds)} posts have no round recorded"
-    groups = _groups(list(zip(rounds, pairs, strict=False)), lambda item: round_group(item[0]))
+    groups = _groups(list(zip(rounds, pairs, strict=False)), lambda item: round_group(cast(str, item[0])))
     return {name: _compare([pair for _, pair in groups[name]], "present", options)
             for name in sorted(groups, key=round_group_order)}, None
 
@@ -358,7 +361,7 @@ def _by_functionality(pairs: list[tuple[Post, Post]], order: list[str],
     names = [a.functionality if a.functionality is not None else b.functionality for a, b in pairs]
     if any(name is None for name in names):
         return None, "per-functional-test comparison omitted: not every case records its functional test"
-    groups = _groups(list(zip(names, pairs, strict=False)), lambda item: item[0])
+    groups = _groups(list(zip(names, pairs, strict=False)), lambda item: cast(str, item[0]))  # none is None
     ordered = [name for name in order if name in groups] + [name for name in groups if name not in order]
     return {name: _compare([pair for _, pair in groups[name]], "none", options) for name in ordered}, None
 
@@ -494,7 +497,9 @@ def _digest_prefix(value: Any) -> str:
 def _posts(split: str, a: Evaluation, b: Evaluation, allow_different: bool) -> tuple[dict[str, Any], str | None]:
     """Whether A and B evaluated the same posts (their fingerprints), and a note when it is not shown to be so;
     different fingerprints are refused unless ``allow_different``."""
-    fa, fb = a.results[split].get("fingerprint"), b.results[split].get("fingerprint")
+    # a Fingerprint each, or None in results written before fingerprints were recorded
+    fa: Any = a.results[split].get("fingerprint")
+    fb: Any = b.results[split].get("fingerprint")
     same = same_posts(fa, fb)
     posts = {"same": same, "a": _recorded_fingerprint(fa), "b": _recorded_fingerprint(fb)}
     if same is None:

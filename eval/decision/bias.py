@@ -23,10 +23,14 @@ non-hateful posts that name a group). HateCheck's group is ``target_ident``. The
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynahate.eval.bootstrap import roc_auc
 from dynahate.plugin.eval_record import AUC_KEYS
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 DEFAULT_MIN_EXAMPLES = 10
 POWER = -5
@@ -43,7 +47,7 @@ def dynahate_groups(metas: Sequence[dict[str, Any] | None], gold_hate: Sequence[
                     targets_by_id: dict[str, str | None]) -> list[set[str]]:
     """Each post's groups; a not-hate post without any takes those of the row it is matched to
     (``targets_by_id``: ``acl.id`` -> ``target`` of every row at hand, other splits' too)."""
-    groups = []
+    groups: list[set[str]] = []
     for meta, hate in zip(metas, gold_hate, strict=True):
         meta = meta or {}
         own = target_groups(meta.get("target"))
@@ -53,19 +57,19 @@ def dynahate_groups(metas: Sequence[dict[str, Any] | None], gold_hate: Sequence[
     return groups
 
 
-def auc_sets(hate, member) -> dict[str, object]:
+def auc_sets(hate: NDArray[np.bool_], member: NDArray[np.bool_]) -> dict[str, NDArray[np.bool_]]:
     """The posts each AUC of a group is computed on (boolean masks), from each post's class and membership."""
     return {"subgroup_auc": member, "bpsn_auc": (member & ~hate) | (~member & hate),
             "bnsp_auc": (member & hate) | (~member & ~hate)}
 
 
-def enough_examples(hate, mask, min_examples: int) -> bool:
+def enough_examples(hate: NDArray[np.bool_], mask: NDArray[np.bool_], min_examples: int) -> bool:
     """Whether both classes have at least ``min_examples`` posts in ``mask``."""
     positives = int(hate[mask].sum())
     return positives >= min_examples and int(mask.sum()) - positives >= min_examples
 
 
-def _auc(y, p, mask, min_examples: int) -> float | None:
+def _auc(y: NDArray[np.bool_], p: NDArray[np.float64], mask: NDArray[np.bool_], min_examples: int) -> float | None:
     return roc_auc(y[mask], p[mask]) if enough_examples(y, mask, min_examples) else None
 
 
@@ -89,7 +93,7 @@ def bias(gold_hate: Sequence[bool], p_hate: Sequence[float], groups: Sequence[se
     y = np.asarray(gold_hate, dtype=bool)
     p = np.asarray(p_hate, dtype=np.float64)
     per_group: dict[str, Any] = {}
-    for name in sorted(set().union(*groups)) if groups else []:
+    for name in sorted(set[str]().union(*groups)) if groups else []:
         member = np.fromiter((name in g for g in groups), dtype=bool, count=len(groups))
         per_group[name] = {"size": int(member.sum()),
                            **{key: _auc(y, p, mask, min_examples) for key, mask in auc_sets(y, member).items()}}

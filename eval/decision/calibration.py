@@ -38,8 +38,10 @@ AT_BOUND = ("the calibration temperature reached the end of its search range (e^
 def fit_temperature(gold_hate: Sequence[bool], p_hate: Sequence[float]) -> float:
     """The temperature that minimizes the log-loss of the calibrated scores on these (dev) posts."""
     import numpy as np
-    from scipy.optimize import minimize_scalar
-    from scipy.special import log_expit
+
+    # scipy ships no type stubs: minimize_scalar's parameters are unknown to the checker, its result read as Any
+    from scipy.optimize import minimize_scalar  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]
+    from scipy.special import log_expit  # pyright: ignore[reportMissingTypeStubs]
 
     z = log_odds(p_hate)
     sign = np.where(np.asarray(gold_hate, dtype=bool), 1.0, -1.0)
@@ -47,8 +49,8 @@ def fit_temperature(gold_hate: Sequence[bool], p_hate: Sequence[float]) -> float
     def loss(log_t: float) -> float:
         return float(-log_expit(sign * z / np.exp(log_t)).mean())
 
-    return float(np.exp(minimize_scalar(loss, bounds=LOG_T_BOUNDS, method="bounded",
-                                        options={"xatol": 1e-6}).x))
+    best: Any = minimize_scalar(loss, bounds=LOG_T_BOUNDS, method="bounded", options={"xatol": 1e-6})
+    return float(np.exp(best.x))
 
 
 def at_bound(temperature: float) -> bool:
@@ -87,7 +89,8 @@ def calibration(gold_hate: Sequence[bool], p_hate: Sequence[float], temperature:
                 fitted_on: str, meaningful: bool = True) -> dict[str, Any]:
     """The ``calibration`` entry of a split, at a temperature fitted on the dev split named ``fitted_on``
     (``meaningful``: False when :func:`fit_problem` found one)."""
-    from sklearn.metrics import brier_score_loss
+    # scikit-learn ships no type stubs (brier_score_loss's parameters are unknown to the checker; it returns float)
+    from sklearn.metrics import brier_score_loss  # pyright: ignore[reportMissingTypeStubs, reportUnknownVariableType]
 
     from dynahate.eval.metrics import expected_calibration_error
 

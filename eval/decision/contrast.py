@@ -26,7 +26,7 @@ def contrast_pairs(metas: Sequence[dict[str, Any] | None]) -> list[tuple[int, in
     """(original's index, perturbation's index, round group) for each pair within the split, in file order."""
     index = {meta["acl.id"]: i for i, meta in enumerate(metas) if meta and meta.get("acl.id") is not None}
     seen: set[frozenset[int]] = set()
-    pairs = []
+    pairs: list[tuple[int, int, str | None]] = []
     for i, meta in enumerate(metas):
         other = index.get((meta or {}).get("acl.id.matched"))
         if other is None or other == i or frozenset((i, other)) in seen:

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
@@ -51,7 +51,7 @@ def is_dev(name: str) -> bool:
 
 def _adapter_sha(results: dict[str, Any]) -> str | None:
     adapter = results.get("adapter")
-    return adapter.get("sha256") if isinstance(adapter, dict) else None
+    return cast("dict[str, Any]", adapter).get("sha256") if isinstance(adapter, dict) else None
 
 
 def _earlier_scored_dev(out_dir: Path) -> dict[str, dict[str, Any]]:
@@ -86,7 +86,8 @@ def dev_scores(outcomes: dict[str, SplitOutcome], out_dir: Path) -> tuple[DevSco
     for name in DEV_NAMES:
         own = outcomes.get(name)
         if own is not None and own.results.get("mode") == "score":
-            return DevScores([p.gold == HATE for p in own.predictions], [float(p.p_hate) for p in own.predictions],
+            return DevScores([p.gold == HATE for p in own.predictions],
+                             [float(cast(float, p.p_hate)) for p in own.predictions],  # score mode sets p_hate
                              "this evaluation", name), None
     earlier = _earlier_scored_dev(Path(out_dir))
     name = next((name for name, results in earlier.items()
@@ -96,10 +97,11 @@ def dev_scores(outcomes: dict[str, SplitOutcome], out_dir: Path) -> tuple[DevSco
     path = predictions_file(Path(out_dir), name)
     if not _check_reused(path, Path(out_dir)):
         return None, f"{path}: missing; {NONE_NOTE}"
-    gold, scores = [], []
+    gold: list[bool] = []
+    scores: list[float] = []
     try:
         for _, line in iter_jsonl(path):
-            label, p_hate = normalize_gold(line.get("gold")) if isinstance(line.get("gold"), str) else None, \
+            label, p_hate = normalize_gold(given) if isinstance(given := line.get("gold"), str) else None, \
                 line.get("p_hate")
             if label is None or not isinstance(p_hate, (int, float)) or isinstance(p_hate, bool):
                 return None, f"{path}: a line without a gold label or p_hate; {NONE_NOTE}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.json_io import iter_jsonl
 from dynahate.eval.artifacts import SplitOutcome
@@ -62,7 +62,7 @@ def dynahate_context(split: EvalSplit) -> SplitContext:
     sidecars = {meta_file(data_file(split.path.parent, name)) for name in SPLITS} - {meta_file(split.path)}
     for sidecar in sorted(path for path in sidecars if path.is_file()):
         for _, meta in iter_jsonl(sidecar):
-            if isinstance(meta, dict) and isinstance(meta.get("acl.id"), str):
+            if isinstance(meta.get("acl.id"), str):
                 targets[meta["acl.id"]] = meta.get("target")
     targets.update({meta["acl.id"]: meta.get("target") for meta in metas if meta and meta.get("acl.id")})
     gold_hate = [example.gold == HATE for example in split.examples]
@@ -101,7 +101,7 @@ def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, 
         gold = [LABELS.index(p.gold) for p in predictions]
         pred = [LABELS.index(p.pred) if p.pred is not None else INVALID for p in predictions]
         scored = results["mode"] == "score"
-        p_hate = [float(p.p_hate) for p in predictions] if scored else None
+        p_hate = [float(cast(float, p.p_hate)) for p in predictions] if scored else None  # score mode sets p_hate
         results["intervals"] = intervals(gold, pred, p_hate, positive=LABELS.index(HATE), resamples=options.resamples,
                                          seed=options.seed, confidence=options.confidence)
         if context.metas is not None and any(meta and meta.get("acl.id.matched") for meta in context.metas):
@@ -110,14 +110,16 @@ def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, 
             notes.append(SCORE_NOTE)
             _set_notes(results, notes)
             continue
+        assert p_hate is not None  # scored
         gold_hate = [p.gold == HATE for p in predictions]
-        usable = dev is not None and not is_dev(name)
+        usable = dev if dev is not None and not is_dev(name) else None
         results["operating_points"] = operating_points(gold_hate, p_hate, chosen if usable else None,
-                                                       dev.split if usable else None)
+                                                       usable.split if usable else None)
         if context.groups is not None and any(context.groups):
             results["bias"] = bias(gold_hate, p_hate, context.groups, min_examples=options.bias_min_examples)
         if usable:
-            results["calibration"] = calibration(gold_hate, p_hate, temperature, fitted_on=dev.split,
+            assert temperature is not None  # fitted whenever dev's scores are at hand
+            results["calibration"] = calibration(gold_hate, p_hate, temperature, fitted_on=usable.split,
                                                  meaningful=problem is None)
             if problem:
                 notes.append(problem)

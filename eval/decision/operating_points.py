@@ -19,9 +19,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dynahate.plugin.eval_record import DEFAULT_THRESHOLD, POINT_NAMES
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
 RECALL_TARGETS = {"recall_0.90": 0.90, "recall_0.95": 0.95}
 NAMES = POINT_NAMES  # default, best_macro_f1, then the recall targets' names
@@ -52,7 +56,7 @@ def choose_thresholds(gold_hate: Sequence[bool], p_hate: Sequence[float]) -> dic
     return chosen
 
 
-def _f1(true_pos, false_pos, false_neg):
+def _f1(true_pos: NDArray[np.intp], false_pos: NDArray[np.intp], false_neg: NDArray[np.intp]) -> NDArray[np.float64]:
     import numpy as np
 
     denominator = 2 * true_pos + false_pos + false_neg

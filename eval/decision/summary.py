@@ -12,14 +12,15 @@ def _interval(values: list[float] | None) -> str:
 
 
 def decision_lines(results: dict[str, Any]) -> list[str]:
-    lines = []
+    lines: list[str] = []
     spans = results.get("intervals")
     if spans:
         parts = [f"accuracy {_interval(spans['accuracy'])}", f"macro-F1 {_interval(spans['macro_f1'])}"]
         if spans.get("roc_auc"):
             parts.append(f"ROC-AUC {_interval(spans['roc_auc'])}")
         lines.append(f"{spans['confidence'] * 100:g}% intervals: " + ", ".join(parts))
-    for point in results.get("operating_points") or []:
+    points: list[dict[str, Any]] = results.get("operating_points") or []
+    for point in points:
         if point["chosen_on"]:
             recall = f"{point['recall_hate']:.4f}" if point["recall_hate"] is not None else "n/a"
             fpr = f"{point['fpr']:.4f}" if point["fpr"] is not None else "n/a"
@@ -39,5 +40,6 @@ def decision_lines(results: dict[str, Any]) -> list[str]:
         lines.append(f"calibrated ({calibration_label(calibration)}): "
                      f"ECE {results.get('ece', float('nan')):.4f} -> {calibration['ece']:.4f}, "
                      f"Brier {results.get('brier', float('nan')):.4f} -> {calibration['brier']:.4f}")
-    lines += [f"note: {note}" for note in results.get("notes") or []]
+    notes: list[str] = results.get("notes") or []
+    lines += [f"note: {note}" for note in notes]
     return lines

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import cast
 
 from dynahate.eval.decision.cli_args import add_decision_arguments, decision_options
 from dynahate.eval.hatecheck.data import DEFAULT_HATECHECK_PATH, HATECHECK_BLOB, HATECHECK_COMMIT, HATECHECK_REPO
@@ -44,7 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_engine_arguments(parser)
     add_decision_arguments(parser)
     set_epilog(parser)
-    parser.epilog += SOURCE_EPILOG
+    parser.epilog = cast(str, parser.epilog) + SOURCE_EPILOG  # set_epilog set it
 
 
 def _load(args: argparse.Namespace):

@@ -15,6 +15,7 @@ to itself": a perturbation pair is two rows).
 
 from __future__ import annotations
 
+from typing import cast
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -155,7 +156,9 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
                                 "each row needs its own acl.id (--skip-invalid does not choose one)")
         if acl_id:
             line_of_id[acl_id] = line
-        rows.append(CsvRow(line, record["text"], record["label"], record["split"], _metadata(record)))
+        # _row_problem found text, label and split present
+        rows.append(CsvRow(line, cast(str, record["text"]), cast(str, record["label"]), cast(str, record["split"]),
+                           _metadata(record)))
     if not rows and not skipped:
         raise DynahateError(f"{path}: the CSV has a header but no rows")
     return CsvContents(rows, skipped, missing_metadata)

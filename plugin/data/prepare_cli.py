@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import cast
 
 from dynahate.core.arg_types import positive_int
 from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
@@ -89,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
     if args.download:
         csv_path = download(dest=csv_path or DEFAULT_DOWNLOAD_PATH)
         print(f"verified {csv_path} (Dynahate v0.2.3)")
-    result = prepare(csv_path, args.out, skip_invalid=args.skip_invalid, normalize=args.normalize_text,
+    result = prepare(cast("str | Path", csv_path), args.out, skip_invalid=args.skip_invalid, normalize=args.normalize_text,
                      tokenizer=args.tokenizer or default_tokenizer_name(), cutoff_len=args.cutoff_len)
     print(_summary(result.report))
     for split in SPLITS:

@@ -23,6 +23,10 @@ import sys
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURES = REPO / "tests" / "fixtures"
@@ -41,7 +45,7 @@ OFFLINE_ENV = {
 # Fixtures that run `llamafactory-cli train` (directly or through another): a test using one is an integration test.
 TRAINING_FIXTURES = frozenset({"trained_run", "lf_predict_run"})
 INTEGRATION = "integration"
-RUNNING: dict[str, object] = {"item": None}
+RUNNING: dict[str, pytest.Item | None] = {"item": None}
 """The pytest item being set up or run (``tests/conftest.py`` keeps it), or None outside a test."""
 
 
@@ -145,7 +149,7 @@ def run_main(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | 
     from dynahate.core.cli import main
 
     if any(name.startswith("HF_") for name in env or {}):
-        raise AssertionError(f"run_main cannot honour {sorted(env)}: huggingface_hub reads HF_* at import; "
+        raise AssertionError(f"run_main cannot honour {sorted(env or {})}: huggingface_hub reads HF_* at import; "
                              "use run_cli (a subprocess)")
     data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
     previous_dir = os.getcwd()
@@ -158,7 +162,7 @@ def run_main(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | 
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             if exc.code is not None and not isinstance(exc.code, int):
                 print(exc.code, file=sys.stderr)
-        except Exception:  # what the interpreter would print and exit 1 for
+        except Exception:  # noqa: BLE001 - what the interpreter would print and exit 1 for
             traceback.print_exc(file=sys.stderr)
             code = 1
         finally:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import Any
 
 from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
 from dynahate.eval.fingerprint import fingerprint
@@ -57,7 +58,8 @@ def write_eval_folder(folder: Path, splits: dict[str, list[Prediction]], provena
     fingerprint as another evaluation recorded it (an evaluation of that one's posts)."""
     outcomes = {}
     for name, predictions in splits.items():
-        metas = [{"round": p.round} for p in predictions] if any(p.round for p in predictions) else None
+        metas: list[dict[str, Any] | None] | None = (
+            [{"round": p.round} for p in predictions] if any(p.round for p in predictions) else None)
         results = split_results(predictions, "generate", 1.0, metas)
         results["adapter"] = provenance
         if fingerprints and name in fingerprints:

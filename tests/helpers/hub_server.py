@@ -42,6 +42,7 @@ import json
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 from urllib.parse import unquote
 
 WRITE_TOKEN = "hf_test_write_token_0123456789"
@@ -82,9 +83,9 @@ def _is_lfs(path: str) -> bool:
 
 
 class _Handler(BaseHTTPRequestHandler):
-    server: LoopbackHub
+    server: LoopbackHub  # pyright: ignore[reportIncompatibleVariableOverride]  # always the hub that made it
 
-    def log_message(self, *args):  # quiet
+    def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
 
     def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -127,10 +128,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- read side -----------------------------------------------------------------------------------------------
 
-    def do_HEAD(self):  # noqa: N802
+    def do_HEAD(self):
         self._read()
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self._read()
 
     def _read(self) -> None:
@@ -203,7 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     # -- write side ----------------------------------------------------------------------------------------------
 
-    def do_POST(self):  # noqa: N802
+    def do_POST(self):
         state = self.server.state
         length = int(self.headers.get("Content-Length", 0))
         body = self.rfile.read(length)

@@ -55,3 +55,17 @@ def test_options_reach_the_engines(loaded):
     generate = build_engine("generate", loaded.model, loaded.tokenizer, EngineOptions(batch_size=5, cutoff_len=99))
     assert score.token_budget == 777
     assert (generate.batch_size, generate.cutoff_len) == (5, 99)
+
+
+@pytest.mark.parametrize("mode", sorted(ENGINES))
+def test_every_engine_has_the_whole_interface(tiny_model, mode):
+    """Every engine the table builds has each member of the Engine protocol, ``budget_lowered`` included (None
+    until an out-of-memory batch lowers the score engine's budget), so eval and predict read it plainly."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from dynahate.inference.engine import Engine
+
+    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
+    engine = build_engine(mode, model, tokenizer, EngineOptions(progress=False))
+    assert isinstance(engine, Engine)
+    assert engine.budget_lowered is None

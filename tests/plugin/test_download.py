@@ -31,7 +31,7 @@ def server(sample_csv):
     hits = []
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802
+        def do_GET(self):
             hits.append(self.path)
             if self.path != "/dynahate.csv":
                 self.send_error(404)
