@@ -62,7 +62,7 @@ PLOT_KINDS = (("confusion_matrix", "confusion matrix"), ("roc", "ROC curve"), ("
               ("reliability", "reliability diagram"))
 
 
-def unofficial_reason(res: dict[str, Any]) -> str | None:
+def unofficial_reason(res: Mapping[str, Any]) -> str | None:
     """Why a split's posts are not shown to be the official Dynahate release's (None: they are): the git blob id
     of the CSV they came from, which ``dynahate eval`` records in the split's ``fingerprint`` from the
     ``prepare_report.json`` beside a prepared split, must be one ``dynahate prepare`` verifies (``KNOWN_BLOBS``)."""
@@ -268,7 +268,7 @@ def _code(value: Any) -> str:
     return f"`{value}`" if shown(value) else describe_value(value)
 
 
-def _loading(results: dict[str, dict[str, Any]]) -> list[dict[str, str]]:
+def _loading(results: Mapping[str, Mapping[str, Any]]) -> list[dict[str, str]]:
     """How the base was loaded, per group of splits loaded the same way (all splits: "every split")."""
     groups: dict[str, list[str]] = {}
     for split, res in results.items():

@@ -93,7 +93,8 @@ def add_decision_entries(outcomes: dict[str, SplitOutcome], contexts: dict[str, 
     dev, dev_note = dev_scores(outcomes, out_dir) if any_scored else (None, None)  # generate mode reads no dev scores
     chosen = choose_thresholds(dev.gold_hate, dev.p_hate) if dev else None
     temperature = fit_temperature(dev.gold_hate, dev.p_hate) if dev else None
-    problem = fit_problem(dev.gold_hate, dev.p_hate, temperature) if dev else None  # the note of a fit that is none
+    # the note of a fit that is none
+    problem = fit_problem(dev.gold_hate, dev.p_hate, temperature) if dev and temperature is not None else None
     for name, outcome in outcomes.items():
         context = contexts.get(name, SplitContext())
         results, predictions = outcome.results, outcome.predictions

@@ -103,17 +103,18 @@ def write_scored_folder(folder: Path, seed: int, dev: bool = False) -> Path:
     n = 400
     hate = rng.random(n) < 0.5
     targets = rng.choice(["wom", "bla", "jew", "none"], n)
-    metas = [{"acl.id": f"acl{i}", "acl.id.matched": f"acl{i - 1}" if i % 2 else f"acl{i + 1}",
-              "level": "perturbation" if i % 2 else "original", "round": "2b" if i % 2 else "2a",
-              "target": str(targets[i])} for i in range(n)]
+    metas: list[dict[str, Any] | None] = [
+        {"acl.id": f"acl{i}", "acl.id.matched": f"acl{i - 1}" if i % 2 else f"acl{i + 1}",
+         "level": "perturbation" if i % 2 else "original", "round": "2b" if i % 2 else "2a",
+         "target": str(targets[i])} for i in range(n)]
     noise = np.random.default_rng(seed).normal(0, 1.5, n)  # the adapter
     p = 1 / (1 + np.exp(-(np.where(hate, 1.5, -1.5) + noise)))
     predictions = [Prediction(f"acl{i}", "hate" if hate[i] else "not hate", "hate" if p[i] >= 0.5 else "not hate",
-                              p_hate=float(p[i]), round=metas[i]["round"]) for i in range(n)]
+                              p_hate=float(p[i]), round="2b" if i % 2 else "2a") for i in range(n)]
     results = split_results(predictions, "score", 1.0, metas)
     results["adapter"] = {"sha256": f"{seed:02d}" * 32}
     outcomes = {"test": SplitOutcome(predictions, results)}
-    groups = dynahate_groups(metas, list(hate), {m["acl.id"]: m["target"] for m in metas})
+    groups = dynahate_groups(metas, list(hate), {f"acl{i}": str(targets[i]) for i in range(n)})
     if dev:
         dev_hate = np.random.default_rng(200).random(200) < 0.5
         dev_p = 1 / (1 + np.exp(-(np.where(dev_hate, 1.5, -1.5) + np.random.default_rng(seed + 1).normal(0, 1.5, 200))))
