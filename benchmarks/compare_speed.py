@@ -26,7 +26,7 @@ from typing import cast
 import numpy as np
 
 from dynahate.eval.artifacts import SplitOutcome, write_eval_outputs
-from dynahate.eval.compare.load import compare_evaluations
+from dynahate.eval.compare.comparison import compare_evaluations
 from dynahate.eval.compare.paired_stats import paired_comparison
 from dynahate.eval.metrics import split_results
 from dynahate.eval.predictions import Prediction

@@ -184,7 +184,7 @@ def _comparison(options: PublishOptions, record: RunRecord) -> dict[str, Any] | 
     """``dynahate compare``'s result for ``compare_to`` (the other evaluation as A, this run's as B), or None."""
     if options.compare_to is None:
         return None
-    from dynahate.eval.compare.load import compare_evaluations
+    from dynahate.eval.compare.comparison import compare_evaluations
 
     if not record.eval_results:
         raise DynahateError(f"--compare-to {options.compare_to}: this run has no `dynahate eval` results in "

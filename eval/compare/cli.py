@@ -1,7 +1,8 @@
 """``dynahate compare``: compare two evaluations of adapters on the same posts (paired bootstrap, McNemar).
 
 A and B are folders ``dynahate eval`` wrote (or their ``eval_results.json``). The work is in
-:mod:`dynahate.eval.compare.load` (loading, joining by id, refusals, the numbers) and
+:mod:`dynahate.eval.compare.load` (reading both, each file and line checked),
+:mod:`dynahate.eval.compare.comparison` (joining by id, refusals, the numbers) and
 :mod:`dynahate.eval.compare.report` (table and plot); this module checks the options and the output
 path first, prints the table, and writes ``--output`` (JSON) and the per-round plot beside it
 (``<stem>_per_round.png``), both or neither. No model is loaded; nothing printed or written holds a post.
@@ -105,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dynahate.core.atomic import atomic_files
     from dynahate.core.output_paths import check_output_file
-    from dynahate.eval.compare.load import compare_evaluations
+    from dynahate.eval.compare.comparison import compare_evaluations
     from dynahate.eval.compare.report import comparison_table, has_rounds, per_round_plot
 
     if args.output is not None:

@@ -1,4 +1,4 @@
-"""How a comparison (:func:`dynahate.eval.compare.load.compare_evaluations`) is shown: the printed table and the plot.
+"""How a comparison (:func:`dynahate.eval.compare.comparison.compare_evaluations`) is shown: the table and the plot.
 
 - :func:`comparison_table`: per split, n, accuracy of A and B, the difference B - A with its
   bootstrap interval, the same for macro-F1, agreement, the discordant counts b/c (b: A right and B
@@ -6,7 +6,7 @@
   split's rounds, or HateCheck's functional tests (accuracy only); then, when both sides have them,
   contrast-pair consistency and each target group's BPSN AUC with their paired intervals. Only
   numbers, split, round, test and group names: never a post. A value read from the files is shown
-  as :func:`dynahate.eval.compare.load.plain_name` names it (as written when it is a short token,
+  as :func:`dynahate.eval.compare.comparison.plain_name` names it (as written when it is a short token,
   else described), the adapter's repo id, SHA-256 and commit as the comparison holds them (in their
   own form or described).
 - :func:`per_round_plot`: accuracy per Dynahate round, A and B side by side, one panel per split
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from dynahate.eval.compare.load import plain_name
+from dynahate.eval.compare.comparison import plain_name
 
 HEADER = (f"{'':22s} {'n':>6s}  {'acc A':>6s}  {'acc B':>6s}  {'diff [CI]':<25s}  {'F1 A':>6s}  {'F1 B':>6s}  "
           f"{'diff [CI]':<25s}  {'agree':>6s}  {'b/c':>9s}  {'McNemar p':>9s}  {'null A/B':>8s}")

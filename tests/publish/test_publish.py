@@ -583,7 +583,7 @@ def test_template_names_only_what_card_py_gives_it(evaluated_run, prepared_data)
     record = dataclasses.replace(record, notes=[f"note {INJECTED}"],
                                  framework_versions={f"Lib{INJECTED}": f"1.{INJECTED}"})
     files = {"adapter_model.safetensors": 1, f"a{INJECTED}.json": 2, "dev_roc.png": 3}
-    from dynahate.eval.compare.load import compare_evaluations
+    from dynahate.eval.compare.comparison import compare_evaluations
 
     comparison = compare_evaluations(evaluated_run, evaluated_run, resamples=100)  # the run against itself
     comparison["a"]["name"] = f"other/{INJECTED}"
