@@ -283,18 +283,25 @@ def test_a_missing_or_wrong_key_shows_the_401_message_asking_for_it(page_server,
 def test_an_over_long_post_and_a_bad_post_show_the_message_naming_their_line(page_server, browser):
     open_page(browser, page_server)
     enter_key(browser, KEY)
+    type_posts(browser, ["fine", "also fine"])
+    assert classify_in_page(browser, "status").startswith("Classified 2 posts")
+    assert len(shown_results(browser)) == 2
     type_posts(browser, ["fine", "", "x" * (MAX_TEXT_CHARS + 500)], keyboard=False)
     assert classify_in_page(browser, "error") == (
         f"Too long (413). Line 3: the post has {MAX_TEXT_CHARS + 500} characters, over the limit of "
         f"{MAX_TEXT_CHARS} characters per text (--max-text-chars)")
+    assert shown_results(browser) == []  # the earlier request's results are gone: none reads as this one's
     area = type_posts(browser, ["", "fine", "LONE half a character"], keyboard=False)
     browser.execute_script("arguments[0].value = arguments[0].value.replace('LONE', String.fromCharCode(0xD800));",
                            area)
     assert classify_in_page(browser, "error") == (
         "Not accepted (422). Line 3: the post holds a lone surrogate (U+D800 at character 0), which is not valid "
         "Unicode text")
+    type_posts(browser, ["fine"])
+    assert classify_in_page(browser, "status").startswith("Classified 1 post")
     type_posts(browser, ["", "  "], keyboard=False)
     assert classify_in_page(browser, "error") == "Paste at least one post, one per line."
+    assert shown_results(browser) == []
 
 
 @pytest.mark.integration
