@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ from dynahate.plugin.labels import LABELS
 from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
 
 API_KEY_ENV = "API_KEY"  # the same variable LLaMA-Factory's chat API checks
+LF_VERBOSITY_ENV = "LLAMAFACTORY_VERBOSITY"
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -81,6 +83,25 @@ def chat_model_args(config: ServeConfig, base: str, device: str) -> dict[str, An
     return args
 
 
+@contextmanager
+def transformers_warnings_only():
+    """While LLaMA-Factory loads the model, keep transformers' log at warnings.
+
+    LLaMA-Factory turns it to INFO as it reads its arguments, unless ``LLAMAFACTORY_VERBOSITY`` names a level
+    above INFO, and transformers then prints the model's whole configuration each time it reads it (four times,
+    about 180 lines, before the line saying where the server listens). A ``LLAMAFACTORY_VERBOSITY`` the user
+    set is left as it is.
+    """
+    if LF_VERBOSITY_ENV in os.environ:
+        yield
+        return
+    os.environ[LF_VERBOSITY_ENV] = "WARNING"
+    try:
+        yield
+    finally:
+        os.environ.pop(LF_VERBOSITY_ENV, None)
+
+
 def allow_origins(app, origins: tuple[str, ...]) -> None:
     """CORS for ``origins`` alone: LLaMA-Factory's app lets a page of any origin (``*``) call the API; with no
     origin, no CORS header is sent and a browser keeps other sites' pages out (the server's own page is same-origin).
@@ -117,7 +138,8 @@ def create_serve_app(config: ServeConfig):
     base = resolve_base(read_adapter_config(config.adapter), config.base, config.force)
     device = default_device()
     register_dynahate_template()
-    chat_model = ChatModel(chat_model_args(config, base, device))
+    with transformers_warnings_only():
+        chat_model = ChatModel(chat_model_args(config, base, device))
     model, tokenizer = chat_model.engine.model, chat_model.engine.tokenizer
     engine = ScoreEngine(model, tokenizer, token_budget=config.token_budget, progress=False)
     batcher = ClassifyBatcher(engine, window_s=config.window_s, max_batch_posts=config.max_batch_posts,

@@ -3,18 +3,23 @@
 Arguments are checked and the port is bound before the model loads, so a bad value or a port in
 use is one ``error:`` line (exit 2) within a second; a Hub adapter (``USER/NAME[@REV]``) is then
 fetched (:mod:`dynahate.inference.adapter_source`), and uvicorn serves on that bound socket, with a bound on
-the time a request's headers take (:mod:`dynahate.serve.header_timeout`).
+the time a request's headers take (:mod:`dynahate.serve.header_timeout`). SIGINT (Ctrl-C) or SIGTERM is a
+requested stop, not an error: the server finishes gracefully and the command prints one line and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import errno
+import signal
 import socket
+import threading
 from urllib.parse import urlsplit
 
 from dynahate.core.arg_types import positive_float, positive_int
+from dynahate.core.cli import Terminated
 from dynahate.core.cli_args import add_option_with_deprecated_alias
 from dynahate.core.errors import DynahateError
 from dynahate.inference.adapter_source import HUB_ENVIRONMENT
@@ -23,6 +28,7 @@ from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
 
 ORDER = 70
 DEFAULT_HEADER_TIMEOUT_S = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # a requested stop: exit 0, not an error
 HELP = "serve /v1/classify (micro-batched score mode), OpenAI chat completions and /health over HTTP"
 
 EPILOG = f"""\
@@ -39,6 +45,8 @@ post (empty, blank, not text, a lone surrogate), or a chat request that is not o
 the post (no system, assistant or tool message, no tools); 429 queue full (with Retry-After); 500 an
 internal error (logged on stderr with its traceback, never a post); 503 --request-timeout passed (the
 request is not scored).
+
+SIGINT (Ctrl-C) or SIGTERM stops the server: it finishes gracefully, prints one line and exits 0.
 """
 
 
@@ -136,6 +144,39 @@ def uvicorn_config(app, *, header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S, *
                           http=header_timeout_protocol(header_timeout_s), **options)
 
 
+def stoppable_server(config):
+    """A ``uvicorn.Server`` on which SIGINT or SIGTERM is a requested stop: it finishes gracefully, and the signal
+    is recorded in ``stop_signal`` instead of being raised again once the server is down (uvicorn re-raises it,
+    which would end the command as an interruption, exit 130 or 143)."""
+    import uvicorn
+
+    class StoppableServer(uvicorn.Server):
+        stop_signal: int | None = None
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        def handle_exit(self, sig, frame) -> None:
+            self.stop_signal = self.stop_signal or sig
+            super().handle_exit(sig, frame)
+
+    return StoppableServer(config)
+
+
+def _stopped(sig: int) -> int:
+    print(f"stopped ({signal.Signals(sig).name}): the server is down", flush=True)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from dynahate.inference.adapter_source import fetch_adapter, parse_adapter_spec
     from dynahate.inference.decision_rule import decision_rule
@@ -152,11 +193,15 @@ def run(args: argparse.Namespace) -> int:
         if source.is_hub:
             read_adapter_config(source.path)
         rule = decision_rule(args.threshold, args.calibrated, source.path)
-        return _serve(args, source, sock, rule)
+        try:
+            return _serve(args, source, sock, rule)
+        except KeyboardInterrupt:  # Ctrl-C while the model loads: a requested stop too
+            return _stopped(signal.SIGINT)
+        except Terminated:
+            return _stopped(signal.SIGTERM)
 
 
 def _serve(args: argparse.Namespace, source, sock: socket.socket, rule) -> int:
-    import uvicorn
 
     from dynahate.serve.app import ServeConfig, create_serve_app
 
@@ -172,5 +217,6 @@ def _serve(args: argparse.Namespace, source, sock: socket.socket, rule) -> int:
     docs = ", GET /docs (the API's documentation)" if args.api_docs else ""
     print(f"serving {source.describe()} on http://{args.host}:{sock.getsockname()[1]} "
           f"(POST /v1/classify, POST /v1/chat/completions, GET /health{page}{docs})", flush=True)
-    uvicorn.Server(uvicorn_config(app, header_timeout_s=args.header_timeout)).run(sockets=[sock])
-    return 0
+    server = stoppable_server(uvicorn_config(app, header_timeout_s=args.header_timeout))
+    server.run(sockets=[sock])
+    return 0 if server.stop_signal is None else _stopped(server.stop_signal)

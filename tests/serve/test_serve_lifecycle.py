@@ -1,24 +1,52 @@
-"""``dynahate serve`` as a process of the tiny trained run: what it exposes beyond the API with ``--api-docs``
-and ``--cors-origin`` (off by default: see ``test_serve.py``)."""
+"""``dynahate serve`` as a process of the tiny trained run: what it prints as it starts and stops, and what it
+exposes beyond the API with ``--api-docs`` and ``--cors-origin`` (off by default: see ``test_serve.py``)."""
 
 import base64
 import hashlib
 import re
+import signal
 
 import httpx
 import pytest
 
 from dynahate.serve.api_docs import SWAGGER_CSS, SWAGGER_JS
 from dynahate.testing.cli import OFFLINE_ENV
-from dynahate.testing.serve_process import start_serve, stop_serve, trickle
+from dynahate.testing.serve_process import start_serve, trickle
 
 pytestmark = pytest.mark.integration
 
 KEY = "docs-test-key"
 ORIGIN = "https://app.example.org"
+SERVING = re.compile(r"^serving \S+ on http://127\.0\.0\.1:\d+ \(POST /v1/classify", re.M)
+MODEL_CONFIG = '"architectures": ['  # a line of each print of the model's configuration (transformers' INFO log)
 
 
-def test_api_docs_behind_the_key_under_a_policy_one_cors_origin_slow_headers_cut_off(
+def stop(proc, sig: int) -> int:
+    proc.send_signal(sig)
+    return proc.wait(timeout=120)
+
+
+def assert_calm_stop(code: int, text: str, name: str) -> None:
+    assert code == 0, text[-3000:]
+    assert text.splitlines()[-1] == f"stopped ({name}): the server is down", text[-3000:]
+    assert "error:" not in text and "Traceback" not in text, text[-3000:]
+
+
+def test_ctrl_c_is_a_calm_stop_and_start_up_prints_no_model_configuration(trained_run, tmp_path):
+    log = tmp_path / "server.log"
+    proc, url = start_serve(trained_run, log, env=OFFLINE_ENV)
+    try:
+        assert httpx.get(f"{url}/health").status_code == 200
+    finally:
+        code = stop(proc, signal.SIGINT)
+    text = log.read_text()
+    assert_calm_stop(code, text, "SIGINT")
+    assert text.count(MODEL_CONFIG) == 0, text[:3000]  # LLaMA-Factory's load printed it four times
+    assert len(SERVING.findall(text)) == 1
+    print(f"\nstart-up and stop printed {len(text.splitlines())} lines")
+
+
+def test_api_docs_behind_the_key_under_a_policy_one_cors_origin_slow_headers_cut_off_and_sigterm_a_calm_stop(
         trained_run, tmp_path):
     log = tmp_path / "server.log"
     proc, url = start_serve(trained_run, log, "--api-docs", "--cors-origin", ORIGIN, "--header-timeout", "1",
@@ -65,7 +93,8 @@ def test_api_docs_behind_the_key_under_a_policy_one_cors_origin_slow_headers_cut
         assert answer.startswith(b"HTTP/1.1 408 ") and sent < len(request) and took < 7, (answer, sent, took)
         assert httpx.get(f"{url}/health").status_code == 200
     finally:
-        stop_serve(proc)
+        code = stop(proc, signal.SIGTERM)
     text = log.read_text()
+    assert_calm_stop(code, text, "SIGTERM")
     serving = next(line for line in text.splitlines() if line.startswith("serving "))
     assert serving.endswith("GET / (a page to try it in a browser), GET /docs (the API's documentation))"), serving
