@@ -202,7 +202,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, source, sock: socket.socket, rule) -> int:
-
     from dynahate.serve.app import ServeConfig, create_serve_app
 
     config = ServeConfig(adapter=source.path, hub=source.hub_record() if source.is_hub else None,
