@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -27,7 +28,8 @@ def _number_type(kind: type[_Number], accept: Callable[[_Number], bool],
 
 positive_int = _number_type(int, lambda value: value >= 1, "a positive integer")
 non_negative_int = _number_type(int, lambda value: value >= 0, "a whole number >= 0")
-positive_float = _number_type(float, lambda value: value > 0, "a number greater than 0")
+positive_float = _number_type(float, lambda value: math.isfinite(value) and value > 0,
+                              "a finite number greater than 0")  # inf: a wait that never ends
 open_fraction = _number_type(float, lambda value: 0 < value < 1, "a number between 0 and 1 (both excluded)")
 
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -37,6 +38,7 @@ from dynahate.plugin.labels import LABELS
 from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
 
 API_KEY_ENV = "API_KEY"  # the same variable LLaMA-Factory's chat API checks
+LF_VERBOSITY_ENV = "LLAMAFACTORY_VERBOSITY"
 CHAT_PATH = "/v1/chat/completions"
 
 
@@ -64,6 +66,8 @@ class ServeConfig:
     log_requests: bool = False  # let LLaMA-Factory log chat requests (they contain the posts)
     rule: DecisionRule = field(default_factory=DecisionRule)  # --threshold / --calibrated for /v1/classify
     page: bool = True  # GET / (the browser page) and its assets; --no-page leaves them out
+    api_docs: bool = False  # --api-docs: /openapi.json and /docs (Swagger UI), behind the API key
+    cors_origins: tuple[str, ...] = ()  # --cors-origin: the other origins whose pages may call the API
 
 
 def chat_model_args(config: ServeConfig, base: str, device: str) -> dict[str, Any]:
@@ -80,6 +84,39 @@ def chat_model_args(config: ServeConfig, base: str, device: str) -> dict[str, An
     return args
 
 
+@contextmanager
+def transformers_warnings_only():
+    """While LLaMA-Factory loads the model, keep transformers' log at warnings.
+
+    LLaMA-Factory turns it to INFO as it reads its arguments, unless ``LLAMAFACTORY_VERBOSITY`` names a level
+    above INFO, and transformers then prints the model's whole configuration each time it reads it (four times,
+    about 180 lines, before the line saying where the server listens). A ``LLAMAFACTORY_VERBOSITY`` the user
+    set is left as it is.
+    """
+    if LF_VERBOSITY_ENV in os.environ:
+        yield
+        return
+    os.environ[LF_VERBOSITY_ENV] = "WARNING"
+    try:
+        yield
+    finally:
+        os.environ.pop(LF_VERBOSITY_ENV, None)
+
+
+def allow_origins(app, origins: tuple[str, ...]) -> None:
+    """CORS for ``origins`` alone: LLaMA-Factory's app lets a page of any origin (``*``) call the API; with no
+    origin, no CORS header is sent and a browser keeps other sites' pages out (the server's own page is same-origin).
+    """
+    from fastapi.middleware.cors import CORSMiddleware
+    from starlette.middleware import Middleware
+
+    app.user_middleware[:] = [entry for entry in app.user_middleware if entry.cls is not CORSMiddleware]
+    if origins:
+        app.user_middleware.insert(0, Middleware(
+            CORSMiddleware, allow_origins=list(origins), allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"], allow_credentials=False, max_age=600))
+
+
 def create_serve_app(config: ServeConfig):
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import JSONResponse
@@ -91,6 +128,7 @@ def create_serve_app(config: ServeConfig):
     from dynahate.inference.model_loading import default_device
     from dynahate.inference.score_engine import ScoreEngine
     from dynahate.plugin.lf_template import register_dynahate_template
+    from dynahate.serve.api_docs import API_DOCS_PATHS, add_api_docs, remove_framework_docs
     from dynahate.serve.chat import ChatPrecheck, guard_generation, plain_text_posts
     from dynahate.serve.classify_batcher import ClassifyBatcher, QueueFull
     from dynahate.serve.guard import DropCounts, ServeError, current_guard
@@ -101,7 +139,8 @@ def create_serve_app(config: ServeConfig):
     base = resolve_base(read_adapter_config(config.adapter), config.base, config.force)
     device = default_device()
     register_dynahate_template()
-    chat_model = ChatModel(chat_model_args(config, base, device))
+    with transformers_warnings_only():
+        chat_model = ChatModel(chat_model_args(config, base, device))
     model, tokenizer = chat_model.engine.model, chat_model.engine.tokenizer
     engine = ScoreEngine(model, tokenizer, token_budget=config.token_budget, progress=False)
     batcher = ClassifyBatcher(engine, window_s=config.window_s, max_batch_posts=config.max_batch_posts,
@@ -112,12 +151,14 @@ def create_serve_app(config: ServeConfig):
     plain_text_posts(chat_model.engine)
     guard_generation(chat_model.engine)
     app = create_app(chat_model)
+    remove_framework_docs(app)  # FastAPI's /docs, /redoc, /openapi.json: only with --api-docs, ours
+    allow_origins(app, config.cors_origins)
     if not config.log_requests:  # LLaMA-Factory logs each chat request, posts included
         logging.getLogger("llamafactory.api.chat").setLevel(logging.WARNING)
     api_key = os.environ.get(API_KEY_ENV) or None
-    # innermost of the user middleware: inside LLaMA-Factory's CORS, so error answers carry its headers
+    # innermost of the user middleware: inside the CORS middleware, so error answers carry its headers
     app.user_middleware.append(Middleware(
-        ServeMiddleware, api_key=api_key, max_body_bytes=config.max_body_bytes,
+        ServeMiddleware, api_key=api_key, protected_paths=API_DOCS_PATHS, max_body_bytes=config.max_body_bytes,
         request_timeout_s=config.request_timeout_s, drops=drops,
         prechecks={CHAT_PATH: ChatPrecheck(checks)}, in_progress_limits={CHAT_PATH: config.max_queue}))
 
@@ -183,5 +224,7 @@ def create_serve_app(config: ServeConfig):
 
     if config.page:
         add_page_routes(app)
+    if config.api_docs:
+        add_api_docs(app)
     app.state.batcher = batcher  # what scores /v1/classify (the tests give it a failing engine)
     return app

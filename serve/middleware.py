@@ -2,8 +2,8 @@
 
 For each HTTP request, before any route code runs:
 
-1. ``API_KEY`` set: a ``/v1/...`` request without ``Authorization: Bearer <API_KEY>`` (the
-   scheme in any case) gets 401, before its body is read or validated.
+1. ``API_KEY`` set: a ``/v1/...`` request (or one to ``protected_paths``: ``--api-docs``' pages) without
+   ``Authorization: Bearer <API_KEY>`` (the scheme in any case) gets 401, before its body is read or validated.
 2. POST: a ``Content-Length`` over ``--max-body-bytes`` gets 413 at once, without reading the
    body; a chunked body is counted while it is read and refused as soon as it passes the limit.
    (The server's HTTP layer discards the rest of a refused body without keeping it.) Every POST
@@ -84,10 +84,11 @@ class _BodyTimeout(Exception):
 
 class ServeMiddleware:
     def __init__(self, app: Callable, *, api_key: str | None, max_body_bytes: int, request_timeout_s: float,
-                 drops: DropCounts, prechecks: dict[str, Precheck] | None = None,
+                 drops: DropCounts, protected_paths: tuple[str, ...] = (), prechecks: dict[str, Precheck] | None = None,
                  in_progress_limits: dict[str, int] | None = None):
         self.app = app
         self.api_key = api_key or None
+        self.protected_paths = protected_paths  # behind the API key, as /v1/... is
         self.max_body_bytes = max_body_bytes
         self.request_timeout_s = request_timeout_s
         self.drops = drops
@@ -149,7 +150,8 @@ class ServeMiddleware:
 
     async def _request(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
-        if self.api_key and path.startswith("/v1/") and method != "OPTIONS" and not self._authorised(scope):
+        protected = path.startswith("/v1/") or path in self.protected_paths
+        if self.api_key and protected and method != "OPTIONS" and not self._authorised(scope):
             return await send_error(send, ServeError(401, "missing or wrong API key: send 'Authorization: Bearer "
                                                           "<API_KEY>'", {"WWW-Authenticate": "Bearer"}))
         if method != "POST":

@@ -120,9 +120,12 @@
     }
   }
 
+  // An error replaces the results: those on screen answered an earlier request, not the posts now in the
+  // text area, and must not be read as this request's.
   function showError(text) {
     $("error").textContent = text;
     $("status").textContent = "";
+    $("results").replaceChildren();
   }
 
   // -- results -------------------------------------------------------------------------------------

@@ -2,17 +2,24 @@
 
 Arguments are checked and the port is bound before the model loads, so a bad value or a port in
 use is one ``error:`` line (exit 2) within a second; a Hub adapter (``USER/NAME[@REV]``) is then
-fetched (:mod:`dynahate.inference.adapter_source`), and uvicorn serves on that bound socket.
+fetched (:mod:`dynahate.inference.adapter_source`), and uvicorn serves on that bound socket, with a bound on
+the time a request's headers take (:mod:`dynahate.serve.header_timeout`). SIGINT (Ctrl-C) or SIGTERM is a
+requested stop, not an error: the server finishes gracefully and the command prints one line and exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import errno
+import signal
 import socket
+import threading
+from urllib.parse import urlsplit
 
 from dynahate.core.arg_types import positive_float, positive_int
+from dynahate.core.cli import Terminated
 from dynahate.core.cli_args import add_option_with_deprecated_alias
 from dynahate.core.errors import DynahateError
 from dynahate.inference.adapter_source import HUB_ENVIRONMENT
@@ -20,21 +27,26 @@ from dynahate.inference.cli_args import add_adapter_argument, add_model_argument
 from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
 
 ORDER = 70
+DEFAULT_HEADER_TIMEOUT_S = 10.0
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)  # a requested stop: exit 0, not an error
 HELP = "serve /v1/classify (micro-batched score mode), OpenAI chat completions and /health over HTTP"
 
 EPILOG = f"""\
 environment variables read:
   API_KEY    if set, every /v1/... request (classify, chat, models) needs
-             'Authorization: Bearer <API_KEY>' (scheme in any case), else 401; /health stays open,
-             and so does the page (GET /), which asks for the key
+             'Authorization: Bearer <API_KEY>' (scheme in any case), else 401, and so do /docs and
+             /openapi.json with --api-docs; /health stays open, and so does the page (GET /), which asks for the key
   LLaMA-Factory's API also reads MAX_CONCURRENT (chat generations at once, default 1),
   API_MODEL_NAME (the id /v1/models lists) and FASTAPI_ROOT_PATH; HF_HUB_OFFLINE as usual.
 {HUB_ENVIRONMENT}
-status codes: 401 no or wrong key; 408 body not received in time; 413 body, text or prompt too
-long, or too many texts; 422 a body not UTF-8 JSON, a bad post (empty, blank, not text, a lone
-surrogate), or a chat request that is not one user message holding the post (no system, assistant or
-tool message, no tools); 429 queue full (with Retry-After); 500 an internal error (logged on stderr with its
-traceback, never a post); 503 --request-timeout passed (the request is not scored).
+status codes: 401 no or wrong key; 408 headers (--header-timeout) or body (--request-timeout) not
+received in time; 413 body, text or prompt too long, or too many texts; 422 a body not UTF-8 JSON, a bad
+post (empty, blank, not text, a lone surrogate), or a chat request that is not one user message holding
+the post (no system, assistant or tool message, no tools); 429 queue full (with Retry-After); 500 an
+internal error (logged on stderr with its traceback, never a post); 503 --request-timeout passed (the
+request is not scored).
+
+SIGINT (Ctrl-C) or SIGTERM stops the server: it finishes gracefully, prints one line and exits 0.
 """
 
 
@@ -65,15 +77,38 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "it 429 with Retry-After (default 256)")
     parser.add_argument("--request-timeout", type=positive_float, default=60.0, metavar="SECONDS",
                         help="answer 503 and drop the request if it is not answered by then (default 60)")
+    parser.add_argument("--header-timeout", type=positive_float, default=DEFAULT_HEADER_TIMEOUT_S, metavar="SECONDS",
+                        help="close a connection with 408 if a request's headers are not all in by then, from "
+                             "its first byte or the connection's start (default 10)")
     parser.add_argument("--window-ms", type=positive_float, default=5.0,
                         help="how long an idle server waits to batch requests arriving together (default 5)")
     add_decision_rule_arguments(parser)  # /v1/classify's labels and p_hate; chat answers are generated
     parser.add_argument("--no-page", action="store_true",
                         help="leave out the browser page (GET /, /page.js, /page.css; served by default); the "
                              "API is the same either way")
+    parser.add_argument("--api-docs", action="store_true",
+                        help="serve the OpenAPI schema (/openapi.json) and Swagger UI (/docs, its script and style "
+                             "from cdn.jsdelivr.net) behind API_KEY when set, with a Content-Security-Policy (off "
+                             "by default: 404)")
+    parser.add_argument("--cors-origin", action="append", type=cors_origin, default=[], metavar="ORIGIN",
+                        help="let browser pages of ORIGIN (scheme://host[:port]) call the API; repeat for more "
+                             "(default none: only the server's own page)")
     add_option_with_deprecated_alias(parser, "--log-requests", "--show-examples", action="store_true",
                                      help="let LLaMA-Factory log chat requests (off by default: they contain "
                                           "the posts)")
+
+
+def cors_origin(text: str) -> str:
+    """``--cors-origin``: one origin as a browser sends it in ``Origin``, ``scheme://host[:port]``; never ``*``."""
+    parts = urlsplit(text.strip())
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        parts = parts._replace(netloc="")
+    if (parts.scheme.lower() not in ("http", "https") or not parts.hostname or parts.path not in ("", "/")
+            or parts.query or parts.fragment or "@" in parts.netloc):
+        raise argparse.ArgumentTypeError(f"must be one origin, http(s)://host[:port] with no path, got {text!r}")
+    return f"{parts.scheme.lower()}://{parts.netloc.lower()}"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -95,14 +130,52 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def uvicorn_config(app, **options):
-    """uvicorn's settings for ``app``: warnings and errors on stderr, the ``dynahate`` loggers' too (a 500's log)."""
+def uvicorn_config(app, *, header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S, **options):
+    """uvicorn's settings for ``app``: warnings and errors on stderr, the ``dynahate`` loggers' too (a 500's log),
+    and h11 with a bound on the time a request's headers take (:mod:`dynahate.serve.header_timeout`)."""
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
+    from dynahate.serve.header_timeout import header_timeout_protocol
+
     log_config = copy.deepcopy(LOGGING_CONFIG)
     log_config["loggers"]["dynahate"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    return uvicorn.Config(app, log_level="warning", log_config=log_config, **options)
+    return uvicorn.Config(app, log_level="warning", log_config=log_config,
+                          http=header_timeout_protocol(header_timeout_s),  # pyright: ignore[reportArgumentType]
+                          **options)  # uvicorn takes any protocol factory there; its annotation names classes only
+
+
+def stoppable_server(config):
+    """A ``uvicorn.Server`` on which SIGINT or SIGTERM is a requested stop: it finishes gracefully, and the signal
+    is recorded in ``stop_signal`` instead of being raised again once the server is down (uvicorn re-raises it,
+    which would end the command as an interruption, exit 130 or 143)."""
+    import uvicorn
+
+    class StoppableServer(uvicorn.Server):
+        stop_signal: int | None = None
+
+        @contextlib.contextmanager
+        def capture_signals(self):
+            if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+                yield
+                return
+            previous = {sig: signal.signal(sig, self.handle_exit) for sig in STOP_SIGNALS}
+            try:
+                yield
+            finally:
+                for sig, handler in previous.items():
+                    signal.signal(sig, handler)
+
+        def handle_exit(self, sig, frame) -> None:
+            self.stop_signal = self.stop_signal or sig
+            super().handle_exit(sig, frame)
+
+    return StoppableServer(config)
+
+
+def _stopped(sig: int) -> int:
+    print(f"stopped ({signal.Signals(sig).name}): the server is down", flush=True)
+    return 0
 
 
 def run(args: argparse.Namespace) -> int:
@@ -121,12 +194,15 @@ def run(args: argparse.Namespace) -> int:
         if source.is_hub:
             read_adapter_config(source.path)
         rule = decision_rule(args.threshold, args.calibrated, source.path)
-        return _serve(args, source, sock, rule)
+        try:
+            return _serve(args, source, sock, rule)
+        except KeyboardInterrupt:  # Ctrl-C while the model loads: a requested stop too
+            return _stopped(signal.SIGINT)
+        except Terminated:
+            return _stopped(signal.SIGTERM)
 
 
 def _serve(args: argparse.Namespace, source, sock: socket.socket, rule) -> int:
-    import uvicorn
-
     from dynahate.serve.app import ServeConfig, create_serve_app
 
     config = ServeConfig(adapter=source.path, hub=source.hub_record() if source.is_hub else None,
@@ -135,10 +211,12 @@ def _serve(args: argparse.Namespace, source, sock: socket.socket, rule) -> int:
                          max_body_bytes=args.max_body_bytes, max_queue=args.max_queue,
                          request_timeout_s=args.request_timeout, window_s=args.window_ms / 1000,
                          token_budget=args.token_budget, log_requests=args.log_requests, rule=rule,
-                         page=not args.no_page)
+                         page=not args.no_page, api_docs=args.api_docs, cors_origins=tuple(args.cors_origin))
     app = create_serve_app(config)
     page = "" if args.no_page else ", GET / (a page to try it in a browser)"
+    docs = ", GET /docs (the API's documentation)" if args.api_docs else ""
     print(f"serving {source.describe()} on http://{args.host}:{sock.getsockname()[1]} "
-          f"(POST /v1/classify, POST /v1/chat/completions, GET /health{page})", flush=True)
-    uvicorn.Server(uvicorn_config(app)).run(sockets=[sock])
-    return 0
+          f"(POST /v1/classify, POST /v1/chat/completions, GET /health{page}{docs})", flush=True)
+    server = stoppable_server(uvicorn_config(app, header_timeout_s=args.header_timeout))
+    server.run(sockets=[sock])
+    return 0 if server.stop_signal is None else _stopped(server.stop_signal)

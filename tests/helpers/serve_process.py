@@ -1,4 +1,5 @@
-"""Start `dynahate serve` in a subprocess on a free loopback port and wait until ``/health`` answers.
+"""Start `dynahate serve` in a subprocess on a free loopback port and wait until ``/health`` answers; or serve
+an ASGI app in this process as `dynahate serve` serves it (uvicorn on a thread, with the command's settings).
 
 For the serve tests and ``benchmarks/serve_throughput.py``, which talk to a real server over HTTP.
 """
@@ -9,7 +10,10 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -46,3 +50,59 @@ def start_serve(adapter: Path, log: Path, *args: str, env: dict[str, str] | None
 def stop_serve(proc: subprocess.Popen) -> None:
     proc.terminate()
     proc.wait(timeout=60)
+
+
+@contextmanager
+def serving_in_thread(app, **options) -> Iterator[str]:
+    """``app`` served by uvicorn with ``dynahate serve``'s settings (``uvicorn_config(app, **options)``) on a
+    free loopback port, on a thread of this process; yields the base URL. The server stops on leaving.
+
+    uvicorn's log handler writes to the ``sys.stderr`` of the moment it is configured, here: call this in a test
+    itself, not a fixture, to capture what the server writes.
+    """
+    import uvicorn
+
+    from dynahate.serve.serve_cli import bind, uvicorn_config
+
+    sock = bind("127.0.0.1", 0)
+    server = uvicorn.Server(uvicorn_config(app, **options))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 60
+        while not server.started:
+            if not thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("the server did not start")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def trickle(url: str, request: bytes, every_s: float, limit_s: float) -> tuple[bytes, int, float]:
+    """Send ``request`` a byte every ``every_s`` seconds until the server closes the connection (or ``limit_s``
+    passes); returns what the server answered, how many bytes were sent, and the seconds it took."""
+    host, port = url.removeprefix("http://").split(":")
+    started = time.monotonic()
+    sent, answer = 0, b""
+    with socket.create_connection((host, int(port)), timeout=limit_s) as sock:
+        sock.settimeout(every_s)
+        while time.monotonic() - started < limit_s:
+            try:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break  # closed by the server
+                answer += chunk
+            except TimeoutError:
+                pass  # nothing yet: one more byte
+            except ConnectionResetError:
+                break
+            if sent < len(request):
+                try:
+                    sock.sendall(request[sent:sent + 1])
+                    sent += 1
+                except (BrokenPipeError, ConnectionResetError):
+                    break
+    return answer, sent, time.monotonic() - started

@@ -2,7 +2,8 @@
 
 The browser is the system's (Debian's ``chromium`` and ``chromium-driver``, which ``.ci/run`` installs
 when missing), never one downloaded at run time; the tests skip, saying why, only when none is found.
-One real server of the tiny trained run, with ``API_KEY`` set, so the page must ask for the key.
+One real server of the tiny trained run, with ``API_KEY`` set, so the page must ask for the key; and
+``--api-docs``' ``/docs`` page, whose Content-Security-Policy the browser enforces.
 The screenshots are saved in the test's temporary folder (the path is printed) and, when
 ``DYNAHATE_SCREENSHOT_DIR`` is set, copied there too.
 """
@@ -283,18 +284,25 @@ def test_a_missing_or_wrong_key_shows_the_401_message_asking_for_it(page_server,
 def test_an_over_long_post_and_a_bad_post_show_the_message_naming_their_line(page_server, browser):
     open_page(browser, page_server)
     enter_key(browser, KEY)
+    type_posts(browser, ["fine", "also fine"])
+    assert classify_in_page(browser, "status").startswith("Classified 2 posts")
+    assert len(shown_results(browser)) == 2
     type_posts(browser, ["fine", "", "x" * (MAX_TEXT_CHARS + 500)], keyboard=False)
     assert classify_in_page(browser, "error") == (
         f"Too long (413). Line 3: the post has {MAX_TEXT_CHARS + 500} characters, over the limit of "
         f"{MAX_TEXT_CHARS} characters per text (--max-text-chars)")
+    assert shown_results(browser) == []  # the earlier request's results are gone: none reads as this one's
     area = type_posts(browser, ["", "fine", "LONE half a character"], keyboard=False)
     browser.execute_script("arguments[0].value = arguments[0].value.replace('LONE', String.fromCharCode(0xD800));",
                            area)
     assert classify_in_page(browser, "error") == (
         "Not accepted (422). Line 3: the post holds a lone surrogate (U+D800 at character 0), which is not valid "
         "Unicode text")
+    type_posts(browser, ["fine"])
+    assert classify_in_page(browser, "status").startswith("Classified 1 post")
     type_posts(browser, ["", "  "], keyboard=False)
     assert classify_in_page(browser, "error") == "Paste at least one post, one per line."
+    assert shown_results(browser) == []
 
 
 @pytest.mark.integration
@@ -330,3 +338,30 @@ def test_no_page_leaves_the_api_alone(trained_run, tmp_path):
     finally:
         stop_serve(proc)
     assert "GET / (a page" not in (tmp_path / "server.log").read_text()
+
+
+def test_the_api_docs_policy_runs_the_docs_page_own_inline_script_and_blocks_any_other(browser):
+    """``--api-docs``' ``/docs`` in a real browser: its one inline script passes the policy by its hash (offline, the
+    CDN's Swagger UI does not load, so the script then fails on ``SwaggerUIBundle``: it ran), and a script added
+    to the page does not run. The app is FastAPI's alone, with the docs routes of ``dynahate serve``."""
+    from fastapi import FastAPI
+
+    from dynahate.serve.api_docs import add_api_docs, remove_framework_docs
+    from dynahate.testing.serve_process import serving_in_thread
+
+    app = FastAPI()
+    remove_framework_docs(app)
+    add_api_docs(app)
+    browser.get_log("browser")  # what earlier tests left
+    with serving_in_thread(app) as url:
+        browser.get(f"{url}/docs")
+        wait(browser, lambda d: d.execute_script("return document.readyState") == "complete")
+        ran = browser.execute_script("try { return typeof ui === 'object'; } catch (e) { return e.name; }")
+        browser.execute_script("const s = document.createElement('script'); s.textContent = 'window.injected = 1';"
+                               "document.body.append(s);")
+        assert browser.execute_script("return window.injected === undefined")
+    messages = [entry["message"] for entry in browser.get_log("browser")]
+    blocked = [m for m in messages if "Content Security Policy" in m]
+    assert blocked and all("inline script" in m or "script-src" in m for m in blocked), messages
+    assert len(blocked) == 1, blocked  # the injected script only, not the page's own
+    assert ran is True or any("SwaggerUIBundle is not defined" in m for m in messages), (ran, messages)

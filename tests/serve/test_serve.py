@@ -149,6 +149,19 @@ def test_posts_are_not_logged(server, dev_posts):
     assert not [post for post in dev_posts if post in log]
 
 
+def test_no_api_documentation_and_no_cors_by_default(server):
+    url = server[0]
+    for path in ("/docs", "/redoc", "/openapi.json", "/docs/oauth2-redirect"):
+        answer = httpx.get(f"{url}{path}")
+        assert answer.status_code == 404 and answer.json() == {"error": "Not Found"}, path
+    origin = {"Origin": "https://elsewhere.example"}
+    preflight = httpx.options(f"{url}/v1/classify", headers={**origin, "Access-Control-Request-Method": "POST"})
+    answer = httpx.post(f"{url}/v1/classify", json={"texts": ["a post"]}, headers=origin, timeout=120)
+    assert answer.status_code == 200
+    for response in (preflight, answer, httpx.get(f"{url}/health", headers=origin)):
+        assert not [name for name in response.headers if name.startswith("access-control-")], response.headers
+
+
 def test_api_key_protects_classify_and_chat(trained_run, tmp_path):
     proc, url = start_serve(trained_run, tmp_path / "log", env={**OFFLINE_ENV, "API_KEY": "sekret-key"})
     chat = chat_body("a post")

@@ -9,7 +9,6 @@ in the answer nor in what the server writes (stderr, stdout, log records of any 
 
 import asyncio
 import logging
-import threading
 import time
 from contextlib import contextmanager
 
@@ -18,7 +17,7 @@ import pytest
 
 from dynahate.serve.guard import DropCounts, current_guard
 from dynahate.serve.middleware import INTERNAL_ERROR, ServeMiddleware
-from dynahate.serve.serve_cli import bind, uvicorn_config
+from dynahate.testing.serve_process import serving_in_thread
 
 MARKER = "the marker post: Drellans are vermin"
 LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi", "dynahate")
@@ -39,31 +38,18 @@ def server_logs(capfd, caplog):
 
 @contextmanager
 def serving(app, caplog):
-    """``app`` served as ``dynahate serve`` serves it, on a free loopback port; yields the base URL.
-
-    Called in the test itself, not a fixture: uvicorn's log handler writes to the ``sys.stderr`` of the moment,
-    which must be the test's capture.
+    """``app`` served as ``dynahate serve`` serves it (:func:`serving_in_thread`), the ``dynahate`` loggers' records
+    (any level) captured by ``caplog``; yields the base URL. Called in the test itself, not a fixture: uvicorn's log
+    handler writes to the ``sys.stderr`` of the moment, which must be the test's capture.
     """
-    import uvicorn
-
-    sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn_config(app))  # configures the loggers: stderr is the test's capture now
     ours = logging.getLogger("dynahate")
-    ours.addHandler(caplog.handler)
-    ours.setLevel(logging.DEBUG)
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 60
-        while not server.started:
-            assert thread.is_alive() and time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        ours.removeHandler(caplog.handler)
-        sock.close()
+    with serving_in_thread(app) as url:  # uvicorn's settings configure the loggers: the handler goes in after
+        ours.addHandler(caplog.handler)
+        ours.setLevel(logging.DEBUG)
+        try:
+            yield url
+        finally:
+            ours.removeHandler(caplog.handler)
 
 
 def written(server_logs) -> str:
