@@ -30,6 +30,7 @@ from typing import Any, cast
 
 from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
+from dynahate.eval.compare.report import difference_text
 from dynahate.eval.decision.calibration import NO_FIT, temperature_text
 from dynahate.eval.hatecheck.data import CITATION as HATECHECK_CITATION
 from dynahate.eval.hatecheck.data import HATECHECK_COMMIT, HATECHECK_REPO
@@ -39,7 +40,7 @@ from dynahate.eval.hatecheck.results import PLOT_NAME, group_of
 from dynahate.eval.hatecheck.results import SPLIT_NAME as HATECHECK
 from dynahate.eval.predictions import PREDICTION_KEYS
 from dynahate.plugin import prompts
-from dynahate.plugin.eval_record import AUC_KEYS, RESULTS_NAME
+from dynahate.plugin.eval_record import AUC_KEYS, PLOT_KINDS, RESULTS_NAME
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.metadata import group_problem, metadata_problem
 from dynahate.plugin.splits import result_names
@@ -58,8 +59,8 @@ SCORE_END = "# --- use ---"
 TEMPLATE_ROW = ("LLaMA-Factory's `{template}` template with each example's system prompt and instruction (the "
                 "staged chat template, `dynahate`, builds the same prompt from the post alone)")
 GIT_BLOB = re.compile(r"[0-9a-f]{40}")
-PLOT_KINDS = (("confusion_matrix", "confusion matrix"), ("roc", "ROC curve"), ("pr", "precision-recall curve"),
-              ("reliability", "reliability diagram"))
+PLOT_TITLES = {"confusion_matrix": "confusion matrix", "roc": "ROC curve", "pr": "precision-recall curve",
+               "reliability": "reliability diagram"}  # one per eval_record.PLOT_KINDS
 
 
 def unofficial_reason(res: Mapping[str, Any]) -> str | None:
@@ -233,7 +234,7 @@ def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str],
              "roc_auc": _fmt(res.get("roc_auc")),
              "per_label": [(_fmt(res["precision"][label]), _fmt(res["recall"][label])) for label in LABELS]}
             for split, res in results.items()]
-    plots = [(split, [{"title": title, "file": f"{split}_{kind}.png"} for kind, title in PLOT_KINDS
+    plots = [(split, [{"title": PLOT_TITLES[kind], "file": f"{split}_{kind}.png"} for kind in PLOT_KINDS
                       if f"{split}_{kind}.png" in files]) for split in results]
     return {"rows": rows, "unverified": [(split, why) for split, why in unverified.items() if split in results],
             "unofficial": list(unofficial.items()), "dataset_id": dataset_id,
@@ -367,15 +368,6 @@ def _hatecheck(record: RunRecord, files: set[str], unverified: dict[str, str]) -
 COMPARISON_FILE = "comparison.json"
 
 
-def _signed(value: float) -> str:
-    return f"{value:+.4f}"
-
-
-def _difference(metric: dict[str, Any]) -> str:
-    low, high = metric["interval"]
-    return f"{_signed(metric['difference'])} [{_signed(low)}, {_signed(high)}]"
-
-
 def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
     """The comparison section (``publish --compare-to``): per split both evaluations hold, the other adapter's
     numbers (A), this one's (B), B - A with its bootstrap interval, agreement, discordant posts, McNemar's p."""
@@ -387,8 +379,8 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
         f1 = entry.get("macro_f1")
         rows.append({"split": split, "n": entry["n"],
                      "accuracy": [_fmt(entry["accuracy"]["a"]), _fmt(entry["accuracy"]["b"]),
-                                  _difference(entry["accuracy"])],
-                     "macro_f1": [_fmt(f1["a"]), _fmt(f1["b"]), _difference(f1)] if f1 else ["n/a"] * 3,
+                                  difference_text(entry["accuracy"])],
+                     "macro_f1": [_fmt(f1["a"]), _fmt(f1["b"]), difference_text(f1)] if f1 else ["n/a"] * 3,
                      "agreement": _fmt(entry["agreement"]),
                      "discordant": "{a_right_b_wrong} / {a_wrong_b_right}".format(**entry["discordant"]),
                      "mcnemar_p": f"{entry['mcnemar_p']:.4g}",
@@ -401,10 +393,10 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
     posts = "different" if False in same else "unproven" if None in same else "same"
     contrast = [{"split": split, "pairs": entry["contrast"]["pairs"],
                  "a": _fmt(entry["contrast"]["consistency"]["a"]), "b": _fmt(entry["contrast"]["consistency"]["b"]),
-                 "difference": _difference(entry["contrast"]["consistency"])}
+                 "difference": difference_text(entry["contrast"]["consistency"])}
                 for split, entry in comparison["splits"].items() if (entry.get("contrast") or {}).get("consistency")]
     bpsn = [{"split": split, "group": name, "size": group["size"], "a": _fmt(group["bpsn_auc"]["a"]),
-             "b": _fmt(group["bpsn_auc"]["b"]), "difference": _difference(group["bpsn_auc"])}
+             "b": _fmt(group["bpsn_auc"]["b"]), "difference": difference_text(group["bpsn_auc"])}
             for split, entry in comparison["splits"].items()
             for name, group in ((entry.get("bias") or {}).get("groups") or {}).items() if group.get("bpsn_auc")]
     return {"name": comparison["a"]["name"], "file": COMPARISON_FILE, "rows": rows, "posts": posts,

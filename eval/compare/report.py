@@ -28,11 +28,17 @@ def _signed(value: float) -> str:
     return f"{value:+.4f}"
 
 
+def difference_text(metric: dict[str, Any]) -> str:
+    """A compared metric's difference B - A and its interval, signed: ``+0.0123 [-0.0050, +0.0290]`` (the table's
+    cell, and the model card's)."""
+    low, high = metric["interval"]
+    return f"{_signed(metric['difference'])} [{_signed(low)}, {_signed(high)}]"
+
+
 def _metric_cells(metric: dict[str, Any] | None) -> str:
     if metric is None:
         return f"{'-':>6s}  {'-':>6s}  {'-':<25s}"
-    low, high = metric["interval"]
-    interval = f"{_signed(metric['difference'])} [{_signed(low)}, {_signed(high)}]"
+    interval = difference_text(metric)
     return f"{metric['a']:6.4f}  {metric['b']:6.4f}  {interval:<25s}"
 
 
