@@ -23,10 +23,11 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import read_json
+from dynahate.plugin.eval_record import Fingerprint
 
 PREPARE_REPORT = "prepare_report.json"
 
@@ -42,8 +43,8 @@ def _sorted_lines_sha256(lines: Iterable[str]) -> str:
     return digest.hexdigest()
 
 
-def fingerprint(items: Iterable[tuple[Any, str]], *, of: str = "posts",
-                source_git_blob_sha1: str | None = None) -> dict[str, Any]:
+def fingerprint(items: Iterable[tuple[Any, str]], *, of: Literal["posts", "prompts"] = "posts",
+                source_git_blob_sha1: str | None = None) -> Fingerprint:
     """The fingerprint of ``(id, text)`` pairs (see the module's docstring)."""
     items = list(items)
     return {"of": of, "count": len(items),

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from dynahate.eval.bootstrap import roc_auc
-from dynahate.plugin.eval_record import AUC_KEYS
+from dynahate.plugin.eval_record import AUC_KEYS, Bias
 
 if TYPE_CHECKING:
     import numpy as np
@@ -86,7 +86,7 @@ def generalized_mean(values: Sequence[float], power: float = POWER) -> float | N
 
 
 def bias(gold_hate: Sequence[bool], p_hate: Sequence[float], groups: Sequence[set[str]], *,
-         min_examples: int = DEFAULT_MIN_EXAMPLES, power: float = POWER) -> dict[str, Any]:
+         min_examples: int = DEFAULT_MIN_EXAMPLES, power: float = POWER) -> Bias:
     """The ``bias`` entry."""
     import numpy as np
 

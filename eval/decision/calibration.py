@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from dynahate.inference.decision_rule import apply_temperature, log_odds
-from dynahate.plugin.eval_record import LOG_TEMPERATURE_BOUNDS, temperature_text
+from dynahate.plugin.eval_record import LOG_TEMPERATURE_BOUNDS, Calibration, temperature_text
 
 LOG_T_BOUNDS = LOG_TEMPERATURE_BOUNDS  # the search range, in log T (the record's reader checks a temperature in it)
 
@@ -86,7 +86,7 @@ def calibration_label(entry: dict[str, Any]) -> str:
 
 
 def calibration(gold_hate: Sequence[bool], p_hate: Sequence[float], temperature: float, *,
-                fitted_on: str, meaningful: bool = True) -> dict[str, Any]:
+                fitted_on: str, meaningful: bool = True) -> Calibration:
     """The ``calibration`` entry of a split, at a temperature fitted on the dev split named ``fitted_on``
     (``meaningful``: False when :func:`fit_problem` found one)."""
     # scikit-learn ships no type stubs (brier_score_loss's parameters are unknown to the checker; it returns float)

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from dynahate.plugin.eval_record import Contrast, ContrastCounts
 from dynahate.plugin.metadata import round_group, round_group_order
 
 
@@ -46,7 +47,7 @@ def _orient(metas: Sequence[dict[str, Any] | None], naming: int, named: int) -> 
     return named, naming  # by level, or else the row that names the other is the perturbation
 
 
-def _counts(correct: Sequence[bool], pairs: list[tuple[int, int, str | None]]) -> dict[str, Any]:
+def _counts(correct: Sequence[bool], pairs: list[tuple[int, int, str | None]]) -> ContrastCounts:
     both = sum(correct[o] and correct[p] for o, p, _ in pairs)
     original_only = sum(correct[o] and not correct[p] for o, p, _ in pairs)
     perturbation_only = sum(correct[p] and not correct[o] for o, p, _ in pairs)
@@ -55,10 +56,9 @@ def _counts(correct: Sequence[bool], pairs: list[tuple[int, int, str | None]]) -
             "both_wrong": len(pairs) - both - original_only - perturbation_only}
 
 
-def contrast(correct: Sequence[bool], metas: Sequence[dict[str, Any] | None]) -> dict[str, Any]:
+def contrast(correct: Sequence[bool], metas: Sequence[dict[str, Any] | None]) -> Contrast:
     """The ``contrast`` entry, from each post's correctness and its metadata."""
     pairs = contrast_pairs(metas)
-    out = _counts(correct, pairs)
     rounds = sorted({name for _, _, name in pairs if name is not None}, key=round_group_order)
-    out["rounds"] = {name: _counts(correct, [pair for pair in pairs if pair[2] == name]) for name in rounds}
-    return out
+    return {**_counts(correct, pairs),
+            "rounds": {name: _counts(correct, [pair for pair in pairs if pair[2] == name]) for name in rounds}}

@@ -12,7 +12,6 @@ in generate mode, or when the split lacks a class). The entry::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
 from dynahate.eval.bootstrap import (
     DEFAULT_CONFIDENCE,
@@ -25,11 +24,12 @@ from dynahate.eval.bootstrap import (
     resample_counts,
     resampled_roc_auc,
 )
+from dynahate.plugin.eval_record import Interval
 
 
 def intervals(gold: Sequence[int], pred: Sequence[int], p_positive: Sequence[float] | None, *, n_labels: int = 2,
               positive: int = 0, resamples: int = DEFAULT_RESAMPLES, seed: int = DEFAULT_SEED,
-              confidence: float = DEFAULT_CONFIDENCE) -> dict[str, Any]:
+              confidence: float = DEFAULT_CONFIDENCE) -> Interval:
     """The ``intervals`` entry for one classifier's answers.
 
     Args:
@@ -42,7 +42,7 @@ def intervals(gold: Sequence[int], pred: Sequence[int], p_positive: Sequence[flo
 
     kinds = Kinds.of(gold, pred, pred, n_labels)
     drawn = resample_counts(kinds, resamples, seed)
-    out: dict[str, Any] = {
+    out: Interval = {
         "confidence": confidence, "resamples": resamples, "seed": seed,
         "accuracy": percentile_interval(accuracy(kinds, drawn, "a"), confidence),
         "macro_f1": percentile_interval(macro_f1(kinds, drawn, "a", list(range(n_labels))), confidence),

@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from dynahate.plugin.eval_record import DEFAULT_THRESHOLD, POINT_NAMES
+from dynahate.plugin.eval_record import DEFAULT_THRESHOLD, POINT_NAMES, OperatingPoint
 
 if TYPE_CHECKING:
     import numpy as np
@@ -64,7 +64,7 @@ def _f1(true_pos: NDArray[np.intp], false_pos: NDArray[np.intp], false_neg: NDAr
 
 
 def operating_point(name: str, threshold: float, chosen_on: str | None, gold_hate: Sequence[bool],
-                    p_hate: Sequence[float]) -> dict[str, Any]:
+                    p_hate: Sequence[float]) -> OperatingPoint:
     """The figures of one threshold on the split reported (as scikit-learn's ``accuracy_score``, ``f1_score``
     with ``average="macro"`` over both labels, ``precision_score`` and ``recall_score``, from the counts)."""
     import numpy as np
@@ -85,7 +85,7 @@ def operating_point(name: str, threshold: float, chosen_on: str | None, gold_hat
 
 
 def operating_points(gold_hate: Sequence[bool], p_hate: Sequence[float], chosen: dict[str, float] | None,
-                     chosen_on: str | None = None) -> list[dict[str, Any]]:
+                     chosen_on: str | None = None) -> list[OperatingPoint]:
     """``default``, then each threshold ``chosen`` on the dev split named ``chosen_on`` (none when dev's scores are
     not at hand)."""
     if chosen and not chosen_on:
