@@ -3,7 +3,7 @@
 One model in memory: LLaMA-Factory's ``ChatModel`` loads the base (4-bit by default, as training
 did) with the adapter and the ``dynahate`` template, so ``/v1/chat/completions`` takes one user
 message, the post alone, encoded as plain text as ``/v1/classify`` encodes it (:mod:`dynahate.serve.chat`).
-``/v1/classify`` scores posts with the eval module's score engine on
+``/v1/classify`` scores posts with the score engine (:mod:`dynahate.inference.score_engine`) on
 that same model, micro-batched across concurrent requests (:mod:`dynahate.serve.classify_batcher`). ``/health``
 says what is loaded (``adapter_hub``: the repo id, revision and commit of a Hub adapter, else
 null), the queue, and the requests dropped. ``GET /`` is a page to try the adapter in a browser
@@ -75,7 +75,8 @@ def chat_model_args(config: ServeConfig, base: str, device: str) -> dict[str, An
     args: dict[str, Any] = {
         "model_name_or_path": base, "adapter_name_or_path": str(config.adapter), "finetuning_type": "lora",
         "template": "dynahate", "infer_backend": "huggingface", "cutoff_len": config.cutoff_len,
-        # the dtype eval loads with (bf16 on GPU, fp32 on CPU), so /v1/classify equals `dynahate predict`
+        # the dtype eval and predict load with (inference/model_loading.py: bf16 on GPU, fp32 on CPU), so
+        # /v1/classify equals `dynahate predict`
         "infer_dtype": "bfloat16" if device.startswith("cuda") else "float32",
         "do_sample": False, "max_new_tokens": 4,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ast
 import importlib
+import re
 import subprocess
 import sys
 import tomllib
@@ -194,3 +195,32 @@ def test_the_architecture_page_module_table_matches_the_tree():
         named = {part.split("`")[0] for part in text.split("`")[1::2]}
         modules = {path.name for path in (ROOT / folder).glob("*.py")} - {"__init__.py"}
         assert {name for name in named if name.endswith(".py")} == modules, f"docs/architecture.md's {folder}/ row"
+
+
+SOURCE_PATH = re.compile(r"(?<![\w./-])((?:core|plugin|inference|eval|publish|serve)(?:/[a-z_]+)*/[a-z_0-9]+\.py)\b")
+MOD_ROLE = re.compile(r":mod:`(dynahate\.[\w.]+)`")
+
+
+def stale_references(package_dirs: dict[str, str], root: Path) -> list[str]:
+    """Every module a docstring or comment names (a path such as ``inference/token_budget.py``, or
+    ``:mod:`dynahate.inference.score_engine```) that is not in the tree: a module moved without its mentions."""
+    modules = modules_of(package_dirs, root)
+    stale = []
+    for path in modules.values():
+        text = path.read_text(encoding="utf-8")
+        where = path.relative_to(root)
+        stale += [f"{where}: {m[1]}" for m in SOURCE_PATH.finditer(text) if not (root / m[1]).is_file()]
+        stale += [f"{where}: {m[1]}" for m in MOD_ROLE.finditer(text) if m[1] not in modules]
+    return sorted(set(stale))
+
+
+def test_every_module_a_docstring_or_comment_names_exists():
+    assert stale_references(PACKAGE_DIRS, ROOT) == []
+
+
+def test_a_moved_module_still_named_is_found(tmp_path):
+    root = tmp_path
+    (root / "core").mkdir()
+    (root / "core" / "__init__.py").write_text("")
+    (root / "core" / "b.py").write_text('"""Sizes from core/a.py and :mod:`dynahate.core.a`, see core/b.py."""\n')
+    assert stale_references({"dynahate.core": "core"}, root) == ["core/b.py: core/a.py", "core/b.py: dynahate.core.a"]
