@@ -833,7 +833,7 @@ def test_staged_results_hold_no_path_of_this_machine(evaluated_run, original_eva
     stage = tmp_path / "s"
     publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), "--compare-to",
             str(original_eval), data_dir=prepared_data)  # with --base-model: see the next test
-    results = json.loads(before)
+    results = recorded_splits(evaluated_run)  # its splits (the file is unchanged: checked below)
     local_base = json.loads((evaluated_run / "adapter_config.json").read_text())["base_model_name_or_path"]
     assert os.path.isabs(results["dev"]["adapter"]["path"]) and results["dev"]["adapter"]["base_model"] == local_base
     for name in ("eval_results.json", "comparison.json"):
