@@ -49,6 +49,7 @@ TEMPERATURE_RANGE = (math.exp(LOG_TEMPERATURE_BOUNDS[0]), math.exp(LOG_TEMPERATU
 PLOT_KINDS = ("confusion_matrix", "roc", "pr", "reliability")
 AUC_KEYS = ("subgroup_auc", "bpsn_auc", "bnsp_auc")
 CONTRAST_COUNTS = ("pairs", "both_correct", "original_correct_only", "perturbation_correct_only", "both_wrong")
+HATECHECK_SPLIT = "hatecheck"  # its source is the verified HateCheck file: an object, never a path
 REQUIRED_KEYS = ("mode", "examples", "invalid", "accuracy", "macro_f1", "precision", "recall")
 _SPLIT_NAME = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,127}")  # a file stem: no folder, no control
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}")
@@ -500,7 +501,7 @@ class _Checker:
         self.text(entry.get("revision"), "adapter.revision", optional=True)
 
     def source(self, value: Any) -> None:
-        if isinstance(value, str):
+        if isinstance(value, str) and self.split != HATECHECK_SPLIT:  # a scored predictions file's path
             return
         entry = self.obj(value, "source")
         if "official" in entry and not isinstance(entry["official"], bool):

@@ -118,6 +118,13 @@ def test_each_tampered_part_is_refused_naming_its_key(tmp_path, change, needle):
     assert needle in message and "split 'test'" in message, message
 
 
+def test_hatechecks_source_is_the_verified_file_never_a_path(tmp_path):
+    message = refusal(tmp_path, json.dumps({"hatecheck": split_results(source="/some/file.csv")}))
+    assert "split 'hatecheck': source is a 14-character value, not shown" in message
+    assert "expected an object" in message
+    assert read_record(write(tmp_path / "ok.json", json.dumps({"lf": split_results(source="/x/gp.jsonl")})))
+
+
 def test_a_split_that_is_not_an_evaluation_is_refused_before_anything_uses_it(tmp_path):
     """{"foo": {"mode": "score"}} passed the early check and failed with a KeyError after the evaluation ran."""
     assert "split 'foo' has no 'examples'" in refusal(tmp_path, json.dumps({"foo": {"mode": "score"}}))
