@@ -7,8 +7,9 @@ when it was evaluated with ``--data .../dynahate_test.jsonl``; ``test`` first) (
 reports ``sigmoid(logit(p_hate) / T)`` with the temperature recorded there (fitted on dev). Both read
 ``eval_results.json`` in the adapter's folder (a run directory, or the files of a Hub repo, which
 ``dynahate publish`` uploads), and only when it was computed on these weights (its recorded
-``adapter.sha256``); anything missing is one line saying what to run. The threshold applies to the
-uncalibrated ``p_hate``, on which it was chosen (calibration keeps 0.5 at 0.5 and the order of posts).
+``adapter.sha256``); anything missing is one line saying what to run. A temperature recorded as no fit
+(``calibration.meaningful`` false: dev's scores separate the classes) is applied with a warning. The threshold
+applies to the uncalibrated ``p_hate``, on which it was chosen (calibration keeps 0.5 at 0.5 and the order of posts).
 Without the flags the rule is the default one and outputs are unchanged.
 """
 
@@ -65,6 +66,7 @@ class DecisionRule:
     threshold_name: str | None = None  # a recorded operating point's name; None for a number or no flag
     temperature: float | None = None  # set with --calibrated
     asked: bool = False  # --threshold or --calibrated was given: outputs name the rule
+    warning: str | None = None  # what the command says on stderr before it answers (a temperature that is no fit)
 
     def label(self, p_hate: float) -> str:
         return HATE if p_hate >= self.threshold else NOT_HATE
@@ -155,7 +157,7 @@ def decision_rule(threshold: float | str | None, calibrated: bool, adapter_dir: 
     """
     if threshold is None and not calibrated:
         return DecisionRule()
-    value, name, temperature = DEFAULT_THRESHOLD, None, None
+    value, name, temperature, warning = DEFAULT_THRESHOLD, None, None, None
     if isinstance(threshold, str):
         if threshold == "default":
             name = threshold
@@ -176,9 +178,9 @@ def decision_rule(threshold: float | str | None, calibrated: bool, adapter_dir: 
             raise DynahateError(f"--calibrated: {adapter_dir / RESULTS_NAME} records no calibration for {split!r} "
                                 "(fitted on dev: evaluate dev and test together, in score mode)")
         if not fitted.get("meaningful", True):
-            raise DynahateError(f"--calibrated: the temperature {adapter_dir / RESULTS_NAME} records for {split!r} "
-                                f"(T = {temperature_text(fitted['temperature'])}) is no fit: dev's log-loss had no "
-                                "minimum (its scores separate the classes perfectly, or not at all), so a calibrated "
-                                "p_hate would not be a probability; leave --calibrated out")
+            warning = (f"--calibrated: the temperature {adapter_dir / RESULTS_NAME} records for {split!r} "
+                       f"(T = {temperature_text(fitted['temperature'])}) is no fit: dev's log-loss had no minimum (its "
+                       "scores separate the classes perfectly, or not at all), so the calibrated p_hate is not a "
+                       "meaningful probability")
         temperature = float(fitted["temperature"])
-    return DecisionRule(value, name, temperature, asked=True)
+    return DecisionRule(value, name, temperature, asked=True, warning=warning)

@@ -76,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
                                   files=[args.input] if args.input and str(args.input) != "-" else [],
                                   files_in=[source.path], folders=[Path(base)] if Path(base).is_dir() else [])
     rule = decision_rule(args.threshold, args.calibrated, source.path)
+    if rule.warning:
+        print(f"warning: {rule.warning}", file=sys.stderr)
     where = _where(args)
     if args.texts:
         posts = args.texts

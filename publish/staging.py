@@ -285,7 +285,10 @@ def check_stage_dir(stage_dir: Path, *, run_dir: Path, protected: dict[str, Path
             raise DynahateError(f"{refuse}: {real} is not empty and was not staged by dynahate publish (no {MARKER} "
                                 "in it), so publish will not replace it. "
                                 "Pick a new or empty folder (or empty this one yourself)")
-    check_output_dir(Path(stage_dir), "--stage-dir")  # under a file, under /proc: refused here, not by mkdir
+    # under a file, under /proc: refused here, not by mkdir. An existing stage folder is replaced as a whole from
+    # beside it, so its parent is what must take a new folder; the stage folder itself is left untouched until then
+    target = Path(stage_dir)
+    check_output_dir(target.parent if real.is_dir() else target, "--stage-dir")
     return real
 
 

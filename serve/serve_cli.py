@@ -15,6 +15,7 @@ import copy
 import errno
 import signal
 import socket
+import sys
 import threading
 from urllib.parse import urlsplit
 
@@ -194,6 +195,8 @@ def run(args: argparse.Namespace) -> int:
         if source.is_hub:
             read_adapter_config(source.path)
         rule = decision_rule(args.threshold, args.calibrated, source.path)
+        if rule.warning:
+            print(f"warning: {rule.warning}", file=sys.stderr)
         try:
             return _serve(args, source, sock, rule)
         except KeyboardInterrupt:  # Ctrl-C while the model loads: a requested stop too

@@ -118,13 +118,14 @@ def test_a_tampered_recorded_temperature_is_refused(tmp_path, value):
         decision_rule(None, True, tmp_path, SHA)
 
 
-def test_a_temperature_recorded_as_no_fit_is_refused(tmp_path):
+def test_a_temperature_recorded_as_no_fit_is_applied_with_a_warning(tmp_path):
     """A perfectly separated dev split leaves no minimum to fit (issue 33 item 5): eval records `meaningful: false`,
-    and `--calibrated` refuses it rather than report a p_hate that is no probability."""
+    and `--calibrated` says that the calibrated p_hate is no meaningful probability."""
     recorded(tmp_path, calibration={**CALIBRATION, "temperature": 0.00322, "meaningful": False})
-    with pytest.raises(DynahateError, match=r"^--calibrated: .*\(T = 0\.00322\) is no fit"):
-        decision_rule(None, True, tmp_path, SHA)
-    assert decision_rule("best_macro_f1", False, tmp_path, SHA).threshold == 0.41  # the thresholds still serve
+    rule = decision_rule(None, True, tmp_path, SHA)
+    assert rule.temperature == 0.00322 and rule.warning is not None
+    assert rule.warning.startswith("--calibrated: ") and "(T = 0.00322) is no fit" in rule.warning
+    assert decision_rule(None, True, recorded(tmp_path), SHA).warning is None  # a fit: nothing to say
 
 
 def test_minus_zero_is_zero():

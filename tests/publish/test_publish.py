@@ -461,16 +461,26 @@ def test_results_of_another_adapter_are_refused_unless_forced(run_copy, prepared
                            "--eval-dir", str(scored), data_dir=prepared_data, check=False),
                    "lf_test: scored from a predictions file")
 
-    # --force lets the scored file through, but not a generated answer that quotes the post (issue 33, item 2)
+    # --force lets the scored file through, but never a generated answer that quotes the post (issue 33, item 2):
+    # eval keeps only its length and hash, and staging refuses such a value in a file written before it did so
     post = "POSTMARKER-7f3a the people of that town are all the same and should leave"
     lf_file.write_text(json.dumps({"prompt": "p", "predict": "hate", "label": "hate"}) + "\n"
                        + json.dumps({"prompt": "p", "predict": f"hate. The post: {post}", "label": "hate"}) + "\n")
     quoted = tmp_path / "quoted_eval"
     run_main(["eval", "--predictions", str(lf_file), "--name", "lf_test", "--output-dir", str(quoted)])
+    predictions = quoted / "lf_test_predictions.jsonl"
+    assert "POSTMARKER" not in predictions.read_text()
+    publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--force", "--stage-dir", str(tmp_path / "s3"),
+            "--eval-dir", str(quoted), data_dir=prepared_data)
+    assert not [p for p in (tmp_path / "s3").rglob("*") if p.is_file() and b"POSTMARKER" in p.read_bytes()]
+    lines = read_jsonl(predictions)
+    lines[1] = {key: value for key, value in lines[1].items() if not key.startswith("raw")} | {
+        "raw": f"hate. The post: {post}"}  # as an eval from before the hash was recorded wrote it
+    predictions.write_text("".join(json.dumps(line) + "\n" for line in lines))
     line = one_line_error(publish(run_copy, "--repo-id", "someone/x", "--dry-run", "--force", "--stage-dir",
-                                  str(tmp_path / "s3"), "--eval-dir", str(quoted), data_dir=prepared_data, check=False),
-                          f"{quoted / 'lf_test_predictions.jsonl'}:2: the value of key 'raw' is a ")
-    assert "POSTMARKER" not in line and not (tmp_path / "s3").exists()
+                                  str(tmp_path / "s4"), "--eval-dir", str(quoted), data_dir=prepared_data, check=False),
+                          f"{predictions}:2: the value of key 'raw' is a ")
+    assert "POSTMARKER" not in line and not (tmp_path / "s4").exists()
 
 
 def test_every_number_on_the_card_equals_its_source(evaluated_run, trained_run, prepared_data, tmp_path):
