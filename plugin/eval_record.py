@@ -570,7 +570,7 @@ def parse_record(text: str, path: Path, *, allow_trainer: bool = False) -> EvalR
         raise DynahateError(f"{path}: {_describe(data)}, expected an object of evaluated splits")
     if _depth(data, MAX_DEPTH + 1) > MAX_DEPTH:
         raise DynahateError(f"{path}: nested more than {MAX_DEPTH} levels deep: not an evaluation record")
-    if data and not any(isinstance(value, (dict, list)) for value in data.values()):
+    if data and SCHEMA_KEY not in data and not any(isinstance(value, (dict, list)) for value in data.values()):
         if not allow_trainer:
             raise DynahateError(f"{path}: LLaMA-Factory's trainer results (eval_loss, ...), not `dynahate eval`'s; "
                                 "give the folder `dynahate eval` wrote")

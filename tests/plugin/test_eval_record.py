@@ -67,6 +67,8 @@ def test_llama_factorys_trainer_file_is_told_apart(tmp_path):
     path = write(tmp_path / "eval_results.json", json.dumps({"eval_loss": 0.3, "epoch": 3.0}))
     assert read_record(path, allow_trainer=True).trainer_text == path.read_text()
     assert "LLaMA-Factory's trainer results" in refusal(tmp_path, path.read_text())
+    record = read_record(write(tmp_path / "empty.json", json.dumps({SCHEMA_KEY: SCHEMA_VERSION})), allow_trainer=True)
+    assert record.trainer_text is None and record.splits == {}  # ours, with no split: not the trainer's
 
 
 @pytest.mark.parametrize(("threshold", "needle"), [
