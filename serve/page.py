@@ -34,12 +34,13 @@ HEADERS = {
 }
 
 
-def asset_bytes(name: str) -> bytes:
-    return resources.files("dynahate.serve").joinpath(name).read_bytes()
+def asset_bytes(name: str, package: str = "dynahate.serve") -> bytes:
+    return resources.files(package).joinpath(name).read_bytes()
 
 
-def add_page_routes(app: Any) -> None:
-    """``GET /``, ``/page.js`` and ``/page.css`` (and ``HEAD``) on ``app``, each with :data:`HEADERS`."""
+def add_page_routes(app: Any, assets: dict[str, tuple[str, str]] = ASSETS, package: str = "dynahate.serve") -> None:
+    """``GET /``, ``/page.js`` and ``/page.css`` (and ``HEAD``) on ``app``, each with :data:`HEADERS`; ``assets``
+    and ``package`` name another page's files (``dynahate collect serve``'s)."""
     from fastapi.responses import Response
 
     def route(body: bytes, media_type: str):
@@ -47,6 +48,7 @@ def add_page_routes(app: Any) -> None:
             return Response(content=body, media_type=media_type, headers=HEADERS)
         return asset
 
-    for path, (name, media_type) in ASSETS.items():
+    for path, (name, media_type) in assets.items():
         # read at startup: a missing file fails the server's start, not a request
-        app.add_api_route(path, route(asset_bytes(name), media_type), methods=["GET", "HEAD"], include_in_schema=False)
+        app.add_api_route(path, route(asset_bytes(name, package), media_type), methods=["GET", "HEAD"],
+                          include_in_schema=False)

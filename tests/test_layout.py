@@ -24,7 +24,9 @@ LAYERS = ("core", "plugin", "inference", "eval", "publish")
 # package (dynahate.X) -> the dynahate packages its modules may import
 ALLOWED = {f"dynahate.{name}": {f"dynahate.{below}" for below in LAYERS[:i + 1]} for i, name in enumerate(LAYERS)}
 ALLOWED["dynahate.serve"] = {"dynahate.core", "dynahate.plugin", "dynahate.inference", "dynahate.serve"}
-ALLOWED["dynahate.testing"] = set(ALLOWED) | {"dynahate.serve", "dynahate.testing"}  # the tests' helpers
+ALLOWED["dynahate.collect"] = {"dynahate.core", "dynahate.plugin", "dynahate.inference", "dynahate.serve",
+                               "dynahate.collect"}
+ALLOWED["dynahate.testing"] = set(ALLOWED) | {"dynahate.serve", "dynahate.collect", "dynahate.testing"}
 MAX_MODULES = 16
 
 
