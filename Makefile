@@ -36,7 +36,7 @@ lint: install
 # basedpyright ([tool.basedpyright] in pyproject.toml: standard, strict on core/, eval/decision/ and
 # plugin/eval_record.py). The packages import as dynahate.<folder> through setuptools' package-dir, which pyright
 # cannot follow, so build/typecheck/dynahate/ links each name to its folder (the config's extraPaths).
-TYPECHECK_LINKS := core:core plugin:plugin inference:inference eval:eval publish:publish serve:serve testing:tests/helpers
+TYPECHECK_LINKS := core:core plugin:plugin inference:inference eval:eval publish:publish serve:serve collect:collect testing:tests/helpers
 
 typecheck: install
 	$(MAKE) --no-print-directory check-types

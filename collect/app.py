@@ -23,6 +23,7 @@ committed before its answer is sent.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -105,7 +106,7 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
                   middleware=[Middleware(ServeMiddleware, api_key=None, max_body_bytes=config.max_body_bytes,
                                          request_timeout_s=config.request_timeout_s, drops=drops)])
 
-    def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
         return JSONResponse(status_code=status, content={"error": message}, headers=headers)
 
     @app.exception_handler(RequestValidationError)
