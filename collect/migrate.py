@@ -80,7 +80,7 @@ def check_schema(engine: Engine, *, create: bool = True) -> None:
     head = head_revision()
     with engine.connect() as connection:
         current = current_revision(connection)
-        tables = _table_names(connection) if current is None else []
+        tables = [name for name in _table_names(connection) if name != "alembic_version"] if current is None else []
         connection.rollback()
     if current == head:
         return

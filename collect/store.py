@@ -78,8 +78,9 @@ def create_db_engine(url: str) -> Engine:
     """The SQLAlchemy engine of ``url`` with the settings above; a missing driver or folder is one clear line."""
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import NoSuchModuleError
 
-    parsed = make_url(url)
+    parsed = make_url(database_url(url))
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
             raise DynahateError("--db: an SQLite database must be a file (sqlite:///FILE); in memory, every "
@@ -87,11 +88,14 @@ def create_db_engine(url: str) -> Engine:
         folder = Path(parsed.database).parent
         if not folder.is_dir():
             raise DynahateError(f"--db: folder {folder} does not exist; create it first")
-        engine = create_engine(url, pool_size=8, max_overflow=16, pool_timeout=60)
+        engine = create_engine(parsed, pool_size=8, max_overflow=16, pool_timeout=60)
         _sqlite_settings(engine)
         return engine
     try:
-        return create_engine(url, pool_size=8, max_overflow=16, pool_timeout=60, pool_pre_ping=True)
+        return create_engine(parsed, pool_size=8, max_overflow=16, pool_timeout=60, pool_pre_ping=True)
+    except NoSuchModuleError:
+        raise DynahateError(f"--db: no driver {parsed.drivername!r}; for PostgreSQL use postgresql+psycopg://"
+                            ) from None
     except ModuleNotFoundError as exc:
         raise DynahateError(f"--db: the driver of {parsed.drivername} is not installed ({exc.name}); for "
                             "PostgreSQL: pip install 'dynahate-qlora[postgres]', postgresql+psycopg://") from None
@@ -129,6 +133,7 @@ def open_store(url: str, *, create: bool = True) -> Store:
 
     from dynahate.collect.migrate import check_schema
 
+    url = database_url(url)
     engine = create_db_engine(url)
     try:
         check_schema(engine, create=create)
