@@ -32,8 +32,14 @@ COMMANDS = _subparsers()
 
 
 def _flags(parser: argparse.ArgumentParser) -> list[str]:
-    """Every option string the command's ``--help`` lists, ``-h``/``--help`` aside."""
-    return [flag for action in parser._actions for flag in action.option_strings if flag not in ("-h", "--help")]
+    """Every option string the command's ``--help`` lists, ``-h``/``--help`` aside, and those of its subcommands
+    (``dynahate collect serve``, ...), each once, in the order they are declared."""
+    flags: list[str] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            flags.extend(flag for sub in dict.fromkeys(action.choices.values()) for flag in _flags(sub))
+        flags.extend(flag for flag in action.option_strings if flag not in ("-h", "--help"))
+    return list(dict.fromkeys(flags))
 
 
 def _mentions(text: str, flag: str) -> bool:
@@ -70,6 +76,20 @@ def test_the_flag_check_sees_a_flag_that_no_page_names():
     parser.add_argument("--split-seed")
     assert _flags(parser) == ["--split", "--split-seed"]
     assert _mentions("`--split dev test`", "--split") and not _mentions("`--split-seed 3`", "--split")
+
+
+def test_the_flag_check_sees_the_flags_of_subcommands():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--db")
+    commands = parser.add_subparsers(dest="command")
+    serve = commands.add_parser("serve", aliases=["run"])
+    serve.add_argument("--db")
+    serve.add_argument("--votes")
+    nested = serve.add_subparsers(dest="what").add_parser("more")
+    nested.add_argument("--deeper")
+    commands.add_parser("stats").add_argument("--json")
+    assert _flags(parser) == ["--db", "--votes", "--deeper", "--json"]
+    assert "--validate-all" in _flags(COMMANDS["collect"]) and "--new-token" in _flags(COMMANDS["collect"])
 
 
 def _nav_pages(entries) -> list[str]:
