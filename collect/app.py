@@ -14,9 +14,12 @@ Routes (every ``/api/...`` one needs ``Authorization: Bearer TOKEN``, a token of
   own row;
 - ``GET /``, ``/collect.js``, ``/collect.css``: the page, with ``dynahate serve``'s Content-Security-Policy.
 
-``dynahate serve``'s middleware sits in front (:class:`dynahate.serve.middleware.ServeMiddleware`: body size,
-UTF-8, ``--request-timeout``, clients that leave). Then the token (401), the per-token rate limit (429 with
-``Retry-After``), the body's fields (422) and the post rule (413, 422). Every error is ``{"error": "<one line>"}``
+In front of every ``/api/`` route, in this order: the token (401) and the per-token rate limit (429 with
+``Retry-After``) (:mod:`dynahate.collect.token_check`), before the body is read; then ``dynahate serve``'s middleware
+(:class:`dynahate.serve.middleware.ServeMiddleware`: body size, UTF-8, ``--request-timeout``, clients that leave);
+then the body's fields (422) and the post rule (413, 422). Once an entry or vote is about to be stored, the request
+is held (:meth:`dynahate.serve.guard.RequestGuard.hold`): its answer is sent even if the deadline passes meanwhile,
+so a 503 always means nothing was stored. Every error is ``{"error": "<one line>"}``
 that never quotes a post or a token. The database work runs on threads, off the event loop; an entry or vote is
 committed before its answer is sent.
 """
@@ -94,16 +97,18 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
     from starlette.exceptions import HTTPException
     from starlette.middleware import Middleware
 
-    from dynahate.collect import entries, stats, tokens
+    from dynahate.collect import entries, stats
+    from dynahate.collect.token_check import TokenCheck
     from dynahate.serve.classify_batcher import QueueFull
     from dynahate.serve.guard import DropCounts, ServeError, current_guard
     from dynahate.serve.middleware import ServeMiddleware
     from dynahate.serve.page import add_page_routes
 
     drops = DropCounts()
-    limit = RateLimit(config.rate_per_minute)
+    # outermost first: the token and its rate limit, then serve's checks on the body and the deadline
     app = FastAPI(title="dynahate collect", version=__version__, docs_url=None, redoc_url=None, openapi_url=None,
-                  middleware=[Middleware(ServeMiddleware, api_key=None, max_body_bytes=config.max_body_bytes,
+                  middleware=[Middleware(TokenCheck, store=store, limit=RateLimit(config.rate_per_minute)),
+                              Middleware(ServeMiddleware, api_key=None, max_body_bytes=config.max_body_bytes,
                                          request_timeout_s=config.request_timeout_s, drops=drops)])
 
     def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
@@ -112,6 +117,8 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
+        if first.get("type") == "json_invalid":
+            return error(422, "the request body is not valid JSON")
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
         return error(422, f"invalid request at {where or 'body'}: {first.get('msg', 'malformed')}")
 
@@ -128,15 +135,14 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
         return error(exc.status, exc.message)
 
     async def caller_of(request: Request) -> Caller:
-        try:
-            caller = await run_in_threadpool(tokens.authenticate, store, request.headers.get("authorization"))
-        except tokens.NotAuthorised as exc:
-            raise ServeError(401, str(exc), {"WWW-Authenticate": "Bearer"}) from None
-        wait = limit.take(caller.token_id)
-        if wait is not None:
-            raise ServeError(429, f"more than {config.rate_per_minute} requests a minute with this token "
-                                  f"(--rate-limit); retry after {wait} s", {"Retry-After": str(wait)})
-        return caller
+        return request.state.caller  # set by TokenCheck, in front of every /api/ route
+
+    def hold() -> None:
+        """The entry or vote is stored next: the request is finished and answered from now on (never a 503 for
+        work that was done); refused if its client has gone or its deadline passed already."""
+        guard = current_guard.get()
+        if guard is not None:
+            guard.hold()
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
@@ -175,6 +181,7 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
         except QueueFull as full:
             raise ServeError(429, f"the model's queue is full; retry after {full.retry_after_s} s",
                              {"Retry-After": str(full.retry_after_s)}) from None
+        hold()
         entry = await run_in_threadpool(entries.add_entry, store, caller, config.round, new, answer)
         return entries.entry_view(entry, round_name=config.round.name,
                                   writer=caller.name if caller.is_owner else None)
@@ -198,6 +205,7 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
     @app.post("/api/entries/{entry_id}/votes", status_code=201)
     async def vote(entry_id: int, body: VoteRequest, request: Request):
         caller = await caller_of(request)
+        hold()
         return await run_in_threadpool(entries.add_vote, store, caller, entry_id, body.verdict,
                                        body.corrected_label, body.reason)
 

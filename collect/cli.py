@@ -31,9 +31,9 @@ Errors are {"error": "..."}; they never quote a post or a token. SIGINT or SIGTE
 
 
 def _db_argument(parser: argparse.ArgumentParser) -> None:
-    from dynahate.collect.store import DEFAULT_DB_PATH, database_url
+    from dynahate.collect.store import DEFAULT_DB_PATH, database_url_argument
 
-    parser.add_argument("--db", type=database_url, default=None, metavar="URL",
+    parser.add_argument("--db", type=database_url_argument, default=None, metavar="URL",
                         help=f"the database: sqlite:///FILE or a file path (SQLite, WAL mode), or "
                              f"postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/NAME (pip install "
                              f"'dynahate-qlora[postgres]') (default: {DEFAULT_DB_PATH} in the working directory)")
@@ -43,6 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from dynahate.collect.validation import DEFAULT_VOTES
     from dynahate.inference.cli_args import add_adapter_argument, add_model_arguments
     from dynahate.inference.decision_rule import add_decision_rule_arguments
+    from dynahate.serve.post_checks import CHARS_PER_TOKEN_LIMIT
 
     commands = parser.add_subparsers(dest="collect_command", metavar="SUBCOMMAND", required=True)
     serve = commands.add_parser("serve", help="serve the page and the API with the adapter in the loop",
@@ -63,7 +64,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--max-text-chars", type=positive_int, default=None,
-                       help="longest post in characters (default: as dynahate serve, 16 x --cutoff-len)")
+                       help=f"longest post in characters, refused with 413 before it is tokenized (default "
+                            f"{CHARS_PER_TOKEN_LIMIT} x --cutoff-len, as dynahate serve)")
     serve.add_argument("--max-body-bytes", type=positive_int, default=1 << 16,
                        help="largest request body (default 65536)")
     serve.add_argument("--rate-limit", type=positive_int, default=120, metavar="PER_MINUTE",
@@ -189,7 +191,7 @@ def _stopped(sig: int) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from dynahate.collect.entries import open_round, round_names
+    from dynahate.collect.entries import check_round, open_round, round_names
     from dynahate.collect.store import open_store, redacted
     from dynahate.inference.adapter_source import fetch_adapter, parse_adapter_spec
     from dynahate.inference.decision_rule import decision_rule
@@ -207,7 +209,7 @@ def _serve(args: argparse.Namespace) -> int:
     store = open_store(_url(args))
     try:
         name = args.round or (round_names(store) or [DEFAULT_ROUND])[-1]
-        round_info = open_round(store, name, args.votes, args.validate_all)
+        check_round(store, name, args.votes, args.validate_all)  # a round of other settings: before anything loads
         with bind(args.host, args.port) as sock:
             source = fetch_adapter(spec)
             if source.is_hub:
@@ -215,6 +217,7 @@ def _serve(args: argparse.Namespace) -> int:
             rule = decision_rule(args.threshold, args.calibrated, source.path)
             if rule.warning:
                 print(f"warning: {rule.warning}", file=sys.stderr)
+            round_info = open_round(store, name, args.votes, args.validate_all)  # every check passed: opened now
             try:
                 return _run_server(args, store, round_info, source, rule, sock, redacted(store.url))
             except KeyboardInterrupt:

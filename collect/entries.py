@@ -25,6 +25,7 @@ from dynahate.collect.schema import (
     Entry,
     Round,
     Vote,
+    as_utc,
     utc_now,
 )
 from dynahate.collect.store import Store
@@ -84,11 +85,23 @@ def open_round(store: Store, name: str, votes_needed: int, validate_all: bool) -
                 session.flush()
     except IntegrityError:  # opened by another process at the same moment
         return open_round(store, name, votes_needed, validate_all)
+    _same_settings(found, votes_needed, validate_all)
+    return RoundInfo(found.id, found.name, found.votes_needed, found.validate_all)
+
+
+def check_round(store: Store, name: str, votes_needed: int, validate_all: bool) -> None:
+    """Refuse, opening nothing, to serve round ``name`` with other settings than it was opened with."""
+    with store.reading() as session:
+        found = session.scalars(select(Round).where(Round.name == name)).one_or_none()
+    if found is not None:
+        _same_settings(found, votes_needed, validate_all)
+
+
+def _same_settings(found: Round, votes_needed: int, validate_all: bool) -> None:
     if (found.votes_needed, found.validate_all) != (votes_needed, validate_all):
-        raise DynahateError(f"round {name!r} was opened with --votes {found.votes_needed}"
+        raise DynahateError(f"round {found.name!r} was opened with --votes {found.votes_needed}"
                             f"{' --validate-all' if found.validate_all else ''}; serve it with the same settings "
                             "or open a new round")
-    return RoundInfo(found.id, found.name, found.votes_needed, found.validate_all)
 
 
 def round_names(store: Store) -> list[str]:
@@ -159,7 +172,7 @@ def entry_view(entry: Entry, *, round_name: str, writer: str | None = None,
                   "decision_rule": json.loads(entry.decision_rule), "adapter_sha256": entry.adapter_sha256,
                   "adapter_repo": entry.adapter_repo, "adapter_commit": entry.adapter_commit},
         "status": entry.status, "corrected_label": entry.corrected_label,
-        "created_at": entry.created_at.isoformat(),
+        "created_at": as_utc(entry.created_at).isoformat(),
     }
     if writer is not None:
         view["annotator"] = writer

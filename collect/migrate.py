@@ -62,6 +62,8 @@ def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str]:
         before = current_revision(connection)
         if before is not None and before not in _known():
             raise DynahateError(_newer(before))
+        if before is None:
+            _refuse_foreign_tables(connection)
         command.upgrade(alembic_config(connection), revision)
         return before, current_revision(connection) or "base"
 
@@ -75,19 +77,24 @@ def _newer(revision: str) -> str:
             "does not know: it was written by a newer dynahate; upgrade dynahate-qlora to use it")
 
 
+def _refuse_foreign_tables(connection: Connection) -> None:
+    tables = [name for name in _table_names(connection) if name != "alembic_version"]
+    if tables:
+        raise DynahateError(f"the database holds tables ({', '.join(sorted(tables)[:5])}) but no collect schema "
+                            "revision: it is not a dynahate collect database; give another --db")
+
+
 def check_schema(engine: Engine, *, create: bool = True) -> None:
     """Refuse a database this release cannot use; create an empty one at the head revision when ``create``."""
     head = head_revision()
     with engine.connect() as connection:
         current = current_revision(connection)
-        tables = [name for name in _table_names(connection) if name != "alembic_version"] if current is None else []
+        if current is None:
+            _refuse_foreign_tables(connection)
         connection.rollback()
     if current == head:
         return
     if current is None:
-        if tables:
-            raise DynahateError(f"the database holds tables ({', '.join(sorted(tables)[:5])}) but no collect schema "
-                                "revision: it is not a dynahate collect database; give another --db")
         if not create:
             raise DynahateError("the database is empty: start `dynahate collect serve` or add an annotator first")
         upgrade(engine)

@@ -47,6 +47,24 @@ def database_url(text: str) -> str:
     return text
 
 
+def database_url_argument(text: str) -> str:
+    """argparse type of ``--db``: :func:`database_url`, its refusal as argparse's one-line error."""
+    import argparse
+
+    try:
+        return database_url(text)
+    except DynahateError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--db: ")) from None
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file of an SQLite URL (None for another database)."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    return Path(parsed.database) if parsed.get_backend_name() == "sqlite" and parsed.database else None
+
+
 def redacted(url: str) -> str:
     """The URL as it may be printed: any password hidden."""
     from sqlalchemy.engine import make_url
@@ -134,6 +152,10 @@ def open_store(url: str, *, create: bool = True) -> Store:
     from dynahate.collect.migrate import check_schema
 
     url = database_url(url)
+    path = sqlite_file(url)
+    if not create and path is not None and not path.exists():
+        raise DynahateError(f"--db: no database at {path} (`dynahate collect add-annotator` or `collect serve` "
+                            "creates one)")
     engine = create_db_engine(url)
     try:
         check_schema(engine, create=create)

@@ -50,19 +50,27 @@ class DropCounts:
 class RequestGuard:
     deadline: float  # time.monotonic() seconds
     reason: str | None = None  # ABANDONED or TIMED_OUT once dropped
+    held: bool = False  # hold(): the work is being stored, so the request is finished and answered whatever happens
     _callbacks: list[Callable[[str], None]] = field(default_factory=list, repr=False)
 
     @property
     def dropped(self) -> bool:
         """True once the client has gone or the deadline has passed (safe to read from any thread)."""
-        return self.reason is not None or time.monotonic() >= self.deadline
+        return not self.held and (self.reason is not None or time.monotonic() >= self.deadline)
+
+    def hold(self) -> None:
+        """Called on the event loop just before the request's work is committed (``dynahate collect`` stores an
+        entry): from then on it is never dropped, so the middleware never answers 503 for work that was done.
+        :class:`RequestDropped` if it already is."""
+        self.check()
+        self.held = True
 
     def remaining(self) -> float:
         return max(0.0, self.deadline - time.monotonic())
 
     def drop(self, reason: str) -> bool:
-        """Mark the request dropped (first reason wins) and run the callbacks; False if already dropped."""
-        if self.reason is not None:
+        """Mark the request dropped (first reason wins) and run the callbacks; False if already dropped or held."""
+        if self.reason is not None or self.held:
             return False
         self.reason = reason
         callbacks, self._callbacks = self._callbacks, []

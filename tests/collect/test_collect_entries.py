@@ -84,6 +84,7 @@ def test_a_perturbation_is_the_writer_s_once_and_flips_the_label(room):
         add_entry(store, who["w"], other_round, NewEntry("r", "hate", "support", original_id=original.id),
                   SAYS_NOT_HATE)
     mine = list_entries(store, who["w"])
+    assert all(entry["created_at"].endswith("+00:00") for entry in mine)  # read back from SQLite, still UTC
     assert [(e["id"], e["perturbation_id"], e["original_id"]) for e in mine] == [
         (edit.id, None, original.id), (original.id, edit.id, None)]
     assert list_entries(store, who["a"]) == []  # an annotator sees their own entries only

@@ -77,6 +77,9 @@ def test_stats_prints_a_table_or_json_and_refuses_an_unknown_round(filled):
     assert refused.returncode == 2 and "unknown round" in refused.stderr
 
 
-def test_stats_of_a_missing_database_says_so_and_creates_nothing(tmp_path):
-    refused = run_main(["collect", "stats", "--db", str(tmp_path / "none.sqlite3")], check=False)
-    assert refused.returncode == 2 and "the database is empty" in refused.stderr
+@pytest.mark.parametrize("command", [["stats"], ["tokens"], ["revoke", "0123456789ab"]])
+def test_reading_a_missing_database_says_so_and_creates_nothing(tmp_path, command):
+    missing = tmp_path / "none.sqlite3"
+    refused = run_main(["collect", *command, "--db", str(missing)], check=False)
+    assert refused.returncode == 2 and f"no database at {missing}" in refused.stderr
+    assert list(tmp_path.iterdir()) == []

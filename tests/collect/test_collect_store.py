@@ -51,12 +51,23 @@ def test_a_database_of_a_newer_dynahate_is_refused_and_not_upgraded(tmp_path):
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0099",)]
 
 
-def test_a_database_of_something_else_is_refused(tmp_path):
+def test_a_database_of_something_else_is_refused_and_upgrade_leaves_it_alone(tmp_path):
     path = tmp_path / "other.sqlite3"
     with sqlite3.connect(path) as connection:
         connection.execute("CREATE TABLE invoices (id INTEGER)")
     with pytest.raises(DynahateError, match=r"holds tables \(invoices\) but no collect schema revision"):
         open_store(str(path))
+    proc = run_main(["collect", "upgrade", "--db", str(path)], check=False)
+    assert proc.returncode == 2 and "not a dynahate collect database" in proc.stderr
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [("invoices",)]
+
+
+def test_a_db_flag_that_cannot_work_is_argparse_s_one_line_error(tmp_path):
+    proc = run_main(["collect", "stats", "--db", "mysql://u@h/db"], check=False)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines()[-1] == (
+        "dynahate collect stats: error: argument --db: mysql is not supported; use sqlite:///FILE or "
+        "postgresql+psycopg://USER@HOST/NAME")
 
 
 def test_upgrade_creates_a_new_database_and_says_when_there_is_nothing_to_do(tmp_path):

@@ -250,3 +250,26 @@ def test_serve_from_the_hub_names_the_repo_and_commit(published, tmp_path):
     finally:
         stop_serve(proc)
     assert f"serving {REPO_ID}@main (commit {c1}) on {url}" in log.read_text()
+
+
+def test_collect_from_the_hub_records_the_repo_and_commit_in_each_entry(published, trained_run, tmp_path):
+    from dynahate.inference.model_loading import adapter_sha256
+    from dynahate.testing.collect_process import add_annotators, bearer, start_collect
+
+    hub, c1, _ = published
+    db = f"sqlite:///{tmp_path / 'c.sqlite3'}"
+    token = add_annotators(db, ["alice"])["alice"]
+    proc, url = start_collect(REPO_ID, db, tmp_path / "collect.log", env=hub_env(hub.url, tmp_path / "home"))
+    try:
+        assert httpx.get(f"{url}/health", timeout=10).json()["adapter_hub"] == {
+            "repo_id": REPO_ID, "revision": None, "commit": c1}
+        answer = httpx.post(f"{url}/api/entries", json={"text": POSTS[0], "label": "not hate"},
+                            headers=bearer(token), timeout=60)
+    finally:
+        stop_serve(proc)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["model"] | {"label": None, "p_hate": None, "wrong": None} == {
+        "label": None, "p_hate": None, "wrong": None, "decision_rule": {
+            "threshold": 0.5, "threshold_name": None, "temperature": None},
+        "adapter_sha256": adapter_sha256(trained_run), "adapter_repo": REPO_ID, "adapter_commit": c1}
+    assert f"against {REPO_ID}@main (commit {c1})" in (tmp_path / "collect.log").read_text()
