@@ -14,7 +14,7 @@ import signal
 import sys
 
 from dynahate.core.arg_types import positive_float, positive_int
-from dynahate.core.cli import Terminated
+from dynahate.core.cli import CommandParser, Terminated
 from dynahate.core.errors import DynahateError
 
 ORDER = 75
@@ -46,7 +46,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from dynahate.serve.post_checks import CHARS_PER_TOKEN_LIMIT
 
     commands = parser.add_subparsers(dest="collect_command", metavar="SUBCOMMAND", required=True)
-    serve = commands.add_parser("serve", help="serve the page and the API with the adapter in the loop",
+    docs = {"docs_page": parser.docs_page} if isinstance(parser, CommandParser) else {}  # each --help ends with it
+    serve = commands.add_parser("serve", **docs, help="serve the page and the API with the adapter in the loop",
                                 description="Serve the collect page and API; every entry is scored by the adapter.",
                                 epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_adapter_argument(serve)
@@ -74,25 +75,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="answer 503 if a request is not answered by then (default 60)")
     serve.add_argument("--no-page", action="store_true", help="leave out the page (GET /); the API is the same")
 
-    add = commands.add_parser("add-annotator", help="add an annotator and print their token (once)")
+    add = commands.add_parser("add-annotator", **docs, help="add an annotator and print their token (once)")
     add.add_argument("name", help="letters, digits, '.', '_' or '-' (shown to owners and in the figures)")
     _db_argument(add)
     add.add_argument("--owner", action="store_true", help="an owner sees every entry and their vote settles one")
     add.add_argument("--new-token", action="store_true", help="give an existing annotator another token")
 
-    listing = commands.add_parser("tokens", help="list the tokens (ids, annotators, revoked or not)")
+    listing = commands.add_parser("tokens", **docs, help="list the tokens (ids, annotators, revoked or not)")
     _db_argument(listing)
 
-    revoke = commands.add_parser("revoke", help="revoke a token at once")
+    revoke = commands.add_parser("revoke", **docs, help="revoke a token at once")
     revoke.add_argument("token_id", metavar="TOKEN_ID", help="the token's id, as `tokens` lists it")
     _db_argument(revoke)
 
-    figures = commands.add_parser("stats", help="the figures per round and per annotator")
+    figures = commands.add_parser("stats", **docs, help="the figures per round and per annotator")
     _db_argument(figures)
     figures.add_argument("--round", help="one round only (default: every round)")
     figures.add_argument("--json", action="store_true", help="print JSON (as GET /api/stats gives an owner)")
 
-    upgrade = commands.add_parser("upgrade", help="migrate an older database to this release's schema")
+    upgrade = commands.add_parser("upgrade", **docs, help="migrate an older database to this release's schema")
     _db_argument(upgrade)
 
 
@@ -117,8 +118,8 @@ def _add_annotator(args: argparse.Namespace) -> int:
         token = add_annotator(store, args.name, owner=args.owner, new_token=args.new_token)
     finally:
         store.close()
-    role = "owner" if args.owner else "annotator"
-    print(f"{role} {args.name}: token (shown once; the database keeps only its hash):", file=sys.stderr)
+    print(f"{args.name}: {'another ' if args.new_token else ''}token (shown once; the database keeps only its hash):",
+          file=sys.stderr)
     print(token)
     return 0
 

@@ -10,6 +10,7 @@ does not know (written by a newer dynahate) is refused (:mod:`dynahate.collect.m
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -92,6 +93,17 @@ def _sqlite_settings(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _create_private(path: Path) -> None:
+    """A new SQLite file is created readable by its owner alone (it holds the posts); SQLite gives its WAL and
+    shared-memory files the same permissions. An existing file is left as it is."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise DynahateError(f"--db: cannot create {path} ({exc.strerror})") from None
+
+
 def create_db_engine(url: str) -> Engine:
     """The SQLAlchemy engine of ``url`` with the settings above; a missing driver or folder is one clear line."""
     from sqlalchemy import create_engine
@@ -103,9 +115,10 @@ def create_db_engine(url: str) -> Engine:
         if parsed.database in (None, "", ":memory:"):
             raise DynahateError("--db: an SQLite database must be a file (sqlite:///FILE); in memory, every "
                                 "entry would be lost when the server stops")
-        folder = Path(parsed.database).parent
-        if not folder.is_dir():
-            raise DynahateError(f"--db: folder {folder} does not exist; create it first")
+        path = Path(parsed.database)
+        if not path.parent.is_dir():
+            raise DynahateError(f"--db: folder {path.parent} does not exist; create it first")
+        _create_private(path)
         engine = create_engine(parsed, pool_size=8, max_overflow=16, pool_timeout=60)
         _sqlite_settings(engine)
         return engine

@@ -26,6 +26,17 @@ def test_a_new_database_is_created_at_the_head_revision_and_matches_the_tables_o
     open_store(f"sqlite:///{tmp_path / 'c.sqlite3'}").close()  # opened again as it is
 
 
+def test_a_new_sqlite_file_and_its_wal_are_readable_by_their_owner_alone(tmp_path):
+    store = open_store(str(tmp_path / "c.sqlite3"))
+    try:
+        with store.transaction() as session:
+            session.execute(text("SELECT 1"))
+        files = {path.name: path.stat().st_mode & 0o777 for path in tmp_path.iterdir()}
+    finally:
+        store.close()
+    assert files["c.sqlite3"] == 0o600 and set(files.values()) == {0o600}, files
+
+
 def test_sqlite_is_opened_in_wal_mode_with_full_sync_foreign_keys_and_a_busy_timeout(tmp_path):
     store = open_store(str(tmp_path / "c.sqlite3"))  # a plain path is an SQLite file
     try:
