@@ -12,6 +12,7 @@ import argparse
 import json
 import signal
 import sys
+from pathlib import Path
 
 from dynahate.core.arg_types import positive_float, positive_int
 from dynahate.core.cli import CommandParser, Terminated
@@ -40,14 +41,14 @@ def _db_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from dynahate.collect.export import DEFAULT_SPLIT
     from dynahate.collect.validation import DEFAULT_VOTES
     from dynahate.inference.cli_args import add_adapter_argument, add_model_arguments
     from dynahate.inference.decision_rule import add_decision_rule_arguments
     from dynahate.serve.post_checks import CHARS_PER_TOKEN_LIMIT
 
     commands = parser.add_subparsers(dest="collect_command", metavar="SUBCOMMAND", required=True)
-    docs = {"docs_page": parser.docs_page} if isinstance(parser, CommandParser) else {}  # each --help ends with it
-    serve = commands.add_parser("serve", **docs, help="serve the page and the API with the adapter in the loop",
+    serve = commands.add_parser("serve", help="serve the page and the API with the adapter in the loop",
                                 description="Serve the collect page and API; every entry is scored by the adapter.",
                                 epilog=SERVE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_adapter_argument(serve)
@@ -75,26 +76,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="answer 503 if a request is not answered by then (default 60)")
     serve.add_argument("--no-page", action="store_true", help="leave out the page (GET /); the API is the same")
 
-    add = commands.add_parser("add-annotator", **docs, help="add an annotator and print their token (once)")
+    add = commands.add_parser("add-annotator", help="add an annotator and print their token (once)")
     add.add_argument("name", help="letters, digits, '.', '_' or '-' (shown to owners and in the figures)")
     _db_argument(add)
     add.add_argument("--owner", action="store_true", help="an owner sees every entry and their vote settles one")
     add.add_argument("--new-token", action="store_true", help="give an existing annotator another token")
 
-    listing = commands.add_parser("tokens", **docs, help="list the tokens (ids, annotators, revoked or not)")
+    listing = commands.add_parser("tokens", help="list the tokens (ids, annotators, revoked or not)")
     _db_argument(listing)
 
-    revoke = commands.add_parser("revoke", **docs, help="revoke a token at once")
+    revoke = commands.add_parser("revoke", help="revoke a token at once")
     revoke.add_argument("token_id", metavar="TOKEN_ID", help="the token's id, as `tokens` lists it")
     _db_argument(revoke)
 
-    figures = commands.add_parser("stats", **docs, help="the figures per round and per annotator")
+    figures = commands.add_parser("stats", help="the figures per round and per annotator")
     _db_argument(figures)
     figures.add_argument("--round", help="one round only (default: every round)")
     figures.add_argument("--json", action="store_true", help="print JSON (as GET /api/stats gives an owner)")
 
-    upgrade = commands.add_parser("upgrade", **docs, help="migrate an older database to this release's schema")
+    export = commands.add_parser("export",
+                                 help="write a round as a CSV in Dynahate's layout, its votes beside it",
+                                 description="Write a round's entries as a CSV in the official Dynahate v0.2.3 layout "
+                                             "(what `dynahate prepare` reads), with FILE.votes.jsonl and "
+                                             "FILE.round.json beside it.")
+    _db_argument(export)
+    export.add_argument("--round", required=True, help="the round to export")
+    export.add_argument("--out", type=Path, required=True, metavar="FILE.csv",
+                        help="the CSV to write (FILE.votes.jsonl and FILE.round.json are written beside it)")
+    export.add_argument("--round-number", type=positive_int, default=None, metavar="N",
+                        help="the number the round's rows take (round Na / Nb, round.base N, ids dhcN-...) (default: "
+                             "the round's name, which must then be a number; Dynahate used 1-4, new rounds from 8)")
+    export.add_argument("--split", type=split_argument, default=DEFAULT_SPLIT, metavar="TRAIN/DEV/TEST",
+                        help="percentages of the pairs in each split, summing to 100 (default 80/10/10); an original "
+                             "and its perturbation always share one")
+    export.add_argument("--seed", type=int, default=42, help="the seed the splits are drawn with (default 42)")
+    export.add_argument("--include-unverified", action="store_true",
+                        help="also export entries not verified, with a last column 'validation' (default: verified "
+                             "entries only)")
+    export.add_argument("--force", action="store_true", help="replace existing output files (default: refused)")
+
+    upgrade = commands.add_parser("upgrade", help="migrate an older database to this release's schema")
     _db_argument(upgrade)
+    for sub in commands.choices.values():  # each subcommand's --help ends with the command's page too
+        if isinstance(sub, CommandParser) and isinstance(parser, CommandParser):
+            sub.docs_page = parser.docs_page
+
+
+def split_argument(text: str) -> tuple[int, int, int]:
+    from dynahate.collect.export import split_proportions
+
+    try:
+        return split_proportions(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--split {text!r}: ")) from None
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -105,7 +139,7 @@ def _url(args: argparse.Namespace) -> str:
 
 def run(args: argparse.Namespace) -> int:
     handlers = {"serve": _serve, "add-annotator": _add_annotator, "tokens": _tokens, "revoke": _revoke,
-                "stats": _stats, "upgrade": _upgrade}
+                "stats": _stats, "export": _export, "upgrade": _upgrade}
     return handlers[args.collect_command](args)
 
 
@@ -167,6 +201,21 @@ def _stats(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(json.dumps(figures_json(rounds), indent=2) if args.json else figures_text(rounds))
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from dynahate.collect.export import ExportOptions, export_round, summary_text
+    from dynahate.collect.store import open_store
+
+    store = open_store(_url(args), create=False)
+    try:
+        result = export_round(store, ExportOptions(
+            round=args.round, out=args.out, round_number=args.round_number, split=args.split, seed=args.seed,
+            include_unverified=args.include_unverified, force=args.force))
+    finally:
+        store.close()
+    print(summary_text(result))
     return 0
 
 

@@ -35,6 +35,15 @@ class Base(DeclarativeBase):
     pass
 
 
+class Setting(Base):
+    """One value of the database's own: ``pseudonym_key``, the secret annotator pseudonyms are derived from."""
+
+    __tablename__ = "settings"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(200))
+
+
 class Round(Base):
     __tablename__ = "rounds"
 

@@ -122,3 +122,33 @@ def test_a_database_url_that_cannot_work_is_one_line(url, message):
 def test_a_password_in_the_url_is_never_printed():
     assert redacted("postgresql+psycopg://user:s3cret@db.example/collect") == \
         "postgresql+psycopg://user:***@db.example/collect"
+
+
+def test_a_database_of_the_first_release_is_refused_until_upgrade_migrates_it_keeping_its_rows(tmp_path):
+    from alembic import command
+
+    from dynahate.collect.migrate import alembic_config
+    from dynahate.collect.tokens import add_annotator, authenticate
+
+    path = tmp_path / "c.sqlite3"
+    engine = create_db_engine(str(path))
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001")  # as the first release left it
+    with engine.begin() as connection:
+        connection.execute(text("INSERT INTO annotators (name, is_owner, created_at) VALUES ('alice', 0, "
+                                "'2026-12-01 00:00:00')"))
+    engine.dispose()
+    with pytest.raises(DynahateError, match=f"at schema revision 0001, older than this dynahate's {head_revision()}: "
+                                            "back it up, then run `dynahate collect upgrade --db URL`"):
+        open_store(str(path))
+    proc = run_main(["collect", "upgrade", "--db", str(path)])
+    assert f"upgraded from schema revision 0001 to {head_revision()}" in proc.stdout
+    store = open_store(str(path))
+    try:
+        token = add_annotator(store, "alice", new_token=True)  # the row kept through the migration
+        assert authenticate(store, f"Bearer {token}").name == "alice"
+        with store.reading() as session:
+            key = session.execute(text("SELECT value FROM settings WHERE key = 'pseudonym_key'")).scalar_one()
+        assert len(key) == 64
+    finally:
+        store.close()
