@@ -14,7 +14,7 @@ TEST_WORKERS ?= 2
 export HF_HUB_OFFLINE := 1
 export DISABLE_VERSION_CHECK := 1
 
-.PHONY: install test test-fast coverage lint typecheck check-types docs docs-serve demo clean
+.PHONY: install test test-fast coverage lint typecheck check-types docs docs-serve demo loop-demo clean
 
 install: $(STAMP)
 
@@ -91,6 +91,12 @@ demo: install
 	$(BIN)/dynahate predict --adapter $(DEMO)/run "the Drellans next door brought us soup"
 	$(BIN)/dynahate publish $(DEMO)/run --repo-id your-name/dynahate-demo --data-dir $(DEMO)/data --dry-run
 	@echo "== model card: $(DEMO)/run/hub/README.md (staged, not uploaded) =="
+
+# One adversarial round on top of `make demo`, on CPU with the tiny model (docs/collecting.md): collect serve against
+# demo/run, scripted annotators write, perturb and validate over HTTP, export, prepare the sample with the new round,
+# train the next adapter continuing demo/run, evaluate both, compare, stage the next card. Outputs in demo/loop/.
+loop-demo: demo
+	$(BIN)/python -m dynahate.testing.loop_demo --demo $(DEMO)
 
 clean:
 	rm -rf $(DEMO) build site *.egg-info .coverage-data
