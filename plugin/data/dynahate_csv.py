@@ -41,6 +41,7 @@ class CsvRow:
     label: str
     split: str
     meta: dict[str, str | None] = field(default_factory=dict)
+    file: str | None = None  # the CSV it came from, when several are prepared together (None: the only one)
 
     @property
     def acl_id(self) -> str | None:
