@@ -7,10 +7,12 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from dynahate.plugin.splits import SPLITS, data_file, meta_file
 from dynahate.testing.cli import run_main
 from dynahate.testing.cli_refusal import assert_refused, snapshot
-from dynahate.testing.records import csv_row, csv_text, read_jsonl
+from dynahate.testing.records import CSV_HEADER, csv_row, csv_text, read_jsonl
 
 
 def prepare_cli(csvs: list[Path], out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -248,3 +250,54 @@ def test_one_file_in_a_list_is_prepared_as_one_file_always_was(sample_csv, tmp_p
     assert a["source"]["path"] == str(sample_csv) and a["source"]["missing_metadata_columns"] == []
     assert all("csv" not in m for split in SPLITS for m in read_jsonl(meta_file(data_file(tmp_path / "a" / "out",
                                                                                           split))))
+
+
+# --- columns: what a file must have, each file on its own --------------------------------------------------
+
+def test_a_file_without_a_required_column_is_refused_naming_the_file_and_the_column(tmp_path):
+    release = write(tmp_path / "release.csv", release_rows())
+    no_split = tmp_path / "round8.csv"
+    no_split.write_text(csv_text([row[:8] + row[9:] for row in round8_rows()], CSV_HEADER[:8] + CSV_HEADER[9:]),
+                        encoding="utf-8")
+    assert_refused(prepare_cli([release, no_split], tmp_path / "out"),
+                   f"{no_split}: line 1: missing column(s) 'split' in the header (12 fields)")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("spelled, column", [("Round", "round"), ("acl_id", "acl.id"), ("round base", "round.base"),
+                                             ("ACL.ID.MATCHED", "acl.id.matched")])
+def test_a_metadata_column_spelled_otherwise_is_refused_naming_both(tmp_path, spelled, column):
+    header = [spelled if name == column else name for name in CSV_HEADER]
+    source = tmp_path / "round8.csv"
+    source.write_text(csv_text(round8_rows(), header), encoding="utf-8")
+    assert_refused(prepare_cli([write(tmp_path / "release.csv", release_rows()), source], tmp_path / "out"),
+                   f"{source}: line 1: column(s) named like Dynahate's but spelled otherwise: {spelled!r} is not "
+                   f"{column!r}; rename them")
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_required_column_spelled_otherwise_is_named_with_the_missing_one(tmp_path):
+    source = tmp_path / "in.csv"
+    source.write_text(csv_text(release_rows(), [("Text" if n == "text" else n) for n in CSV_HEADER]), encoding="utf-8")
+    assert_refused(prepare_cli([source], tmp_path / "out"),
+                   f"{source}: line 1: missing column(s) 'text' in the header: 'Text' is not 'text' (column names are "
+                   "spelled exactly as in the official Dynahate CSV)")
+
+
+def test_files_with_different_columns_are_each_read_as_they_are(tmp_path):
+    """The headers need not be the same: a file with fewer metadata columns, or with columns prepare does not read
+    (another release's, a spreadsheet's), is read; what it lacks is named per file."""
+    release = write(tmp_path / "release.csv", release_rows())
+    keep = [CSV_HEADER.index(name) for name in ("acl.id", "text", "label", "split", "round", "acl.id.matched")]
+    header = [CSV_HEADER[i] for i in keep] + ["model_wrong"]
+    round8 = tmp_path / "round8.csv"
+    round8.write_text(csv_text([[row[i] for i in keep] + ["FALSE"] for row in round8_rows()], header),
+                      encoding="utf-8")
+    out = tmp_path / "out"
+    proc = prepare_cli([release, round8], out)
+    assert proc.returncode == 0, proc.stderr
+    files = read_report(out)["source"]["files"]
+    assert [f["missing_metadata_columns"] for f in files] == [[], ["round.base", "type", "target", "level"]]
+    assert "rounds 8a: 2, 8b: 2; no column round.base, type, target, level" in proc.stdout
+    meta = read_jsonl(meta_file(data_file(out, "test")))[1]
+    assert (meta["acl.id"], meta["round"], meta["level"], meta["acl.id.matched"]) == ("r8-3", "8a", None, "r8-4")
