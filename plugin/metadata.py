@@ -1,4 +1,4 @@
-"""A post's Dynahate metadata: what each column's value may be, and the rounds R1-R4.
+"""A post's Dynahate metadata: what each column's value may be, and the rounds R1-R4 (and any later one).
 
 The metadata columns (``acl.id``, ``round``, ``type``, ``target``, ...) reach files that are shared
 and published: an ``acl.id`` is a post's id in every predictions file, ``round``, ``type`` and
@@ -11,7 +11,8 @@ others up to 8 comma-separated codes of at most 30 letters, digits, ``.``, ``_``
 
 Dynahate's rounds are ``1``, ``2a``, ``2b``, ... ``4b`` (``a``: original posts, ``b``: their
 perturbations); :func:`round_group` names the round a post belongs to, ``R1`` to ``R4``, which is
-how every report groups them.
+how every report groups them. A round collected later (``dynahate collect``, numbered from 8: ``8a``, ``8b``) and
+prepared with the release is ``R8``, ordered after ``R4`` by :func:`round_group_order`.
 """
 
 from __future__ import annotations

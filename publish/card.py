@@ -76,7 +76,8 @@ def unofficial_reason(res: Mapping[str, Any]) -> str | None:
         return "scored from a predictions file, which does not say where its posts came from"
     blob = fingerprint.get("source_git_blob_sha1")
     if not isinstance(blob, str) or not blob:
-        return "its posts are not from a file `dynahate prepare` wrote (a custom data file)"
+        return ("its posts are not from a file `dynahate prepare` wrote from one CSV (a custom data file, or several "
+                "CSVs prepared together)")
     if not GIT_BLOB.fullmatch(blob):
         return "its recorded source blob id is not a git blob id"
     if known_version(blob) is None:
@@ -212,12 +213,28 @@ def _dataset(record: RunRecord) -> dict[str, Any] | None:
     return {
         "version": source.get("version"),
         "git_blob_sha1": source.get("git_blob_sha1", "?"),
+        "files": _source_files(source),
         "splits": [{"name": split, "rows": counts.get("rows"),
                     "labels": [counts.get("labels", {}).get(label, 0) for label in LABELS]}
                    for split, counts in report.get("splits", {}).items()],
         "skipped": {"rows": skipped["rows"], "by_kind": list((skipped.get("by_kind") or {}).items())}
         if stated else None,
     }
+
+
+def _source_files(source: Mapping[str, Any]) -> list[dict[str, Any]] | None:
+    """Several CSVs prepared together (``prepare --csv A --csv B``): each one's name (when it is a short token; the
+    folder is left out), release and blob id; None for one CSV."""
+    files = source.get("files")
+    if not isinstance(files, list):
+        return None
+    entries = [entry for entry in files if isinstance(entry, dict)]
+    names = [Path(str(entry.get("path", ""))).name for entry in entries]
+    return [{"name": name if shown(name) else None,
+             "version": entry.get("version") if shown(entry.get("version")) else None,
+             "git_blob_sha1": blob if isinstance(blob := entry.get("git_blob_sha1"), str) and GIT_BLOB.fullmatch(blob)
+             else "?", "rows_read": entry.get("rows_read") if isinstance(entry.get("rows_read"), int) else "?"}
+            for entry, name in zip(entries, names, strict=True)]
 
 
 def _evaluation(record: RunRecord, files: set[str], unverified: dict[str, str],

@@ -6,8 +6,12 @@ string ``NA`` (or ``null``, ``None``, ``nan``) is a post like any other and is k
 Every problem is reported with the file, the line the record starts on and its ``acl.id``,
 never with the post: a field value is quoted only when it is a short token
 (:func:`dynahate.core.describe.shown`), so a swapped column or a file without its header row
-does not print posts. A header must name ``text``, ``label`` and ``split``, each column once. A
-metadata value must be a code (:mod:`dynahate.plugin.metadata`): it reaches published files.
+does not print posts. A header must name ``text``, ``label`` and ``split``, each column once; the
+metadata columns (``acl.id``, ``round``, ...) may be missing (listed in ``missing_metadata_columns``),
+and other columns (R's row numbers, ``X1``, ``annotator``) are not read. A column named like one that is
+read but spelled otherwise (``Round``, ``acl_id``, ``text `` with a space) is refused, naming both: its
+values would be left out without a word. A metadata value must be a code (:mod:`dynahate.plugin.metadata`):
+it reaches published files.
 Each ``acl.id`` names one row (two rows with one id are refused, naming both lines and the id, even
 with ``skip_invalid``), and a row's ``acl.id.matched`` may not name the row itself (a bad row, "matched
 to itself": a perturbation pair is two rows).
@@ -15,6 +19,7 @@ to itself": a perturbation pair is two rows).
 
 from __future__ import annotations
 
+import re
 from typing import cast
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +46,7 @@ class CsvRow:
     label: str
     split: str
     meta: dict[str, str | None] = field(default_factory=dict)
+    file: str | None = None  # the CSV it came from, when several are prepared together (None: the only one)
 
     @property
     def acl_id(self) -> str | None:
@@ -62,6 +68,42 @@ class CsvContents:
     rows: list[CsvRow]
     skipped: list[SkippedRow]
     missing_metadata_columns: list[str]
+
+
+def _spelling(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def misspelled_columns(header: list[str]) -> list[tuple[str, str]]:
+    """(name in the header, the column it stands for) for each column named like one that is read (``text``,
+    ``label``, ``split`` and the metadata) but spelled otherwise (case, ``_`` for ``.``, spaces), when the column
+    itself is absent: ``Round`` for ``round``, ``acl_id`` for ``acl.id``."""
+    read = {_spelling(column): column for column in (*REQUIRED_COLUMNS, *METADATA_COLUMNS)}
+    return [(name, read[_spelling(name)]) for name in header
+            if name not in read.values() and read.get(_spelling(name)) not in (None, *header)]
+
+
+def _header_problem(path: Path, header: list[str]) -> str | None:
+    """Why ``header`` is not a Dynahate header (one line naming the file and the columns), or None."""
+    missing = [column for column in REQUIRED_COLUMNS if column not in header]
+    variants = misspelled_columns(header)
+    # a variant's letters and digits are the column's own: it is shown (spaces and punctuation are no post)
+    spelled = "; ".join(f"{name!r} is not {column!r}" if len(name) <= 40 else f"{describe_value(name)} is not "
+                        f"{column!r}" for name, column in variants)
+    if missing:  # the header is not quoted: in a file without its header row it is the first post
+        if variants:
+            return (f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))} in the header: {spelled} "
+                    "(column names are spelled exactly as in the official Dynahate CSV)")
+        return (f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))} in the header "
+                f"({len(header)} fields); is this the Dynahate CSV, with its header row?")
+    if variants:
+        return (f"{path}: line 1: column(s) named like Dynahate's but spelled otherwise: {spelled}; rename them as "
+                "the official Dynahate CSV spells them (their values would be left out)")
+    repeated = duplicated(header)
+    if repeated:
+        return (f"{path}: line 1: column name(s) {', '.join(map(repr, repeated))} occur more than once in the "
+                "header; each column must be named once")
+    return None
 
 
 def _where(path: Path, line: int, acl_id: str | None) -> str:
@@ -120,18 +162,9 @@ def read_dynahate_csv(path: str | Path, *, skip_invalid: bool = False) -> CsvCon
         _, header = next(records)
     except StopIteration:
         raise DynahateError(f"{path}: empty file, expected the Dynahate CSV header") from None
-    missing = [column for column in REQUIRED_COLUMNS if column not in header]
-    if missing:  # the header is not quoted: in a file without its header row it is the first post
-        raise DynahateError(
-            f"{path}: line 1: missing column(s) {', '.join(map(repr, missing))} in the header "
-            f"({len(header)} fields); is this the Dynahate CSV, with its header row?"
-        )
-    repeated = duplicated(header)
-    if repeated:
-        raise DynahateError(
-            f"{path}: line 1: column name(s) {', '.join(map(repr, repeated))} occur more than once in the header; "
-            "each column must be named once"
-        )
+    problem = _header_problem(path, header)
+    if problem:
+        raise DynahateError(problem)
     index = {name: position for position, name in enumerate(header) if name}
     wanted = [c for c in (*REQUIRED_COLUMNS, *METADATA_COLUMNS) if c in index]
     missing_metadata = [c for c in METADATA_COLUMNS if c not in index]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections import Counter
 from pathlib import Path
-from typing import cast
 
 from dynahate.core.arg_types import positive_int
 from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
@@ -25,8 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from dynahate.plugin.data.download import DEFAULT_DOWNLOAD_PATH
 
     parser.epilog = EPILOG
-    parser.add_argument("--csv", type=Path,
-                        help="the Dynahate CSV (v0.2.3 or v0.2.2, UTF-8); required without --download; "
+    parser.add_argument("--csv", type=Path, action="append",
+                        help="the Dynahate CSV (v0.2.3 or v0.2.2, UTF-8); required without --download; repeat it "
+                             "to prepare several files (the release and a collected round) as one set of splits; "
                              f"with --download, where to save it (default: {DEFAULT_DOWNLOAD_PATH})")
     parser.add_argument("--out", type=Path, default=Path("data"),
                         help="output directory, created if missing; must not be a file (default: data/)")
@@ -50,9 +51,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 
+def _described(source: dict) -> str:
+    return (f"{source['path']} ({source['version'] or 'unrecognised version'}, git blob "
+            f"{source['git_blob_sha1'][:12]}), {source['rows_read']} rows read")
+
+
+def _file_lines(source: dict) -> list[str]:
+    """With several CSVs: each file's rows per split and per round (all splits), and skipped rows."""
+    lines = [f"sources: {len(source['files'])} CSV files, {source['rows_read']} rows read, prepared as one set of "
+             "splits (not a Dynahate release as a whole)"]
+    for entry in source["files"]:
+        splits = ", ".join(f"{split} {counts['rows']}" for split, counts in entry["splits"].items())
+        rounds: Counter[str] = Counter()
+        for counts in entry["splits"].values():
+            rounds.update({name: sum(labels.values()) for name, labels in counts["rounds"].items()})
+        missing = entry["missing_metadata_columns"]
+        lines.append(f"  {_described(entry)}: {splits}; rounds "
+                     + ", ".join(f"{name}: {count}" for name, count in sorted(rounds.items()))
+                     + (f"; {entry['skipped']} skipped" if entry["skipped"] else "")
+                     + (f"; no column {', '.join(missing)}" if missing else ""))
+    return lines
+
+
 def _summary(report: dict) -> str:
-    lines = [f"source: {report['source']['path']} ({report['source']['version'] or 'unrecognised version'}, "
-             f"git blob {report['source']['git_blob_sha1'][:12]}), {report['source']['rows_read']} rows read"]
+    source = report["source"]
+    lines = _file_lines(source) if "files" in source else [f"source: {_described(source)}"]
     for split, counts in report["splits"].items():
         labels = ", ".join(f"{k}: {v}" for k, v in counts["labels"].items())
         lines.append(f"  {split:5s} {counts['rows']:6d} rows ({labels}); rounds: {', '.join(counts['rounds'])}")
@@ -63,6 +86,11 @@ def _summary(report: dict) -> str:
     lines.append(f"audit: {dup['groups']} texts occur in more than one split "
                  f"({dup['dev_or_test_rows_with_text_in_train']} dev/test rows have their exact text in train); "
                  f"{pairs['pairs_across_splits']} of {pairs['pairs']} matched pairs cross splits")
+    across = dup.get("across_files")
+    if across is not None:
+        lines.append(f"audit across files: {across['groups']} of those texts occur in more than one file "
+                     f"({across['dev_or_test_rows_with_text_in_another_files_train']} dev/test rows have their exact "
+                     "text in another file's train)")
     spelled = report["special_token_spellings"]["posts"]
     lines.append("posts spelling a Llama 3 special token such as <|eot_id|>: "
                  + ", ".join(f"{split} {count}" for split, count in spelled.items())
@@ -84,13 +112,16 @@ def run(args: argparse.Namespace) -> int:
     from dynahate.plugin.data.prepare import prepare
     from dynahate.plugin.data.prompt_lengths import default_tokenizer_name
 
-    csv_path = args.csv
-    if csv_path is None and not args.download:
+    csv_paths: list[Path] = args.csv or []
+    if not csv_paths and not args.download:
         raise DynahateError("pass --csv PATH to the Dynahate CSV, or --download to fetch v0.2.3")
     if args.download:
-        csv_path = download(dest=csv_path or DEFAULT_DOWNLOAD_PATH)
-        print(f"verified {csv_path} (Dynahate v0.2.3)")
-    result = prepare(cast("str | Path", csv_path), args.out, skip_invalid=args.skip_invalid, normalize=args.normalize_text,
+        if len(csv_paths) > 1:
+            raise DynahateError(f"--download saves one file, and {len(csv_paths)} --csv were given: download it "
+                                "first (--download, with at most one --csv), then prepare the files together")
+        csv_paths = [download(dest=csv_paths[0] if csv_paths else DEFAULT_DOWNLOAD_PATH)]
+        print(f"verified {csv_paths[0]} (Dynahate v0.2.3)")
+    result = prepare(csv_paths, args.out, skip_invalid=args.skip_invalid, normalize=args.normalize_text,
                      tokenizer=args.tokenizer or default_tokenizer_name(), cutoff_len=args.cutoff_len)
     print(_summary(result.report))
     for split in SPLITS:

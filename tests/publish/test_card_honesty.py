@@ -117,3 +117,25 @@ def test_the_prompt_template_is_named_once_and_correctly(tmp_path):
 def test_a_recorded_loading_value_that_is_not_a_token_is_not_shown(tmp_path, value):
     text = card_of(record_of(tmp_path, {**LOADED_4BIT, "device": value})).text
     assert value not in text and "-character value, not shown" in text
+
+
+def test_data_prepared_from_several_csvs_is_named_file_by_file_and_not_as_the_release(tmp_path):
+    """``prepare --csv release.csv --csv round8.csv``: the set has no blob id of its own, even with the release in
+    it; the card names each file (never its folder) and does not name the set as the dataset."""
+    record = record_of(tmp_path)
+    single = card_of(record).text
+    assert "Data: the Dynahate CSV (unrecognised version, git blob `None`)" not in single
+    files = [{"path": "/home/me/data/dynahate_v0.2.3.csv", "git_blob_sha1": DYNAHATE_V023_BLOB, "version": "v0.2.3",
+              "rows_read": 41144},
+             {"path": "/home/me/Round 8 export.csv", "git_blob_sha1": SYNTHETIC_BLOB, "version": None, "rows_read": 60}]
+    record.prepare_report = {"source": {"git_blob_sha1": None, "version": None, "rows_read": 41204, "files": files},
+                             "splits": {"train": {"rows": 3, "labels": {"hate": 2, "not hate": 1}}}}
+    card = card_of(record)
+    assert card.data.datasets is None
+    assert ("Data: 2 CSV files converted together by `dynahate prepare` into one set of splits, each row in its own "
+            "file's split (from its `prepare_report.json`; together they are not a Dynahate release): "
+            f"`dynahate_v0.2.3.csv` (v0.2.3, git blob `{DYNAHATE_V023_BLOB}`, 41144 rows); a file (unrecognised "
+            f"version, git blob `{SYNTHETIC_BLOB}`, 60 rows):\n\n| split | posts |") in card.text
+    assert "/home/me" not in card.text and "Round 8" not in card.text
+    record.prepare_report = {"source": {"git_blob_sha1": DYNAHATE_V023_BLOB, "version": "v0.2.3"}, "splits": {}}
+    assert f"Data: the Dynahate CSV (v0.2.3, git blob `{DYNAHATE_V023_BLOB}`), converted by" in card_of(record).text
