@@ -23,8 +23,10 @@ incorrect carries the label its validators gave.
 
 Beside ``FILE.csv``: ``FILE.votes.jsonl``, every vote on the exported entries (the entry's ``acl.id``, the validator's
 pseudonym, the verdict, the corrected label, the reason, whether an owner cast it, the time), and
-``FILE.round.json``, the round's summary: its number, the adapter it was collected against, the rule, and the
-figures (:mod:`dynahate.collect.stats`) of the whole round at export time. The three are written all or nothing.
+``FILE.round.json``, the round's summary (:class:`dynahate.plugin.round_summary.RoundSummary`, written through that
+module's checked writer, which ``dynahate publish --collected-round`` reads back): its number, the adapter it was
+collected against, the rule, the rows per split, and the figures (:mod:`dynahate.collect.stats`) of the whole round
+at export time. The three are written all or nothing.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from sqlalchemy import select
 
@@ -47,6 +50,8 @@ from dynahate.collect.store import Store
 from dynahate.core.atomic import atomic_files
 from dynahate.core.errors import DynahateError
 from dynahate.plugin.labels import HATE, NOT_HATE
+from dynahate.plugin.round_summary import CollectedAdapter, CollectedFigures, RoundSummary
+from dynahate.plugin.round_summary import summary_text as summary_text_of
 
 COLUMNS = ("", "acl.id", "X1", "text", "label", "type", "target", "level", "split", "round.base", "annotator",
            "round", "acl.id.matched")
@@ -188,18 +193,20 @@ def export_round(store: Store, options: ExportOptions) -> ExportResult:
         pair_key = {entry.id: entry.original_id if entry.original_id is not None else entry.id for entry in kept}
         splits = assign_splits(sorted(set(pair_key.values())), options.seed, options.split)
         votes = list(session.scalars(select(Vote).where(Vote.entry_id.in_(ids)).order_by(Vote.id)))
-        round_summary = {
-            "round": found.name, "round_number": number, "votes_needed": found.votes_needed,
-            "validate_all": found.validate_all, "seed": options.seed, "split": list(options.split),
-            "include_unverified": options.include_unverified, "rows": len(kept),
-            "adapters": sorted({json.dumps({"sha256": e.adapter_sha256, "repo_id": e.adapter_repo,
-                                            "commit": e.adapter_commit}, sort_keys=True) for e in entries}),
-        }
-    round_summary["adapters"] = [json.loads(text) for text in round_summary["adapters"]]
-    round_summary["figures"] = figures_json(collect_figures(store, options.round), only_annotator="")["rounds"][0]
-    round_summary["figures"].pop("annotators", None)
-
+        adapters = sorted({json.dumps({"sha256": e.adapter_sha256, "repo_id": e.adapter_repo,
+                                       "commit": e.adapter_commit}, sort_keys=True) for e in entries})
+        round_name, votes_needed, validate_all = found.name, found.votes_needed, found.validate_all
+    figures = figures_json(collect_figures(store, options.round), only_annotator="")["rounds"][0]
+    figures.pop("annotators", None)
     counts = {name: 0 for name in SPLIT_NAMES}
+    for entry in kept:
+        counts[splits[pair_key[entry.id]]] += 1
+    round_summary = RoundSummary(
+        round=round_name, round_number=number, votes_needed=votes_needed, validate_all=validate_all, seed=options.seed,
+        split=list(options.split), include_unverified=options.include_unverified, rows=len(kept),
+        adapters=[cast(CollectedAdapter, json.loads(text)) for text in adapters],
+        figures=cast(CollectedFigures, figures), splits=counts)
+    summary = summary_text_of(round_summary, summary_path)  # checked as publish reads it: refused, never written
     header = list(COLUMNS) + ([VALIDATION_COLUMN] if options.include_unverified else [])
     with atomic_files() as files:
         with files.open(options.out) as csv_file:
@@ -207,7 +214,6 @@ def export_round(store: Store, options: ExportOptions) -> ExportResult:
             for row_number, entry in enumerate(kept, start=1):
                 label = entry.corrected_label if entry.status == REJECTED and entry.corrected_label else entry.label
                 split = splits[pair_key[entry.id]]
-                counts[split] += 1
                 values: list[object] = [
                     str(row_number), acl[entry.id], number * X1_PER_ROUND + entry.id, entry.text, CSV_LABEL[label],
                     entry.hate_type if label == HATE and entry.hate_type else "none", entry.targets or "none",
@@ -225,7 +231,7 @@ def export_round(store: Store, options: ExportOptions) -> ExportResult:
                     "by_owner": vote.by_owner, "created_at": as_utc(vote.created_at).isoformat()},
                     ensure_ascii=False, allow_nan=False) + "\n")
         with files.open(summary_path) as summary_file:
-            summary_file.write(json.dumps({**round_summary, "splits": counts}, indent=2, allow_nan=False) + "\n")
+            summary_file.write(summary)
     return ExportResult(options.out, votes_path, summary_path, len(kept), counts, len(votes), left_out)
 
 

@@ -7,7 +7,10 @@ from ``ModelCardData`` and ``EvalResult`` (so the Hub and ``ModelCard.load`` rea
 evaluation splits that ``--force`` let through unverified are marked as such and left out of the
 ``model-index``. A ``hatecheck`` entry (``dynahate hatecheck``) gets its own section and, for the
 official file only, ``model-index`` results for ``Paul/hatecheck``; the Dynahate test split is also
-shown per round. With ``publish --compare-to``, a "Comparison with ..." section shows ``dynahate compare``'s
+shown per round. With ``publish --collected-round FILE.round.json``, an "Adversarial rounds" section shows per
+collected round its size, the error rates of the model it was collected against (from the summary ``dynahate
+collect export`` wrote) and this adapter's accuracy on the round's test posts with a Wilson interval. With
+``publish --compare-to``, a "Comparison with ..." section shows ``dynahate compare``'s
 numbers against another adapter's evaluation, in ``comparison.json``'s and ``dynahate compare``'s own
 words throughout (table, notes): A is the other adapter, B this one, the difference B - A. Values
 reach Jinja as data, never as template source, so a value holding ``{{`` or ``{%`` is printed as
@@ -24,7 +27,7 @@ are shown under their own name, marked.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, cast
 
@@ -43,6 +46,7 @@ from dynahate.plugin import prompts
 from dynahate.plugin.eval_record import AUC_KEYS, PLOT_KINDS, RESULTS_NAME
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.metadata import group_problem, metadata_problem
+from dynahate.plugin.round_summary import CollectedRound, RoundSummary
 from dynahate.plugin.splits import result_names
 from dynahate.publish.post_text_check import MAX_VALUE_CHARS, MAX_VALUE_WORDS
 from dynahate.publish.run_record import RunRecord, describe_optimizer
@@ -382,6 +386,96 @@ def _hatecheck(record: RunRecord, files: set[str], unverified: dict[str, str]) -
             "citation": HATECHECK_CITATION, "hub": HATECHECK_HUB}
 
 
+WILSON_CONFIDENCE = 0.95
+
+
+def _accuracy_count(accuracy: float, n: int) -> int | None:
+    """The posts right out of ``n``, ``round(accuracy * n)``, when that count reproduces the recorded accuracy to the
+    digits it was recorded with (a full-precision float exactly, ``0.67`` for 2 of 3 to 2 decimals); None when no
+    count of ``n`` posts does (the record is inconsistent)."""
+    from decimal import Decimal
+
+    correct = round(accuracy * n)
+    exponent = Decimal(repr(accuracy)).as_tuple().exponent
+    digits = max(-exponent, 0) if isinstance(exponent, int) else 17
+    return correct if f"{correct / n:.{digits}f}" == f"{accuracy:.{digits}f}" else None
+
+
+def wilson_interval(correct: int, n: int, confidence: float = WILSON_CONFIDENCE) -> tuple[float, float]:
+    """The Wilson score interval of ``correct`` out of ``n`` (scipy's ``binomtest(...).proportion_ci``)."""
+    from scipy.stats import binomtest
+
+    interval = binomtest(correct, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(interval.low), float(interval.high)
+
+
+def _collected_against(summary: RoundSummary, adapter_sha256: str | None) -> list[dict[str, Any]]:
+    return [{"sha256": adapter["sha256"][:12], "repo_id": adapter["repo_id"],
+             "commit": adapter["commit"][:12] if adapter["commit"] else None,
+             "this": adapter["sha256"] == adapter_sha256} for adapter in summary["adapters"]]
+
+
+def _collected_rounds(record: RunRecord, collected: Sequence[CollectedRound], adapter_sha256: str | None,
+                      unverified: Mapping[str, str]) -> dict[str, Any] | None:
+    """The "Adversarial rounds" section (``publish --collected-round``): per round its size, the error rates of the
+    model it was collected against (its summary's figures) and this adapter's accuracy on its posts in the test
+    split (``eval_results.json``'s ``round_group`` breakdown ``R<number>``) with a Wilson interval. A round given
+    twice, a test split with no per-round breakdown, or a breakdown that cannot be this round's is refused."""
+    if not collected:
+        return None
+    results = {split: res for split, res in (record.eval_results or {}).items() if split != HATECHECK}
+    found = next(((name, results[name]) for name in result_names("test") if name in results), None)
+    first = collected[0].path
+    if found is None:
+        raise DynahateError(f"--collected-round {first}: this run has no `dynahate eval` results on the test split "
+                            f"in {record.eval_dir} to state this adapter's accuracy on the round; run `dynahate eval`")
+    split, test = found
+    by_round = (test.get("breakdowns") or {}).get("round_group")
+    if not by_round:
+        raise DynahateError(f"--collected-round {first}: the {split} split in {RESULTS_NAME} records no per-round "
+                            "breakdown (`round_group`); re-run `dynahate eval` on the prepared split (its metadata "
+                            "names each post's round)")
+    seen: dict[int, Path] = {}
+    rows = []
+    for entry in collected:
+        summary, number = entry.summary, entry.summary["round_number"]
+        if number in seen:
+            raise DynahateError(f"--collected-round {entry.path}: round {number} again (also {seen[number]}); give "
+                                "each round once")
+        seen[number] = entry.path
+        figures, test_rows, group = summary["figures"], summary["splits"]["test"], entry.group
+        accuracy = None
+        if group in by_round:
+            n, recorded = by_round[group]["examples"], by_round[group]["accuracy"]
+            if n > test_rows:
+                raise DynahateError(f"--collected-round {entry.path}: the {split} split's {group} holds {n} posts, "
+                                    f"more than the {test_rows} this round exported to its test split: its {group} "
+                                    "posts are not (only) this round's; give the summary of the export that was "
+                                    "prepared")
+            correct = _accuracy_count(recorded, n)
+            if correct is None:
+                raise DynahateError(f"{record.eval_dir / RESULTS_NAME}: the {split} split's "
+                                    f"breakdowns.round_group.{group}.accuracy is "
+                                    f"{recorded!r}, which no count of its {n} posts gives: inconsistent; re-run "
+                                    "`dynahate eval`")
+            low, high = wilson_interval(correct, n)
+            accuracy = {"value": _fmt(recorded), "correct": correct, "n": n, "low": f"{low:.4f}",
+                        "high": f"{high:.4f}"}
+        adapters = _collected_against(summary, adapter_sha256)
+        rows.append({
+            "number": number, "group": group, "name": _code(summary["round"]), "file": _code(entry.path.name),
+            "rows": summary["rows"], "splits": [summary["splits"][name] for name in ("train", "dev", "test")],
+            "test_rows": test_rows, "include_unverified": summary["include_unverified"],
+            "validate_all": summary["validate_all"], "votes_needed": summary["votes_needed"],
+            "entries": figures["entries"], "fooled": figures["fooled"], "verified_fooled": figures["verified_fooled"],
+            "error_rate": _fmt(figures["model_error_rate"]),
+            "verified_error_rate": _fmt(figures["verified_model_error_rate"]),
+            "adapters": adapters, "this_adapter": any(adapter["this"] for adapter in adapters),
+            "accuracy": accuracy})
+    return {"split": split, "unverified": split in unverified, "confidence": f"{WILSON_CONFIDENCE * 100:g}",
+            "rows": rows}
+
+
 COMPARISON_FILE = "comparison.json"
 
 
@@ -426,7 +520,8 @@ def _comparison(comparison: dict[str, Any] | None) -> dict[str, Any] | None:
 
 def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverified: dict[str, str],
                  comparison: dict[str, Any] | None = None, base_model: str | None = None,
-                 base_on_hub: bool = True, dataset_id: str = DEFAULT_DATASET) -> dict[str, Any]:
+                 base_on_hub: bool = True, dataset_id: str = DEFAULT_DATASET, *,
+                 collected_rounds: Sequence[CollectedRound] = (), adapter_sha256: str | None = None) -> dict[str, Any]:
     """Everything the template shows, as data: strings, numbers, lists and flags."""
     base_model = base_model or record.base_model
     versions = dict(record.framework_versions)
@@ -446,6 +541,7 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverif
         "versions": list(versions.items()),
         "evaluation": _evaluation(record, set(files), unverified, dataset_id),
         "hatecheck": _hatecheck(record, set(files), unverified),
+        "collected_rounds": _collected_rounds(record, collected_rounds, adapter_sha256, unverified),
         "comparison": _comparison(comparison),
         "chat_template": CHAT_TEMPLATE if CHAT_TEMPLATE in files else None,
         # the usage snippet's Python literals (repr), and the markers prompt_code() cuts at
@@ -462,7 +558,8 @@ def card_context(record: RunRecord, repo_id: str, files: dict[str, int], unverif
 def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, license: str = DEFAULT_LICENSE,
                 dataset_id: str = DEFAULT_DATASET, unverified: dict[str, str] | None = None,
                 comparison: dict[str, Any] | None = None, base_model: str | None = None,
-                base_on_hub: bool = True) -> str:
+                base_on_hub: bool = True, collected_rounds: Sequence[CollectedRound] = (),
+                adapter_sha256: str | None = None) -> str:
     """Render the model card (the Hub repo's ``README.md``) of a run from ``model_card_template.md``.
 
     Args:
@@ -479,6 +576,9 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
             --base-model`` for a run trained from a local copy of its base); default: the run's own.
         base_on_hub: False for a local base with no Hub id (``publish --dry-run`` without ``--base-model``): the
             card names ``base_model`` (its folder's name) as text, with no Hub link and not in the front matter.
+        collected_rounds: the read summaries of collected rounds (``publish --collected-round``): the card gains an
+            "Adversarial rounds" section (none without them: the card is as before).
+        adapter_sha256: the published adapter's SHA-256: a round collected against it is said to be.
 
     Returns:
         The card's full text: YAML front matter (``ModelCardData``), then the Markdown body.
@@ -489,7 +589,8 @@ def render_card(record: RunRecord, repo_id: str, files: dict[str, int], *, licen
     data = card_data(record, repo_id, license, dataset_id, unverified, base_model, base_on_hub)
     card = ModelCard.from_template(data, template_path=str(TEMPLATE),
                                    **card_context(record, repo_id, files, unverified, comparison, base_model,
-                                                  base_on_hub, dataset_id))
+                                                  base_on_hub, dataset_id, collected_rounds=collected_rounds,
+                                                  adapter_sha256=adapter_sha256))
     return str(card)
 
 

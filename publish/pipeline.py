@@ -1,10 +1,12 @@
 """The publish pipeline: check a finished run, render its card and stage its files (:func:`publish_run`).
 
-Every check runs before anything is rendered or written: the repo ids, the run's adapter files and config, the
-stage folder, the run record (``eval_results.json`` through the record's one reader), the base model's Hub id, no
-post text in a staged JSONL file, the results' provenance, and with ``compare_to`` the comparison of
-:func:`dynahate.eval.compare.comparison.compare_evaluations`. Then the card is rendered from the record, checked to
-name the published base model, and the stage folder is built as a whole. Uploading the staged folder is
+Every check runs before anything is rendered or written: the repo ids, the collected rounds' summaries
+(``collected_rounds``, through their one reader, :mod:`dynahate.plugin.round_summary`), the run's adapter files and
+config, the stage folder, the run record (``eval_results.json`` through the record's one reader), the base model's
+Hub id, no post text in a staged JSONL file, the results' provenance, and with ``compare_to`` the comparison of
+:func:`dynahate.eval.compare.comparison.compare_evaluations`. Then the card is rendered from the record (a collected
+round that the test split's results contradict is refused there), checked to name the published base model, and the
+stage folder is built as a whole. Uploading the staged folder is
 :func:`dynahate.publish.upload.upload`'s job; ``dynahate publish`` (the command module) parses, calls both and
 prints.
 """
@@ -16,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dynahate.core.errors import DynahateError
+from dynahate.plugin.round_summary import read_round_summary
 from dynahate.publish.card import COMPARISON_FILE, DEFAULT_DATASET, DEFAULT_LICENSE, render_card
 from dynahate.publish.checks import (
     ADAPTER_CONFIG,
@@ -75,6 +78,7 @@ class PublishOptions:
     base_model: str | None = None
     include_checkpoints: bool = False
     dry_run: bool = False  # a dry run may stage a run from a local base without base_model, with a warning
+    collected_rounds: tuple[Path, ...] = ()  # FILE.round.json of `dynahate collect export`: the card's rounds section
 
 
 @dataclass(frozen=True)
@@ -97,6 +101,7 @@ def publish_run(options: PublishOptions) -> StagedRun:
     check_repo_id(options.repo_id)
     if options.base_model is not None:
         check_repo_id(options.base_model, "--base-model")
+    collected = [read_round_summary(path) for path in options.collected_rounds]  # read, never staged
     run_dir = options.run_dir
     check_adapter_files(run_dir)
     eval_dir = options.eval_dir or run_dir
@@ -124,10 +129,12 @@ def publish_run(options: PublishOptions) -> StagedRun:
     files = merge_sources(run_files, eval_files, prompt_files())
     check_no_post_text(files, predictions)
     unverified: dict[str, str] = {}
+    sha256 = None
     if record.eval_results:
         from dynahate.inference.model_loading import adapter_sha256
 
-        unverified = check_provenance(record, adapter_sha256(run_dir), options.force)
+        sha256 = adapter_sha256(run_dir)
+        unverified = check_provenance(record, sha256, options.force)
     generated = _written_by_publish(run_dir, files)
     comparison = _comparison(options, record)
     if comparison is not None:
@@ -154,7 +161,7 @@ def publish_run(options: PublishOptions) -> StagedRun:
     shown_base = base_model or replace[record.base_model]
     card = render_card(record, options.repo_id, sizes, license=options.license, dataset_id=options.dataset_id,
                        unverified=unverified, comparison=comparison, base_model=shown_base,
-                       base_on_hub=base_model is not None)
+                       base_on_hub=base_model is not None, collected_rounds=collected, adapter_sha256=sha256)
     check_card(card, base_model)
     staged = stage(files, card, stage_dir, generated)
     return StagedRun(stage_dir, staged, record, unverified, warning)

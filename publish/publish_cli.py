@@ -5,7 +5,8 @@ The command parses its flags into :class:`dynahate.publish.pipeline.PublishOptio
 uploads it with :func:`dynahate.publish.upload.upload`. With ``--compare-to EVAL_DIR`` the run's evaluation is
 compared with another adapter's (the code of ``dynahate compare``, default resamples and seed): the card gains a
 "Comparison with ..." section and the result is staged as ``comparison.json``. A comparison that ``dynahate
-compare`` would refuse is refused here, before anything is staged.
+compare`` would refuse is refused here, before anything is staged. With ``--collected-round FILE.round.json``
+(repeatable) the card gains an "Adversarial rounds" section from each round's summary (read, never staged).
 """
 
 from __future__ import annotations
@@ -74,6 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-different-posts", action="store_true",
                         help="with --compare-to: compare splits whose post fingerprints differ (other data behind "
                              "the same ids); the card then says so (default: refused)")
+    parser.add_argument("--collected-round", type=Path, action="append", default=[], metavar="FILE.round.json",
+                        help="the summary `dynahate collect export` wrote beside a round's CSV (repeatable): the card "
+                             "gains an \"Adversarial rounds\" section, per round its size, the error rates of the "
+                             "model it was collected against and this adapter's accuracy on its test posts with a "
+                             "95%% Wilson interval; read, never staged (default: no such section)")
     parser.add_argument("--base-model", metavar="REPO_ID",
                         help="the Hub model (USER/NAME) of a run trained from a local copy of its base: written into "
                              "the staged adapter_config.json and the card (the run's files unchanged); without it "
@@ -108,7 +114,8 @@ def _publish(args: argparse.Namespace) -> int:
         recipe=args.recipe, data_dir=args.data_dir, license=args.license, dataset_id=args.dataset_id,
         allow_missing_eval=args.allow_missing_eval, force=args.force, compare_to=args.compare_to,
         allow_different_posts=args.allow_different_posts, base_model=args.base_model,
-        include_checkpoints=args.include_checkpoints, dry_run=args.dry_run)
+        include_checkpoints=args.include_checkpoints, dry_run=args.dry_run,
+        collected_rounds=tuple(args.collected_round))
     staged = publish_run(options)
     shown = args.stage_dir or args.run_dir / DEFAULT_STAGE
     print(f"staged {len(staged.files)} files ({_size(staged.total)}) in {shown}:")

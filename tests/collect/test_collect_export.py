@@ -11,6 +11,7 @@ from dynahate.collect.export import COLUMNS, assign_splits, pseudonym
 from dynahate.collect.store import open_store
 from dynahate.collect.tokens import add_annotator, authenticate
 from dynahate.plugin.data.dynahate_csv import read_dynahate_csv
+from dynahate.plugin.round_summary import SCHEMA_VERSION, read_round_summary
 from dynahate.testing.cli import run_main
 
 WRONG = ModelAnswer("not hate", 0.2, {"threshold": 0.5}, "a" * 64, "someone/adapter", "c" * 40)
@@ -88,6 +89,9 @@ def test_the_votes_and_the_round_s_summary_lie_beside_it(round8, tmp_path):
         "8", 8, 22, {name: sum(1 for row in read_rows(out)[1:] if row[8] == name) for name in ("train", "dev", "test")})
     assert summary["adapters"] == [{"sha256": "a" * 64, "repo_id": "someone/adapter", "commit": "c" * 40}]
     assert summary["figures"]["entries"] == 24 and summary["figures"]["verified_model_error_rate"] == 11 / 24
+    # written through the summary's one definition: `dynahate publish --collected-round` reads it back as written
+    assert summary["schema_version"] == SCHEMA_VERSION
+    assert read_round_summary(tmp_path / "r.round.json").summary == summary
 
 
 def test_include_unverified_marks_each_row_and_a_relabelled_entry_takes_its_validators_label(round8, tmp_path):
