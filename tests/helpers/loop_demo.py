@@ -173,17 +173,25 @@ def run_loop(options: LoopOptions) -> dict[str, Path]:
             "comparison": comparison, "card": stage / "README.md"}
 
 
+def continue_overrides(overrides: tuple[str, ...], max_steps: int, learning_rate: str) -> tuple[str, ...]:
+    """The tiny model's training overrides for continuing a trained adapter: fewer steps and a lower learning rate
+    (the tiny model's 5e-3, right for a new adapter, throws a trained one off within a few steps)."""
+    kept = tuple(item for item in overrides if not item.startswith(("max_steps=", "learning_rate=")))
+    return (*kept, f"max_steps={max_steps}", f"learning_rate={learning_rate}")
+
+
 def main(argv: list[str] | None = None) -> int:
     from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="make loop-demo: one adversarial round on top of make demo")
     parser.add_argument("--demo", type=Path, default=Path("demo"), help="make demo's folder (default demo)")
     parser.add_argument("--posts-per-writer", type=int, default=6)
     args = parser.parse_args(argv)
     paths = run_loop(LoopOptions(
         out=args.demo / "loop", adapter=args.demo / "run",
         sample_csv=REPO / "tests" / "fixtures" / "dynahate_sample.csv",
-        posts_per_writer=args.posts_per_writer, train_overrides=tuple(TINY_TRAIN_OVERRIDES)))
+        posts_per_writer=args.posts_per_writer,
+        train_overrides=continue_overrides(TINY_TRAIN_OVERRIDES, max_steps=20, learning_rate="5e-4")))
     print(json.dumps({name: str(path) for name, path in paths.items()}, indent=2))
     return 0
 
