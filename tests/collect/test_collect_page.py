@@ -1,16 +1,14 @@
 """The page of ``dynahate collect serve`` (``GET /``), driven in a real headless Chromium through selenium.
 
 The browser is the system's (Debian's ``chromium`` and ``chromium-driver``), never one downloaded at run time; the
-browser tests skip, saying why, only when none is found (as ``tests/serve/test_page.py``'s). One real server of the
-tiny trained run per module, with ``--validate-all --votes 2`` so that every entry goes to validation whatever the
-tiny model says, and two matching votes settle it. What the page shows is compared with what the API stored.
-The screenshots are saved in the test's temporary folder (the path is printed) and, when ``DYNAHATE_SCREENSHOT_DIR``
-is set, copied there too.
+browser tests skip, saying why, only when none is found (``dynahate.testing.browser``, shared with
+``tests/serve/test_page.py``). One real server of the tiny trained run per module, with ``--validate-all --votes 2``
+so that every entry goes to validation whatever the tiny model says, and two matching votes settle it. What the
+page shows is compared with what the API stored. The screenshots are saved in the test's temporary folder (the path
+is printed) and, when ``DYNAHATE_SCREENSHOT_DIR`` is set, copied there too.
 """
 
-import os
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,12 +16,12 @@ import httpx
 import pytest
 
 from dynahate.serve.page import CONTENT_SECURITY_POLICY
+from dynahate.testing.browser import by_id, headless_chromium, open_page, screenshot_saver, wait
 from dynahate.testing.cli import OFFLINE_ENV
 from dynahate.testing.collect_process import add_annotators, bearer, start_collect
 from dynahate.testing.serve_process import stop_serve
 
 COLLECT = Path(__file__).resolve().parents[2] / "collect"
-SCREENSHOT_DIR_ENV = "DYNAHATE_SCREENSHOT_DIR"
 ROUND = "8"
 WRITER, FIRST, SECOND = "writer", "ana", "ben"
 POST = "people like them should never be allowed near our schools"
@@ -62,40 +60,10 @@ def test_the_page_has_no_inline_script_or_style_no_other_origin_and_inserts_text
 
 # -- a real browser against a real server ---------------------------------------------------------
 
-def find_chromium() -> tuple[str, str] | str:
-    """(browser, driver) of the system's Chromium, or why there is none."""
-    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
-    driver = shutil.which("chromedriver") or next(
-        (path for path in ("/usr/lib/chromium/chromedriver", "/usr/bin/chromedriver") if os.access(path, os.X_OK)),
-        None)
-    if browser is None or driver is None:
-        missing = " and ".join(name for name, path in (("chromium", browser), ("chromedriver", driver)) if not path)
-        return (f"no {missing} on PATH: install Debian's chromium and chromium-driver (.ci/run does, as root or "
-                "with sudo) to run the page's browser tests")
-    return browser, driver
-
-
 @pytest.fixture(scope="module")
 def browser():
-    found = find_chromium()
-    if isinstance(found, str):
-        print(f"\nSKIPPED: {found}")
-        pytest.skip(found)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = found[0]
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1000,1000", "--disable-extensions", "--no-first-run"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    with pytest.MonkeyPatch.context() as env:  # the driver given: Selenium Manager is not asked for one
-        env.setenv("SE_OFFLINE", "true")
-        env.setenv("SE_AVOID_STATS", "true")
-        driver = webdriver.Chrome(options=options, service=Service(found[1]))
-    yield driver
-    driver.quit()
+    with headless_chromium() as driver:  # or the test skipped, saying why
+        yield driver
 
 
 @pytest.fixture(scope="module")
@@ -113,38 +81,7 @@ def collect_server(browser, trained_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("collect-page-screenshots")
-    extra = os.environ.get(SCREENSHOT_DIR_ENV)
-
-    def save(driver, name: str, width: int = 1000) -> Path:
-        path = folder / f"{name}.png"
-        driver.set_window_size(width, 800)
-        for _ in range(3):  # grow the window until the whole page fits in one picture
-            inner, full = driver.execute_script("return [window.innerHeight, document.documentElement.scrollHeight]")
-            if inner >= full:
-                break
-            driver.set_window_size(width, driver.get_window_size()["height"] + full - inner)
-        assert driver.save_screenshot(str(path))
-        driver.set_window_size(1000, 1000)
-        print(f"\nscreenshot of the page: {path}")
-        if extra:
-            Path(extra).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, Path(extra) / path.name)
-        return path
-
-    return save
-
-
-def wait(driver, condition, timeout=60):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
-
-
-def by_id(driver, name):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, name)
+    return screenshot_saver(tmp_path_factory.mktemp("collect-page-screenshots"), restore_window=True)
 
 
 def css(driver, selector):
@@ -157,12 +94,6 @@ def get(url, path, token):
     response = httpx.get(f"{url}{path}", headers=bearer(token), timeout=60)
     assert response.status_code == 200, response.text
     return response.json()
-
-
-def open_page(driver, url):
-    """A new page load: whatever token the page held is forgotten."""
-    driver.get(f"{url}/")
-    wait(driver, lambda d: "Decision rule" in by_id(d, "facts").text)
 
 
 def clear_messages(driver):

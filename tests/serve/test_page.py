@@ -8,9 +8,7 @@ The screenshots are saved in the test's temporary folder (the path is printed) a
 ``DYNAHATE_SCREENSHOT_DIR`` is set, copied there too.
 """
 
-import os
 import re
-import shutil
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,13 +16,13 @@ import httpx
 import pytest
 
 from dynahate.serve.page import CONTENT_SECURITY_POLICY
+from dynahate.testing.browser import by_id, headless_chromium, open_page, screenshot_saver, wait
 from dynahate.testing.cli import OFFLINE_ENV
 from dynahate.testing.serve_process import start_serve, stop_serve
 
 SERVE = Path(__file__).resolve().parents[2] / "serve"
 KEY = "page-test-key"
 MAX_TEXT_CHARS = 2000
-SCREENSHOT_DIR_ENV = "DYNAHATE_SCREENSHOT_DIR"
 SCRIPT_POSTS = ["<img src=x onerror=\"document.title='pwned'\">",
                 "<script>document.title='pwned'</script> and <b>bold</b>"]
 
@@ -51,19 +49,6 @@ def test_the_page_has_no_inline_script_or_style_no_other_origin_and_inserts_text
 
 # -- a real browser against a real server ---------------------------------------------------------
 
-def find_chromium() -> tuple[str, str] | str:
-    """(browser, driver) of the system's Chromium, or why there is none."""
-    browser = next(filter(None, map(shutil.which, ("chromium", "chromium-browser"))), None)
-    driver = shutil.which("chromedriver") or next(
-        (path for path in ("/usr/lib/chromium/chromedriver", "/usr/bin/chromedriver") if os.access(path, os.X_OK)),
-        None)
-    if browser is None or driver is None:
-        missing = " and ".join(name for name, path in (("chromium", browser), ("chromedriver", driver)) if not path)
-        return (f"no {missing} on PATH: install Debian's chromium and chromium-driver (.ci/run does, as root or "
-                "with sudo) to run the page's browser tests")
-    return browser, driver
-
-
 @pytest.fixture(scope="module")
 def page_server(trained_run, tmp_path_factory):
     log = tmp_path_factory.mktemp("page-serve") / "server.log"
@@ -75,66 +60,13 @@ def page_server(trained_run, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    found = find_chromium()
-    if isinstance(found, str):
-        print(f"\nSKIPPED: {found}")
-        pytest.skip(found)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = found[0]
-    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                     "--window-size=1000,1000", "--disable-extensions", "--no-first-run"):
-        options.add_argument(argument)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    # the driver given: Selenium Manager is not asked for one (and never downloads a browser)
-    with pytest.MonkeyPatch.context() as env:
-        env.setenv("SE_OFFLINE", "true")
-        env.setenv("SE_AVOID_STATS", "true")
-        driver = webdriver.Chrome(options=options, service=Service(found[1]))
-    yield driver
-    driver.quit()
+    with headless_chromium() as driver:  # or the test skipped, saying why
+        yield driver
 
 
 @pytest.fixture(scope="module")
 def screenshots(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("page-screenshots")
-    extra = os.environ.get(SCREENSHOT_DIR_ENV)
-
-    def save(driver, name: str, width: int = 1000) -> Path:
-        path = folder / f"{name}.png"
-        driver.set_window_size(width, 800)
-        for _ in range(3):  # grow the window until the whole page fits in one picture
-            inner, full = driver.execute_script("return [window.innerHeight, document.documentElement.scrollHeight]")
-            if inner >= full:
-                break
-            driver.set_window_size(width, driver.get_window_size()["height"] + full - inner)
-        assert driver.save_screenshot(str(path))
-        print(f"\nscreenshot of the page: {path}")
-        if extra:
-            Path(extra).mkdir(parents=True, exist_ok=True)
-            shutil.copy(path, Path(extra) / path.name)
-        return path
-
-    return save
-
-
-def wait(driver, condition, timeout=60):
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    return WebDriverWait(driver, timeout).until(condition)
-
-
-def by_id(driver, name):
-    from selenium.webdriver.common.by import By
-
-    return driver.find_element(By.ID, name)
-
-
-def open_page(driver, url):
-    driver.get(f"{url}/")
-    wait(driver, lambda d: "Decision rule" in by_id(d, "facts").text)
+    return screenshot_saver(tmp_path_factory.mktemp("page-screenshots"))
 
 
 def type_posts(driver, posts, keyboard=True):
