@@ -15,10 +15,10 @@ Routes (every ``/api/...`` one needs ``Authorization: Bearer TOKEN``, a token of
 - ``GET /``, ``/collect.js``, ``/collect.css``: the page, with ``dynahate serve``'s Content-Security-Policy.
 
 ``dynahate serve``'s middleware sits in front (:class:`dynahate.serve.middleware.ServeMiddleware`: body size,
-UTF-8, ``--request-timeout``, clients that leave). Then the token (401), the per-token rate limit (429 with
-``Retry-After``), the body's fields (422) and the post rule (413, 422). Every error is ``{"error": "<one line>"}``
-that never quotes a post or a token. The database work runs on threads, off the event loop; an entry or vote is
-committed before its answer is sent.
+UTF-8, ``--request-timeout``, clients that leave) and a body that is not JSON (422). Then the token (401), the
+per-token rate limit (429 with ``Retry-After``), the body's fields (422) and the post rule (413, 422). Every error
+is ``{"error": "<one line>"}`` that never quotes a post or a token. The database work runs on threads, off the
+event loop; an entry or vote is committed before its answer is sent.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
 from dynahate.collect.entries import NewEntry, Refused, RoundInfo
@@ -138,6 +138,10 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
                                   f"(--rate-limit); retry after {wait} s", {"Retry-After": str(wait)})
         return caller
 
+    # every /api route takes its caller from this dependency, which FastAPI runs before it validates the body or the
+    # query: a request without a valid token is 401 (and past the rate limit 429) whatever it sends
+    authenticated = Depends(caller_of)
+
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "round": config.round.name,
@@ -148,14 +152,12 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
                            "max_targets": MAX_TARGETS}}
 
     @app.get("/api/me")
-    async def me(request: Request) -> dict[str, Any]:
-        caller = await caller_of(request)
+    async def me(caller: Caller = authenticated) -> dict[str, Any]:
         return {"name": caller.name, "owner": caller.is_owner, "token_id": caller.token_id,
                 "round": config.round.name}
 
     @app.post("/api/entries", status_code=201)
-    async def write(body: EntryRequest, request: Request):
-        caller = await caller_of(request)
+    async def write(body: EntryRequest, caller: Caller = authenticated):
         if body.round is not None and body.round != config.round.name:
             known = await run_in_threadpool(entries.round_names, store)
             if body.round not in known:
@@ -180,30 +182,27 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
                                   writer=caller.name if caller.is_owner else None)
 
     @app.get("/api/entries")
-    async def mine(request: Request, round: str | None = None, limit: int = 100, offset: int = 0):
-        caller = await caller_of(request)
+    async def mine(round: str | None = None, limit: int = 100, offset: int = 0,
+                   caller: Caller = authenticated):
         if not (1 <= limit <= 1000 and offset >= 0):
             raise Refused(422, "limit is 1 to 1000 and offset at least 0")
         return {"entries": await run_in_threadpool(entries.list_entries, store, caller, round,
                                                    limit, offset)}
 
     @app.get("/api/queue")
-    async def queue(request: Request, round: str | None = None, limit: int = 20):
-        caller = await caller_of(request)
+    async def queue(round: str | None = None, limit: int = 20, caller: Caller = authenticated):
         if not 1 <= limit <= 200:
             raise Refused(422, "limit is 1 to 200")
         return {"entries": await run_in_threadpool(entries.validation_queue, store, caller, round,
                                                    limit)}
 
     @app.post("/api/entries/{entry_id}/votes", status_code=201)
-    async def vote(entry_id: int, body: VoteRequest, request: Request):
-        caller = await caller_of(request)
+    async def vote(entry_id: int, body: VoteRequest, caller: Caller = authenticated):
         return await run_in_threadpool(entries.add_vote, store, caller, entry_id, body.verdict,
                                        body.corrected_label, body.reason)
 
     @app.get("/api/stats")
-    async def figures(request: Request, round: str | None = None):
-        caller = await caller_of(request)
+    async def figures(round: str | None = None, caller: Caller = authenticated):
         rounds = await run_in_threadpool(stats.collect_figures, store, round)
         return stats.figures_json(rounds, None if caller.is_owner else caller.name)
 
