@@ -5,7 +5,7 @@ empty database of each backend for a test (an SQLite file in its tmp_path, a new
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -36,9 +36,15 @@ def new_database_url(backend: str, folder: Path, request: pytest.FixtureRequest)
     """A new, empty database of ``backend``: an SQLite file in ``folder``, or a new database on the session's
     PostgreSQL server."""
     if backend == "sqlite":
-        return f"sqlite:///{folder / 'collect.sqlite3'}"
+        return f"sqlite:///{folder / f'collect-{uuid.uuid4().hex[:8]}.sqlite3'}"
     server = request.getfixturevalue("postgres")
     return server.create_database(f"t_{uuid.uuid4().hex[:16]}")
+
+
+@pytest.fixture
+def new_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[[str], str]:
+    """``new_db_url(backend)``: a new, empty database of ``backend`` (``sqlite`` or ``postgresql``) for this test."""
+    return lambda backend: new_database_url(backend, tmp_path, request)
 
 
 @pytest.fixture(params=BACKENDS)
