@@ -178,8 +178,8 @@ def list_entries(store: Store, caller: Caller, round_name: str | None = None, li
             query = query.where(Entry.annotator_id == caller.annotator_id)
         rows = session.execute(query.order_by(Entry.id.desc()).limit(limit).offset(offset)).all()
         ids = [entry.id for entry, _, _ in rows]
-        perturbations = dict(session.execute(
-            select(Entry.original_id, Entry.id).where(Entry.original_id.in_(ids))).tuples().all()) if ids else {}
+        perturbations: dict[int | None, int] = {row[0]: row[1] for row in session.execute(
+            select(Entry.original_id, Entry.id).where(Entry.original_id.in_(ids)))} if ids else {}
         return [entry_view(entry, round_name=name, writer=writer if caller.is_owner else None,
                            perturbation_id=perturbations.get(entry.id)) for entry, name, writer in rows]
 
