@@ -37,7 +37,8 @@ ANNOTATORS = [f"ann{i:02d}" for i in range(20)]
 OWNER = "boss"
 ORIGINALS = 3  # each annotator writes 3 posts and a perturbation of each: 120 entries
 QUEUE_LIMIT = 4  # entries an annotator takes from the queue after each pair it writes
-SERVE_ARGS = ("--validate-all", "--votes", "2", "--rate-limit", "100000", "--no-page")
+SERVE_ARGS = ("--round", "8", "--validate-all", "--votes", "2", "--rate-limit", "100000", "--no-page")
+EARLIER_ROUND = "7"  # an earlier round in the same database, written through the library before the server starts
 TARGETS = ("wom", "bla", "mus", "jew", "gay")
 TYPES = ("animosity", "derogation", "dehumanization", "threatening", "support")
 COUNTS = ("entries", "fooled", "verified_fooled", "waiting", "verified", "rejected", "not_queued")
@@ -239,29 +240,67 @@ def check_figures(url: str, db_url: str, owner_token: str) -> dict[str, Any]:
     return by_hand
 
 
-def check_present_once(db_url: str, load: Load, *, exactly: bool) -> None:
-    """Every entry and vote answered 201 is stored once; ``exactly``: and nothing else is."""
+Rows = list[tuple[int, str, str]]
+
+
+def check_present_once(db_url: str, load: Load, earlier: tuple[Rows, Rows], *, exactly: bool) -> None:
+    """Every entry and vote answered 201 (and those of the earlier round) is stored once; ``exactly``: and nothing
+    else is."""
     entries, votes = stored(db_url)
+    expected_entries, expected_votes = [*earlier[0], *load.entries], [*earlier[1], *load.votes]
     assert len({entry_id for entry_id, _, _ in entries}) == len(entries)
     written = Counter((who, post) for _, who, post in entries)
-    assert all(written[(who, post)] == 1 for _, who, post in load.entries)
-    assert set(load.entries) <= set(entries)
-    assert len(set(load.votes)) == len(load.votes) and set(load.votes) <= set(votes)
+    assert all(written[(who, post)] == 1 for _, who, post in expected_entries)
+    assert set(expected_entries) <= set(entries)
+    assert len(set(expected_votes)) == len(expected_votes) and set(expected_votes) <= set(votes)
     assert len(set(votes)) == len(votes)
     if exactly:
-        assert sorted(entries) == sorted(load.entries)
-        assert sorted(votes) == sorted(load.votes)
+        assert sorted(entries) == sorted(expected_entries)
+        assert sorted(votes) == sorted(expected_votes)
+
+
+def earlier_round(db_url: str, tokens: dict[str, str]) -> tuple[Rows, Rows]:
+    """Round 7, written through the library: 3 matching votes, only the model's errors validated. Four annotators
+    write two posts each, the model wrong on every other one; three others vote on those. (entries, votes)."""
+    from dynahate.collect import entries
+    from dynahate.collect.entries import ModelAnswer, NewEntry
+    from dynahate.collect.store import open_store
+    from dynahate.collect.tokens import authenticate
+
+    store = open_store(db_url)
+    written: Rows = []
+    voted: Rows = []
+    try:
+        round_info = entries.open_round(store, EARLIER_ROUND, 3, False)
+        callers = {name: authenticate(store, f"Bearer {tokens[name]}") for name in ANNOTATORS[:7]}
+        for index, name in enumerate(ANNOTATORS[:4]):
+            for k in range(2):
+                post = f"load earlier {name} {k}"
+                answer = ModelAnswer("hate" if k else "not hate", 0.8 if k else 0.2, {"threshold": 0.5}, "ab" * 32)
+                entry = entries.add_entry(store, callers[name], round_info, NewEntry(post, "not hate"), answer)
+                written.append((entry.id, name, post))
+                if entry.model_wrong:
+                    for validator in ANNOTATORS[4 + index % 2:7]:
+                        verdict = "correct" if (index + int(validator[-1])) % 3 else "flagged"
+                        entries.add_vote(store, callers[validator], entry.id, verdict,
+                                         reason="spam" if verdict == "flagged" else None)
+                        voted.append((entry.id, validator, verdict))
+    finally:
+        store.close()
+    return written, voted
 
 
 @pytest.fixture(params=BACKENDS)
-def collect_db(request, new_db_url) -> tuple[str, dict[str, str]]:
-    """A new database of each backend with the annotators and the owner: (URL, tokens)."""
+def collect_db(request, new_db_url) -> tuple[str, dict[str, str], tuple[Rows, Rows]]:
+    """A new database of each backend with the annotators, the owner and an earlier round: (URL, tokens, the
+    earlier round's entries and votes)."""
     db_url = new_db_url(request.param)
-    return db_url, add_annotators(db_url, [*ANNOTATORS, OWNER], owners=(OWNER,))
+    tokens = add_annotators(db_url, [*ANNOTATORS, OWNER], owners=(OWNER,))
+    return db_url, tokens, earlier_round(db_url, tokens)
 
 
 def test_twenty_annotators_write_and_validate_at_once(trained_run, collect_db, tmp_path):
-    db_url, tokens = collect_db
+    db_url, tokens, earlier = collect_db
     log = tmp_path / "server.log"
     started = time.monotonic()
     proc, url = start_collect(trained_run, db_url, log, *SERVE_ARGS, env=OFFLINE_ENV)
@@ -275,9 +314,11 @@ def test_twenty_annotators_write_and_validate_at_once(trained_run, collect_db, t
         assert load.answers[("entry", 201)] == len(ANNOTATORS + [OWNER]) * ORIGINALS
         assert load.answers[("perturbation", 201)] == load.answers[("entry", 201)]
         assert load.answers[("vote", 201)] > 0 and load.answers[("second vote", 409)] > 0
-        check_present_once(db_url, load, exactly=True)
+        check_present_once(db_url, load, earlier, exactly=True)
         by_hand = check_figures(url, db_url, tokens[OWNER])
-        (round_figures,) = by_hand["rounds"]
+        earlier_figures, round_figures = by_hand["rounds"]
+        assert (earlier_figures["round"], round_figures["round"]) == (EARLIER_ROUND, "8")
+        assert earlier_figures["entries"] == len(earlier[0]) and earlier_figures["vote_pairs"] > 0
         assert round_figures["entries"] == len(load.entries) and round_figures["vote_pairs"] > 0
         assert round_figures["verified"] + round_figures["rejected"] > 0
     finally:
@@ -288,7 +329,7 @@ def test_twenty_annotators_write_and_validate_at_once(trained_run, collect_db, t
 
 
 def test_killed_in_the_middle_of_the_load_nothing_accepted_is_lost(trained_run, collect_db, tmp_path):
-    db_url, tokens = collect_db
+    db_url, tokens, earlier = collect_db
     log = tmp_path / "server.log"
     started = time.monotonic()
     proc, url = start_collect(trained_run, db_url, log, *SERVE_ARGS, env=OFFLINE_ENV)
@@ -305,15 +346,15 @@ def test_killed_in_the_middle_of_the_load_nothing_accepted_is_lost(trained_run, 
     assert load.killed and proc.returncode == -signal.SIGKILL
     assert load.unexpected == [], load.answers
     assert load.lost > 0  # the clients were still writing when it died
-    check_present_once(db_url, load, exactly=False)
+    check_present_once(db_url, load, earlier, exactly=False)
     entries, votes = stored(db_url)
-    unanswered = len(entries) + len(votes) - len(load.entries) - len(load.votes)
+    unanswered = len(entries) + len(votes) - sum(map(len, (*earlier, load.entries, load.votes)))
 
     started = time.monotonic()
     proc, url = start_collect(trained_run, db_url, log, *SERVE_ARGS, env=OFFLINE_ENV)
     seconds["restart"] = time.monotonic() - started
     try:
-        check_present_once(db_url, load, exactly=False)
+        check_present_once(db_url, load, earlier, exactly=False)
         after = httpx.post(f"{url}/api/entries", headers=bearer(tokens[ANNOTATORS[0]]), timeout=60,
                            json={"text": "written after the restart", "label": "not hate"})
         assert after.status_code == 201, after.text
