@@ -30,7 +30,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi import Request
+from fastapi import Depends, Request
 from pydantic import BaseModel, Field
 
 from dynahate.collect.entries import NewEntry, Refused, RoundInfo
@@ -144,6 +144,9 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
         if guard is not None:
             guard.hold()
 
+    # every /api route takes its caller from this dependency (TokenCheck checked the token before the body was read)
+    authenticated = Depends(caller_of)
+
     @app.get("/health")
     async def health() -> dict[str, Any]:
         return {"status": "ok", "version": __version__, "round": config.round.name,
@@ -154,14 +157,12 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
                            "max_targets": MAX_TARGETS}}
 
     @app.get("/api/me")
-    async def me(request: Request) -> dict[str, Any]:
-        caller = await caller_of(request)
+    async def me(caller: Caller = authenticated) -> dict[str, Any]:
         return {"name": caller.name, "owner": caller.is_owner, "token_id": caller.token_id,
                 "round": config.round.name}
 
     @app.post("/api/entries", status_code=201)
-    async def write(body: EntryRequest, request: Request):
-        caller = await caller_of(request)
+    async def write(body: EntryRequest, caller: Caller = authenticated):
         if body.round is not None and body.round != config.round.name:
             known = await run_in_threadpool(entries.round_names, store)
             if body.round not in known:
@@ -187,31 +188,28 @@ def create_collect_app(store: Store, model: ModelInLoop, config: CollectConfig):
                                   writer=caller.name if caller.is_owner else None)
 
     @app.get("/api/entries")
-    async def mine(request: Request, round: str | None = None, limit: int = 100, offset: int = 0):
-        caller = await caller_of(request)
+    async def mine(round: str | None = None, limit: int = 100, offset: int = 0,
+                   caller: Caller = authenticated):
         if not (1 <= limit <= 1000 and offset >= 0):
             raise Refused(422, "limit is 1 to 1000 and offset at least 0")
         return {"entries": await run_in_threadpool(entries.list_entries, store, caller, round,
                                                    limit, offset)}
 
     @app.get("/api/queue")
-    async def queue(request: Request, round: str | None = None, limit: int = 20):
-        caller = await caller_of(request)
+    async def queue(round: str | None = None, limit: int = 20, caller: Caller = authenticated):
         if not 1 <= limit <= 200:
             raise Refused(422, "limit is 1 to 200")
         return {"entries": await run_in_threadpool(entries.validation_queue, store, caller, round,
                                                    limit)}
 
     @app.post("/api/entries/{entry_id}/votes", status_code=201)
-    async def vote(entry_id: int, body: VoteRequest, request: Request):
-        caller = await caller_of(request)
+    async def vote(entry_id: int, body: VoteRequest, caller: Caller = authenticated):
         hold()
         return await run_in_threadpool(entries.add_vote, store, caller, entry_id, body.verdict,
                                        body.corrected_label, body.reason)
 
     @app.get("/api/stats")
-    async def figures(request: Request, round: str | None = None):
-        caller = await caller_of(request)
+    async def figures(round: str | None = None, caller: Caller = authenticated):
         rounds = await run_in_threadpool(stats.collect_figures, store, round)
         return stats.figures_json(rounds, None if caller.is_owner else caller.name)
 

@@ -25,7 +25,6 @@ from dynahate.collect.schema import (
     Entry,
     Round,
     Vote,
-    as_utc,
     utc_now,
 )
 from dynahate.collect.store import Store
@@ -172,7 +171,7 @@ def entry_view(entry: Entry, *, round_name: str, writer: str | None = None,
                   "decision_rule": json.loads(entry.decision_rule), "adapter_sha256": entry.adapter_sha256,
                   "adapter_repo": entry.adapter_repo, "adapter_commit": entry.adapter_commit},
         "status": entry.status, "corrected_label": entry.corrected_label,
-        "created_at": as_utc(entry.created_at).isoformat(),
+        "created_at": entry.created_at.isoformat(),
     }
     if writer is not None:
         view["annotator"] = writer
@@ -191,8 +190,8 @@ def list_entries(store: Store, caller: Caller, round_name: str | None = None, li
             query = query.where(Entry.annotator_id == caller.annotator_id)
         rows = session.execute(query.order_by(Entry.id.desc()).limit(limit).offset(offset)).all()
         ids = [entry.id for entry, _, _ in rows]
-        perturbations = dict(session.execute(
-            select(Entry.original_id, Entry.id).where(Entry.original_id.in_(ids))).all()) if ids else {}
+        perturbations: dict[int | None, int] = {row[0]: row[1] for row in session.execute(
+            select(Entry.original_id, Entry.id).where(Entry.original_id.in_(ids)))} if ids else {}
         return [entry_view(entry, round_name=name, writer=writer if caller.is_owner else None,
                            perturbation_id=perturbations.get(entry.id)) for entry, name, writer in rows]
 

@@ -44,7 +44,7 @@ from typing import cast
 from sqlalchemy import select
 
 from dynahate.collect.entries import Refused, find_round
-from dynahate.collect.schema import REJECTED, VERIFIED, Entry, Setting, Vote, as_utc
+from dynahate.collect.schema import REJECTED, VERIFIED, Entry, Setting, Vote
 from dynahate.collect.stats import collect_figures, figures_json
 from dynahate.collect.store import Store
 from dynahate.core.atomic import atomic_files
@@ -228,7 +228,7 @@ def export_round(store: Store, options: ExportOptions) -> ExportResult:
                 votes_file.write(json.dumps({
                     "acl.id": acl[vote.entry_id], "validator": pseudonym(key, vote.annotator_id),
                     "verdict": vote.verdict, "corrected_label": vote.corrected_label, "reason": vote.reason,
-                    "by_owner": vote.by_owner, "created_at": as_utc(vote.created_at).isoformat()},
+                    "by_owner": vote.by_owner, "created_at": vote.created_at.isoformat()},
                     ensure_ascii=False, allow_nan=False) + "\n")
         with files.open(summary_path) as summary_file:
             summary_file.write(summary)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, Dialect, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 # Dynahate's `type` of a hateful post (its CSV writes them in lower case)
 HATE_TYPES = ("animosity", "derogation", "dehumanization", "threatening", "support")
@@ -26,9 +27,25 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def as_utc(moment: datetime) -> datetime:
-    """A stored time, in UTC: SQLite gives back the UTC time it was given without its zone."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+class UtcDateTime(TypeDecorator[datetime]):
+    """A moment, stored and read back in UTC with its zone on every backend: SQLite keeps no zone (it is given the
+    UTC time and hands it back naive), PostgreSQL hands it back in its session's ``TimeZone``. The column is
+    ``DateTime(timezone=True)`` as in the migrations."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("a naive datetime: the collect database keeps moments with their zone (utc_now())")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 class Base(DeclarativeBase):
@@ -51,7 +68,7 @@ class Round(Base):
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     votes_needed: Mapped[int] = mapped_column(Integer)  # matching votes that settle an entry (--votes)
     validate_all: Mapped[bool] = mapped_column(Boolean)  # every entry to validation, not only the model's errors
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
 
 class Annotator(Base):
@@ -60,7 +77,7 @@ class Annotator(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(NAME_LENGTH), unique=True)
     is_owner: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
     tokens: Mapped[list[Token]] = relationship(back_populates="annotator")
 
@@ -76,8 +93,8 @@ class Token(Base):
     annotator_id: Mapped[int] = mapped_column(ForeignKey("annotators.id"), index=True)
     salt: Mapped[str] = mapped_column(String(64))
     secret_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     annotator: Mapped[Annotator] = relationship(back_populates="tokens")
 
@@ -104,8 +121,8 @@ class Entry(Base):
     adapter_commit: Mapped[str | None] = mapped_column(String(64), nullable=True)
     status: Mapped[str] = mapped_column(String(16), index=True)
     corrected_label: Mapped[str | None] = mapped_column(String(16), nullable=True)  # rejected as incorrect
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
-    settled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
+    settled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
 
     votes: Mapped[list[Vote]] = relationship(back_populates="entry", order_by="Vote.id")
 
@@ -124,6 +141,6 @@ class Vote(Base):
     corrected_label: Mapped[str | None] = mapped_column(String(16), nullable=True)
     reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
     by_owner: Mapped[bool] = mapped_column(Boolean, default=False)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utc_now)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, default=utc_now)
 
     entry: Mapped[Entry] = relationship(back_populates="votes")

@@ -76,7 +76,7 @@ def collect_figures(store: Store, round_name: str | None = None) -> list[RoundFi
         if round_name is not None:
             rounds_query = rounds_query.where(Round.id == find_round(session, round_name).id)
         rounds = {r.id: RoundFigures(r.name, r.votes_needed, r.validate_all) for r in session.scalars(rounds_query)}
-        names = dict(session.execute(select(Annotator.id, Annotator.name)).all())
+        names: dict[int, str] = {row[0]: row[1] for row in session.execute(select(Annotator.id, Annotator.name))}
         entry_rows = session.execute(
             select(Entry.round_id, Entry.annotator_id, func.count(), _count(Entry.model_wrong),
                    _count(and_(Entry.model_wrong, Entry.status == VERIFIED)), _count(Entry.status == PENDING),

@@ -4,6 +4,8 @@
 paths; ``records``: JSONL and official-CSV text for tests; ``cli_refusal``: what a refusal must look
 like; ``hub_server``: a loopback Hub; ``serve_process``: a real ``dynahate serve`` on a free port;
 ``eval_folders``: evaluation folders from made-up answers; ``browser``: the system's headless
-Chromium for the page tests. They expect the source tree (the repository checkout, installed with
-``pip install -e``), not an installed wheel alone.
+Chromium for the page tests; ``collect_process``: a real ``dynahate collect serve`` and its
+annotators; ``postgres_server``: a throwaway PostgreSQL server; ``loop_demo``: ``make loop-demo``.
+They expect the source tree (the repository checkout, installed with ``pip install -e``), not an
+installed wheel alone.
 """
