@@ -173,11 +173,12 @@ def run_loop(options: LoopOptions) -> dict[str, Path]:
             "comparison": comparison, "card": stage / "README.md"}
 
 
-def continue_overrides(overrides: tuple[str, ...], max_steps: int, learning_rate: str) -> tuple[str, ...]:
-    """The tiny model's training overrides for continuing a trained adapter: fewer steps and a lower learning rate
-    (the tiny model's 5e-3, right for a new adapter, throws a trained one off within a few steps)."""
-    kept = tuple(item for item in overrides if not item.startswith(("max_steps=", "learning_rate=")))
-    return (*kept, f"max_steps={max_steps}", f"learning_rate={learning_rate}")
+def continue_overrides(overrides: tuple[str, ...], **values: object) -> tuple[str, ...]:
+    """``overrides`` (``key=value`` for ``llamafactory-cli train``) with the keys of ``values`` replaced: for
+    continuing a trained adapter, fewer steps and a lower learning rate (the tiny model's 5e-3, right for a new
+    adapter, throws a trained one off within a few steps)."""
+    kept = tuple(item for item in overrides if item.split("=", 1)[0] not in values)
+    return (*kept, *(f"{key}={value}" for key, value in values.items()))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
         out=args.demo / "loop", adapter=args.demo / "run",
         sample_csv=REPO / "tests" / "fixtures" / "dynahate_sample.csv",
         posts_per_writer=args.posts_per_writer,
-        train_overrides=continue_overrides(TINY_TRAIN_OVERRIDES, max_steps=20, learning_rate="5e-4")))
+        train_overrides=continue_overrides(TINY_TRAIN_OVERRIDES, max_steps=20, learning_rate="5e-4", logging_steps=5)))
     print(json.dumps({name: str(path) for name, path in paths.items()}, indent=2))
     return 0
 
