@@ -15,7 +15,9 @@ from dynahate.testing.loop_demo import LoopOptions, continue_overrides, run_loop
 def test_a_round_collected_exported_and_trained_on_reaches_the_next_card(trained_run, tmp_path):
     overrides = continue_overrides(TINY_TRAIN_OVERRIDES, max_steps=4, learning_rate="5e-4", logging_steps=1)
     paths = run_loop(LoopOptions(out=tmp_path / "loop", adapter=trained_run, sample_csv=SAMPLE_CSV, writers=3,
-                                 posts_per_writer=4, validators=2, votes=2, train_overrides=overrides))
+                                 posts_per_writer=4, validators=2, votes=2, train_overrides=overrides,
+                                 from_base_overrides=continue_overrides(TINY_TRAIN_OVERRIDES, max_steps=2,
+                                                                        logging_steps=1)))
     with paths["round_csv"].open(newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     summary = json.loads(paths["summary"].read_text())
@@ -31,6 +33,10 @@ def test_a_round_collected_exported_and_trained_on_reaches_the_next_card(trained
     state = json.loads((paths["run_next"] / "trainer_state.json").read_text())
     losses = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
     assert state["global_step"] == 4 and losses[0] < 0.5  # continued the trained adapter: no fresh start
+    fresh = json.loads((paths["run_from_base"] / "trainer_state.json").read_text())
+    assert [entry["loss"] for entry in fresh["log_history"] if "loss" in entry][0] > 2.0  # from the base: chance
+    train_rows = (paths["data"] / "dynahate_train.meta.jsonl").read_text()
+    assert '"round": "8a"' in train_rows and '"round": "2a"' in train_rows  # dynahate_train holds every round
 
     results = json.loads((paths["run_next"] / "eval_results.json").read_text())
     r8 = results["test"]["breakdowns"]["round_group"]["R8"]
