@@ -55,7 +55,6 @@ _SPLIT_NAME = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,127}")  # a
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}")
 _FILE_NAME = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,254}")  # a name in the folder, not hidden
 _HEX = {40: re.compile(r"[0-9a-f]{40}"), 64: re.compile(r"[0-9a-f]{64}")}
-_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 
 
 # ---- the parts ------------------------------------------------------------------------------------------------
@@ -256,6 +255,20 @@ def _describe(value: Any) -> str:
     if isinstance(value, str):
         return f"the string {shown(value)}" if shown(value) else describe_value(value)
     return f"a JSON {'array' if isinstance(value, list) else 'object'}"
+
+
+def _is_repo_id(value: Any) -> TypeGuard[str]:
+    """A Hub model repo id ``USER/NAME`` by huggingface_hub's own rule (``validate_repo_id``), as ``--adapter`` takes
+    one (:func:`dynahate.inference.adapter_source.repo_id_problem`, which this layer may not import)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(value, str) or value.count("/") != 1:
+        return False
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _is_number(value: Any) -> TypeGuard[float]:
@@ -495,7 +508,7 @@ class _Checker:
         self.text(entry.get("path"), "adapter.path", optional=True)
         self.text(entry.get("base_model"), "adapter.base_model", optional=True)
         repo_id = entry.get("repo_id")
-        if repo_id is not None and not (isinstance(repo_id, str) and _REPO_ID.fullmatch(repo_id)):
+        if repo_id is not None and not _is_repo_id(repo_id):
             raise self.fail("adapter.repo_id", repo_id, "a Hub repo id USER/NAME or null")
         self.hex_digest(entry.get("commit"), "adapter.commit", 40, optional=True)
         self.text(entry.get("revision"), "adapter.revision", optional=True)
