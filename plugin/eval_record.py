@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict, TypeGuard, cast
 
-from dynahate.core.describe import describe_value, shown
+from dynahate.core.describe import describe_json, describe_value
 from dynahate.core.errors import DynahateError
 from dynahate.plugin.labels import LABELS
 
@@ -247,16 +247,6 @@ class _Problem(Exception):
         self.missing = missing
 
 
-def _describe(value: Any) -> str:
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, str):
-        return f"the string {shown(value)}" if shown(value) else describe_value(value)
-    return f"a JSON {'array' if isinstance(value, list) else 'object'}"
-
-
 def _is_repo_id(value: Any) -> TypeGuard[str]:
     """A Hub model repo id ``USER/NAME`` by huggingface_hub's own rule (``validate_repo_id``), as ``--adapter`` takes
     one (:func:`dynahate.inference.adapter_source.repo_id_problem`, which this layer may not import)."""
@@ -291,7 +281,7 @@ class _Checker:
 
     @staticmethod
     def fail(key: str, value: Any, expected: str) -> _Problem:
-        return _Problem(f"{key} is {_describe(value)}, expected {expected}")
+        return _Problem(f"{key} is {describe_json(value)}, expected {expected}")
 
     def obj(self, value: Any, key: str) -> dict[str, Any]:
         if not _is_object(value):
@@ -580,7 +570,7 @@ def parse_record(text: str, path: Path, *, allow_trainer: bool = False) -> EvalR
         where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise DynahateError(f"{path}: not valid JSON ({message}{where})") from None
     if not _is_object(data):
-        raise DynahateError(f"{path}: {_describe(data)}, expected an object of evaluated splits")
+        raise DynahateError(f"{path}: {describe_json(data)}, expected an object of evaluated splits")
     if _depth(data, MAX_DEPTH + 1) > MAX_DEPTH:
         raise DynahateError(f"{path}: nested more than {MAX_DEPTH} levels deep: not an evaluation record")
     if data and SCHEMA_KEY not in data and not any(isinstance(value, (dict, list)) for value in data.values()):
@@ -590,7 +580,7 @@ def parse_record(text: str, path: Path, *, allow_trainer: bool = False) -> EvalR
         return EvalRecord(path, {}, trainer_text=text)
     version = data.pop(SCHEMA_KEY, 0)
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise DynahateError(f"{path}: {SCHEMA_KEY} is {_describe(version)}, expected a whole number")
+        raise DynahateError(f"{path}: {SCHEMA_KEY} is {describe_json(version)}, expected a whole number")
     if version > SCHEMA_VERSION:
         raise DynahateError(f"{path}: written by a newer dynahate (record version {version}; this one reads up to "
                             f"{SCHEMA_VERSION}): upgrade dynahate-qlora to read it")

@@ -18,14 +18,13 @@ and computing the comparison is :mod:`dynahate.eval.compare.comparison`'s job.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from dynahate.core.describe import describe_value, shown
+from dynahate.core.describe import describe_json, describe_value, shown
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
 from dynahate.eval.artifacts import METRICS_NAME, TRAINER_RESULTS_NAME, check_evaluation_file, predictions_file
@@ -129,13 +128,6 @@ def _label(value: Any, where: str, key: str, allow_null: bool) -> int:
         expected = " or ".join(map(repr, LABELS)) + (" or null" if allow_null else "")
         raise DynahateError(f"{where}: {key} is {what}, expected {expected}")
     return LABELS.index(label)
-
-
-def describe_json(value: Any) -> str:
-    """A value that is not a string: null, a number or a boolean as written, anything else by its kind."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return json.dumps(value)
-    return f"a JSON {'array' if isinstance(value, list) else 'object'}, not shown"
 
 
 def show_id(value: Any) -> str:
