@@ -3,6 +3,8 @@
 - Field values (a bad label, an ``acl.id``, a header name) are shown only when they are
   :func:`shown`: a single short token such as ``'offensive'`` or ``'acl123'``. Anything else could
   be a post (a swapped column, a file without its header row) and is described by its length.
+- A value read from a JSON file is named by :func:`describe_json`: its number, ``true``, ``false``
+  or ``null`` as written, a string as above, an array or an object by its kind alone.
 - A post is identified by :func:`text_sha1`, its SHA-1, never by its text.
 - An exception from a library is reduced to :func:`first_line`; one logged with its traceback is
   :func:`describe_exception` (its type and frames, never its message).
@@ -11,6 +13,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import traceback
 from collections import Counter
@@ -39,6 +42,17 @@ def describe_value(value: object) -> str:
     if value == "":
         return "an empty value"
     return shown(value) or f"{_article(len(value))} {len(value)}-character value, not shown as it may be a post"
+
+
+def describe_json(value: object) -> str:
+    """A value read from a JSON file, for a message: null, a boolean or a number as JSON writes it, a string as
+    ``the string 'x'`` when :func:`shown` (else as :func:`describe_value` describes it), an array or an object by its
+    kind alone (it may hold a post)."""
+    if value is None or isinstance(value, (bool, int, float)):
+        return json.dumps(value)
+    if isinstance(value, str):
+        return f"the string {shown(value)}" if shown(value) else describe_value(value)
+    return f"a JSON {'array' if isinstance(value, list) else 'object'}"
 
 
 def _article(number: int) -> str:

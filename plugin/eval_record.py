@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict, TypeGuard, cast
 
-from dynahate.core.describe import describe_value, shown
+from dynahate.core.describe import describe_json, describe_value
 from dynahate.core.errors import DynahateError
 from dynahate.plugin.labels import LABELS
 
@@ -55,7 +55,6 @@ _SPLIT_NAME = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,127}")  # a
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,39}")
 _FILE_NAME = re.compile(r"[^./\\\x00-\x1f\x7f][^/\\\x00-\x1f\x7f]{0,254}")  # a name in the folder, not hidden
 _HEX = {40: re.compile(r"[0-9a-f]{40}"), 64: re.compile(r"[0-9a-f]{64}")}
-_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}")
 
 
 # ---- the parts ------------------------------------------------------------------------------------------------
@@ -248,14 +247,18 @@ class _Problem(Exception):
         self.missing = missing
 
 
-def _describe(value: Any) -> str:
-    if value is None or isinstance(value, bool):
-        return json.dumps(value)
-    if isinstance(value, (int, float)):
-        return repr(value) if isinstance(value, float) else str(value)
-    if isinstance(value, str):
-        return f"the string {shown(value)}" if shown(value) else describe_value(value)
-    return f"a JSON {'array' if isinstance(value, list) else 'object'}"
+def _is_repo_id(value: Any) -> TypeGuard[str]:
+    """A Hub model repo id ``USER/NAME`` by huggingface_hub's own rule (``validate_repo_id``), as ``--adapter`` takes
+    one (:func:`dynahate.inference.adapter_source.repo_id_problem`, which this layer may not import)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    if not isinstance(value, str) or value.count("/") != 1:
+        return False
+    try:
+        validate_repo_id(value)
+    except HFValidationError:
+        return False
+    return True
 
 
 def _is_number(value: Any) -> TypeGuard[float]:
@@ -278,7 +281,7 @@ class _Checker:
 
     @staticmethod
     def fail(key: str, value: Any, expected: str) -> _Problem:
-        return _Problem(f"{key} is {_describe(value)}, expected {expected}")
+        return _Problem(f"{key} is {describe_json(value)}, expected {expected}")
 
     def obj(self, value: Any, key: str) -> dict[str, Any]:
         if not _is_object(value):
@@ -495,7 +498,7 @@ class _Checker:
         self.text(entry.get("path"), "adapter.path", optional=True)
         self.text(entry.get("base_model"), "adapter.base_model", optional=True)
         repo_id = entry.get("repo_id")
-        if repo_id is not None and not (isinstance(repo_id, str) and _REPO_ID.fullmatch(repo_id)):
+        if repo_id is not None and not _is_repo_id(repo_id):
             raise self.fail("adapter.repo_id", repo_id, "a Hub repo id USER/NAME or null")
         self.hex_digest(entry.get("commit"), "adapter.commit", 40, optional=True)
         self.text(entry.get("revision"), "adapter.revision", optional=True)
@@ -567,7 +570,7 @@ def parse_record(text: str, path: Path, *, allow_trainer: bool = False) -> EvalR
         where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise DynahateError(f"{path}: not valid JSON ({message}{where})") from None
     if not _is_object(data):
-        raise DynahateError(f"{path}: {_describe(data)}, expected an object of evaluated splits")
+        raise DynahateError(f"{path}: {describe_json(data)}, expected an object of evaluated splits")
     if _depth(data, MAX_DEPTH + 1) > MAX_DEPTH:
         raise DynahateError(f"{path}: nested more than {MAX_DEPTH} levels deep: not an evaluation record")
     if data and SCHEMA_KEY not in data and not any(isinstance(value, (dict, list)) for value in data.values()):
@@ -577,7 +580,7 @@ def parse_record(text: str, path: Path, *, allow_trainer: bool = False) -> EvalR
         return EvalRecord(path, {}, trainer_text=text)
     version = data.pop(SCHEMA_KEY, 0)
     if isinstance(version, bool) or not isinstance(version, int) or version < 0:
-        raise DynahateError(f"{path}: {SCHEMA_KEY} is {_describe(version)}, expected a whole number")
+        raise DynahateError(f"{path}: {SCHEMA_KEY} is {describe_json(version)}, expected a whole number")
     if version > SCHEMA_VERSION:
         raise DynahateError(f"{path}: written by a newer dynahate (record version {version}; this one reads up to "
                             f"{SCHEMA_VERSION}): upgrade dynahate-qlora to read it")

@@ -80,6 +80,12 @@ def built_once(tmp_path_factory, name: str, build: Callable[[Path], object]) -> 
 
 
 @pytest.fixture(scope="session")
+def build_once(tmp_path_factory) -> Callable[[str, Callable[[Path], object]], Path]:
+    """:func:`built_once` for a test module's own expensive fixture: ``build_once(name, build)``."""
+    return lambda name, build: built_once(tmp_path_factory, name, build)
+
+
+@pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     from dynahate.plugin.tiny_model import build_tiny_model
 

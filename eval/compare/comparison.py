@@ -198,18 +198,8 @@ def _min_examples(a: Evaluation, b: Evaluation, split: str) -> int:
 
 
 def _source(evaluation: Evaluation, path: str | Path) -> dict[str, Any]:
-    return {"path": str(path), "results": str(evaluation.results_path), "name": _name(evaluation)}
-
-
-def _name(evaluation: Evaluation) -> str:
-    """The evaluation's name (:attr:`Evaluation.name`): the folder's own name, or a Hub repo id read from
-    ``eval_results.json``, shown only when it is one (a tampered ``repo_id`` could hold a post)."""
-    from dynahate.inference.adapter_source import repo_id_problem
-
-    name = evaluation.name
-    if name == evaluation.folder.resolve().name or repo_id_problem(name) is None:
-        return name
-    return f"an adapter whose recorded repo_id is {describe_value(name)}"
+    # the name: the folder's own, or a recorded repo_id, which the record's reader refuses unless it is a Hub repo id
+    return {"path": str(path), "results": str(evaluation.results_path), "name": evaluation.name}
 
 
 def plain_name(value: Any) -> str:
@@ -219,10 +209,8 @@ def plain_name(value: Any) -> str:
 
 
 _HEX = re.compile(r"[0-9a-f]{1,128}")
+# The adapter's values the record's reader leaves free (its repo_id, commit and sha256 it refuses in any other form).
 _ADAPTER_FORMS: dict[str, Callable[[Any], bool]] = {
-    "repo_id": lambda value: _is_repo_id(value),
-    "commit": lambda value: isinstance(value, str) and re.fullmatch(r"[0-9a-f]{40}", value) is not None,
-    "sha256": lambda value: isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) is not None,
     "base_model": lambda value: _is_repo_id(value) or _is_path(value),
     "path": lambda value: _is_path(value),
 }
@@ -250,19 +238,16 @@ def _recorded(value: Any) -> Any:
 
 
 def _recorded_adapter(adapter: dict[str, Any] | None) -> dict[str, Any] | None:
-    """An adapter record (:meth:`Evaluation.adapter`) with each value kept in its own form (a Hub repo id, a hex
-    commit or SHA-256, an absolute path), else described."""
+    """An adapter record (:meth:`Evaluation.adapter`): its repo id, commit and SHA-256 as read (checked by the
+    record's reader), its base model and path kept when a Hub repo id or an absolute path, else described."""
     if adapter is None:
         return None
-    return {key: value if _ADAPTER_FORMS[key](value) else describe_recorded(value) for key, value in adapter.items()}
+    return {key: describe_recorded(value) if key in _ADAPTER_FORMS and not _ADAPTER_FORMS[key](value) else value
+            for key, value in adapter.items()}
 
 
 def _recorded_fingerprint(recorded: Any) -> dict[str, Any] | None:
     return {key: _recorded(value) for key, value in recorded.items()} if isinstance(recorded, dict) else None
-
-
-def _digest_prefix(value: Any) -> str:
-    return value[:12] if isinstance(value, str) and _HEX.fullmatch(value) else describe_recorded(value)
 
 
 def _posts(split: str, a: Evaluation, b: Evaluation, allow_different: bool) -> tuple[dict[str, Any], str | None]:
@@ -281,8 +266,8 @@ def _posts(split: str, a: Evaluation, b: Evaluation, allow_different: bool) -> t
         return posts, f"the posts were joined by id only, not shown to be the same posts: {why}"
     if same:
         return posts, None
-    described = "; ".join(f"{side}: {describe_recorded(fp.get('count'))} posts, "
-                          f"sha256 {_digest_prefix(fp.get('sha256'))}" for side, fp in (("A", fa), ("B", fb)))
+    described = "; ".join(f"{side}: {fp['count']} posts, "
+                          f"sha256 {fp['sha256'][:12]}" for side, fp in (("A", fa), ("B", fb)))
     if not allow_different:
         raise DynahateError(f"cannot compare split {describe_value(split)}: A and B evaluated different posts "
                             f"behind the same ids (fingerprints differ: {described}; another data version, or data "

@@ -18,14 +18,13 @@ and computing the comparison is :mod:`dynahate.eval.compare.comparison`'s job.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from dynahate.core.describe import describe_value, shown
+from dynahate.core.describe import describe_json, describe_value, shown
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import iter_jsonl
 from dynahate.eval.artifacts import METRICS_NAME, TRAINER_RESULTS_NAME, check_evaluation_file, predictions_file
@@ -131,13 +130,6 @@ def _label(value: Any, where: str, key: str, allow_null: bool) -> int:
     return LABELS.index(label)
 
 
-def describe_json(value: Any) -> str:
-    """A value that is not a string: null, a number or a boolean as written, anything else by its kind."""
-    if value is None or isinstance(value, (bool, int, float)):
-        return json.dumps(value)
-    return f"a JSON {'array' if isinstance(value, list) else 'object'}, not shown"
-
-
 def show_id(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -195,13 +187,11 @@ def _check_fingerprint(path: Path, key: str, ids: list[Any], recorded: Any, resu
     cannot be checked here). Results without a fingerprint are joined by id only, with a note (:func:`_posts`)."""
     if not isinstance(recorded, dict):
         return
-    count = recorded.get("count")
+    count = recorded.get("count")  # an integer: the record's reader refuses anything else
     what = "prompts" if recorded.get("of") == "prompts" else "posts"
-    if isinstance(count, bool) or count != len(ids):
-        recorded_count = (f"{count} {what}" if isinstance(count, int) and not isinstance(count, bool) else
-                          f"a count of {what} that is {describe_recorded(count)}")
+    if count != len(ids):
         raise DynahateError(f"{path}: {len(ids)} predictions, but the fingerprint {results_name} records for this "
-                            f"split is of {recorded_count}; the file was edited or is not this evaluation's: re-run "
+                            f"split is of {count} {what}; the file was edited or is not this evaluation's: re-run "
                             "`dynahate eval` for this split")
     digest = recorded.get("ids_sha256")
     if digest is not None and digest != ids_sha256(ids):

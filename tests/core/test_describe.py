@@ -6,6 +6,7 @@ import pytest
 
 from dynahate.core.describe import (
     describe_exception,
+    describe_json,
     describe_names,
     describe_value,
     duplicated,
@@ -33,6 +34,17 @@ def test_a_value_that_could_be_a_post_is_described_by_its_length():
     assert describe_names(["a post", "another post"]) == "2 not shown (not a short name: it may be a post)"
     assert describe_names([]) == "none"
     assert duplicated(["a", "b", "a", "c", "b", "a"]) == ["a", "b"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, "null"), (True, "true"), (False, "false"), (5, "5"), (-0.25, "-0.25"), (1e-07, "1e-07"),
+    (float("nan"), "NaN"), ("0.3", "the string '0.3'"), ("", "an empty value"),
+    ("they should all leave", "a 21-character value, not shown as it may be a post"),
+    ([1, "they should all leave"], "a JSON array"), ({"text": "they should all leave"}, "a JSON object"),
+])
+def test_a_json_value_is_named_as_written_or_by_its_kind(value, expected):
+    """The one describer of a value read from a JSON file (the evaluation record's reader and ``compare``'s)."""
+    assert describe_json(value) == expected
 
 
 def test_text_sha1_is_the_sha1_of_the_utf8_text():

@@ -127,6 +127,24 @@ def test_hatechecks_source_is_the_verified_file_never_a_path(tmp_path):
     assert read_record(write(tmp_path / "ok.json", json.dumps({"lf": split_results(source="/x/gp.jsonl")})))
 
 
+ADAPTER = {"path": "/r", "sha256": "ab" * 32, "base_model": "b"}
+
+
+@pytest.mark.parametrize("repo_id", ["org/na--me", "org/na..me", "org/name.git", "org/name-", "org/name.", "name",
+                                     "a/b/c", f"org/{'n' * 97}"])
+def test_a_recorded_repo_id_is_one_the_hub_accepts(tmp_path, repo_id):
+    """huggingface_hub's rule (validate_repo_id, with one '/'), as `--adapter` takes a repo id: the reader's own
+    pattern once took ``org/na--me`` or ``org/name.git``, which no Hub repo can be."""
+    message = refusal(tmp_path, json.dumps({"test": split_results(adapter={**ADAPTER, "repo_id": repo_id})}))
+    assert "split 'test': adapter.repo_id is" in message and "expected a Hub repo id USER/NAME or null" in message
+
+
+@pytest.mark.parametrize("repo_id", ["org/name", "Org-1/name_2.v3", f"{'o' * 96}/{'n' * 96}", None])
+def test_a_repo_id_the_hub_accepts_reads(tmp_path, repo_id):
+    text = json.dumps({"test": split_results(adapter={**ADAPTER, "repo_id": repo_id})})
+    assert read_record(write(tmp_path / "r.json", text)).splits["test"]["adapter"]["repo_id"] == repo_id
+
+
 def test_a_split_that_is_not_an_evaluation_is_refused_before_anything_uses_it(tmp_path):
     """{"foo": {"mode": "score"}} passed the early check and failed with a KeyError after the evaluation ran."""
     assert "split 'foo' has no 'examples'" in refusal(tmp_path, json.dumps({"foo": {"mode": "score"}}))

@@ -16,10 +16,11 @@ PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "
 
 
 @pytest.fixture(scope="module")
-def exact_run(lf_workspace, tiny_model, tmp_path_factory):
-    out = tmp_path_factory.mktemp("exact") / "run"
-    proc = lf_train(lf_workspace, tiny_model, out, "max_steps=2")
-    return out, proc.stdout + proc.stderr
+def exact_run(curve_run):
+    """The exact recipe's run of the loss curves below, also theirs (the recipe's model, 4-bit quantization, LoRA,
+    data and batches; their 6 steps, learning rate and logging, no evaluation or checkpoint): its folder and log."""
+    out = curve_run("exact")
+    return out, out.with_name(f"{out.name}.log").read_text()
 
 
 def test_exact_recipe_trains_a_4bit_qlora_adapter(exact_run, tiny_model):
@@ -34,7 +35,7 @@ def test_exact_recipe_trains_a_4bit_qlora_adapter(exact_run, tiny_model):
     assert {n.split(".")[-3] for n in names} == PROJECTIONS  # ...layers.N.self_attn.q_proj.lora_A.weight
     assert len(names) == 2 * len(PROJECTIONS) * 2  # A and B, seven modules, two layers
     state = json.loads((out / "trainer_state.json").read_text())
-    assert state["global_step"] == 2
+    assert state["global_step"] == STEPS
     args = json.loads((out / "train_results.json").read_text())
     assert args["epoch"] > 0
 
@@ -61,9 +62,13 @@ def test_trained_run_learns_the_labels(trained_run):
 # for the same samples: 6 optimizer steps of 24 = 144 samples, inside the first epoch of the 204-row sample. The
 # tiny model needs a learning rate of 5e-3 (as TINY_TRAIN_OVERRIDES) to move in 6 steps; liger is GPU-only. A loss
 # is logged every step: the mean over the step's label tokens.
-SAME_SAMPLES = ("max_steps=6", "learning_rate=5e-3", "logging_steps=1", "eval_steps=1000", "save_steps=1000")
+STEPS = 6
+SAME_SAMPLES = (f"max_steps={STEPS}", "learning_rate=5e-3", "logging_steps=1", "eval_steps=1000", "save_steps=1000")
 FAST = RECIPE.with_name("dynahate_qlora_fast.yaml")
 RANDOM_BATCHES = "fast, random batches"
+CURVE_RUNS = {"exact": (RECIPE, ()), "fast": (FAST, ("enable_liger_kernel=false",)),
+              RANDOM_BATCHES: (FAST, ("enable_liger_kernel=false", "train_sampling_strategy=random"))}
+CURVE_FOLDERS = {"exact": "exact", "fast": "fast", RANDOM_BATCHES: "fast-random"}
 # Measured here (2-core CPU, 2026-12-06), losses of the 6 steps: exact 12.168 12.667 9.382 5.921 4.943 5.159; fast
 # with transformers' random sampler 12.168 12.667 9.394 5.930 4.971 5.206 (the exact recipe's 24 samples at each
 # step: within 0.9 %; 2.9 % by step 8 of a 10-step run: rounding and dropout draws of other batch shapes, amplified);
@@ -74,21 +79,34 @@ GROUPED_BOUND = 0.25
 
 
 def _relative_gaps(curve: list[float], reference: list[float]) -> list[float]:
-    assert len(curve) == len(reference) == 6
+    assert len(curve) == len(reference) == STEPS
     return [abs(a - b) / b for a, b in zip(curve, reference, strict=True)]
 
 
 @pytest.fixture(scope="module")
-def loss_curves(lf_workspace, tiny_model, tmp_path_factory):
+def curve_run(lf_workspace, tiny_model, build_once):
+    """``curve_run(name)``: the run of ``CURVE_RUNS[name]``, trained once for the whole test run (whatever the number
+    of xdist workers), with its training log beside it (``<folder>.log``)."""
+
+    def run(name: str):
+        recipe, extra = CURVE_RUNS[name]
+
+        def train(out):
+            proc = lf_train(lf_workspace, tiny_model, out, *SAME_SAMPLES, *extra, recipe=recipe)
+            out.with_name(f"{out.name}.log").write_text(proc.stdout + proc.stderr)
+
+        return build_once(f"curve-{CURVE_FOLDERS[name]}", train)
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def loss_curves(curve_run):
     """Each run's loss at each of its 6 steps."""
-    runs = {"exact": (RECIPE, ()), "fast": (FAST, ("enable_liger_kernel=false",)),
-            RANDOM_BATCHES: (FAST, ("enable_liger_kernel=false", "train_sampling_strategy=random"))}
     curves = {}
-    for name, (recipe, extra) in runs.items():
-        out = tmp_path_factory.mktemp("curve") / "run"
-        lf_train(lf_workspace, tiny_model, out, *SAME_SAMPLES, *extra, recipe=recipe)
-        state = json.loads((out / "trainer_state.json").read_text())
-        assert state["global_step"] == 6 and state["train_batch_size"] == (3 if recipe == RECIPE else 24)
+    for name, (recipe, _) in CURVE_RUNS.items():
+        state = json.loads((curve_run(name) / "trainer_state.json").read_text())
+        assert state["global_step"] == STEPS and state["train_batch_size"] == (3 if recipe == RECIPE else 24)
         curves[name] = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
     return curves
 

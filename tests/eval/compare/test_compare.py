@@ -829,12 +829,14 @@ def test_names_digests_and_modes_read_from_the_results_are_described_never_shown
     for text in (proc.stdout, proc.stderr, out.read_text()):
         assert MARKER not in text
     assert result["b"]["name"] == "b" and "adapter sha256 bbbbbbbbbbbb" in proc.stdout
-    # the values that have a form of their own are refused when the record is read (plugin/eval_record.py)
+    # the values that have a form of their own are refused when the record is read (plugin/eval_record.py): the
+    # comparison holds them as read
     for key, change in (("adapter.repo_id", lambda r: r["test"]["adapter"].update(repo_id=POST)),
                         ("adapter.sha256", lambda r: r["test"]["adapter"].update(sha256=POST)),
                         ("adapter.commit", lambda r: r["test"]["adapter"].update(commit=POST)),
                         ("mode", lambda r: r["test"].update(mode=POST)),
-                        ("fingerprint.of", lambda r: r["dev"]["fingerprint"].update(of=POST))):
+                        ("fingerprint.of", lambda r: r["dev"]["fingerprint"].update(of=POST)),
+                        ("fingerprint.sha256", lambda r: r["dev"]["fingerprint"].update(sha256=POST))):
         shutil.rmtree(b)
         shutil.copytree(pair[1], b)
         _edit_results(b, change)
@@ -873,3 +875,18 @@ def test_a_round_or_functional_test_that_could_be_a_post_is_refused(pair, tmp_pa
     assert_refused(compare(a, b, "--split", split, "--output", out, check=False),
                    f"{a / f'{split}_predictions.jsonl'}:1: {needle}")
     assert not out.exists()
+
+
+@pytest.mark.parametrize("p_hate, described", [
+    ("0.93", "the string '0.93'"), (POST, "a 26-character value, not shown as it may be a post"),
+    ([0.93], "a JSON array"), (True, "true"), (1.5, "1.5"),
+])
+def test_a_p_hate_that_is_not_a_probability_is_refused_saying_what_it_is(pair, tmp_path, p_hate, described):
+    """A string there was said to be "a JSON object": a value read from a file is named by core/describe.py's
+    describe_json, as the evaluation record's reader names one, and never shown when it could be a post."""
+    other = tmp_path / "b"
+    shutil.copytree(pair[1], other)
+    _rewrite(other / "test_predictions.jsonl",
+             lambda lines: [{**line, "p_hate": p_hate} if i == 3 else line for i, line in enumerate(lines)])
+    assert_refused(compare(pair[0], other, "--split", "test", check=False),
+                   f"test_predictions.jsonl:4: p_hate is {described}, expected a number in [0, 1]")
