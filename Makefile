@@ -33,9 +33,10 @@ lint: install
 	$(BIN)/ruff check .
 	$(MAKE) --no-print-directory check-types
 
-# basedpyright ([tool.basedpyright] in pyproject.toml: standard, strict on core/, eval/decision/ and
-# plugin/eval_record.py). The packages import as dynahate.<folder> through setuptools' package-dir, which pyright
-# cannot follow, so build/typecheck/dynahate/ links each name to its folder (the config's extraPaths).
+# basedpyright ([tool.basedpyright] in pyproject.toml: standard, strict on core/, eval/decision/,
+# plugin/eval_record.py and plugin/round_summary.py). The packages import as dynahate.<folder> through setuptools'
+# package-dir, which pyright cannot follow, so build/typecheck/dynahate/ links each name to its folder (the config's
+# extraPaths).
 TYPECHECK_LINKS := core:core plugin:plugin inference:inference eval:eval publish:publish serve:serve collect:collect testing:tests/helpers
 
 typecheck: install

@@ -19,7 +19,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 MAKEFILE = (ROOT / "Makefile").read_text()
-STRICT = ["core", "eval/decision", "plugin/eval_record.py"]
+STRICT = ["core", "eval/decision", "plugin/eval_record.py", "plugin/round_summary.py"]
 
 
 def _recipe(target: str) -> list[str]:
