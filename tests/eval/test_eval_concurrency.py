@@ -15,7 +15,7 @@ import time
 import pytest
 
 from dynahate.eval.artifacts import results_lock
-from dynahate.testing.cli import OFFLINE_ENV, cli_path
+from dynahate.testing.cli import OFFLINE_ENV, cli_path, default_sigint
 from dynahate.testing.records import recorded_splits
 
 pytestmark = pytest.mark.integration
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.integration
 
 def start_eval(*args):
     return subprocess.Popen([cli_path("dynahate"), "eval", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, env={**os.environ, **OFFLINE_ENV})
+                            text=True, env={**os.environ, **OFFLINE_ENV}, preexec_fn=default_sigint)
 
 
 def lock_waiters():

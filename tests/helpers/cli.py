@@ -172,3 +172,11 @@ def run_main(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | 
         raise AssertionError(f"dynahate {argv[:2]} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
                              f"{proc.stderr[-6000:]}")
     return proc
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT: Python turns SIGINT into KeyboardInterrupt only
+    when it is not ignored at start, and a shell's background job (``cmd &``) starts with it ignored."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from dynahate.plugin.splits import data_file, meta_file
-from dynahate.testing.cli import OFFLINE_ENV, cli_path, run_main
+from dynahate.testing.cli import OFFLINE_ENV, cli_path, default_sigint, run_main
 from dynahate.testing.cli_refusal import MARKER, assert_refused, error_lines, snapshot, temp_files
 from dynahate.testing.records import CSV_HEADER as HEADER
 from dynahate.testing.records import csv_row, csv_text
@@ -286,7 +286,7 @@ def test_signal_during_prepare_leaves_no_temporary_file(tmp_path, good_csv, sign
         source = big_csv(tmp_path / f"big{rows}.csv", rows)
         proc = subprocess.Popen([cli_path("dynahate"), "prepare", "--csv", str(source), "--out", str(out),
                                  "--tokenizer", "none"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                env={**os.environ, **OFFLINE_ENV})
+                                env={**os.environ, **OFFLINE_ENV}, preexec_fn=default_sigint)
         deadline = time.monotonic() + 120
         while not temp_files(out):  # the writing has started
             assert proc.poll() is None, f"prepare ended before writing was seen: {proc.communicate()}"
