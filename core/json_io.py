@@ -9,9 +9,10 @@ byte that is not UTF-8; a byte-order mark before the first line is ignored.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from dynahate.core.atomic import atomic_open
 from dynahate.core.errors import DynahateError
@@ -78,3 +79,33 @@ def read_json(path: str | Path, what: str) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise DynahateError(f"{path}: not valid JSON ({what}): {exc.msg} at line {exc.lineno}") from None
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number JSON allows")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"a number too large for a float ({len(text)} characters)")
+    return value
+
+
+def loads_finite(text: str) -> Any:
+    """``json.loads`` that refuses ``NaN``, ``Infinity`` and numbers too large for a float (``ValueError``, as a
+    syntax error is; a ``RecursionError`` when nested too deeply): the strict records' parser."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+
+
+def json_depth(value: Any, limit: int) -> int:
+    """The nesting depth of a parsed JSON ``value`` (1 for a scalar), stopping past ``limit``."""
+    if limit <= 0:
+        return 1
+    if isinstance(value, dict):
+        items: Iterable[Any] = cast("dict[str, Any]", value).values()
+    elif isinstance(value, list):
+        items = cast("list[Any]", value)
+    else:
+        return 1
+    return 1 + max((json_depth(item, limit - 1) for item in items), default=0)

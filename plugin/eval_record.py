@@ -34,6 +34,7 @@ from typing import Any, Literal, NotRequired, TypedDict, TypeGuard, cast
 
 from dynahate.core.describe import describe_json, describe_value
 from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import json_depth, loads_finite
 from dynahate.plugin.labels import LABELS
 
 RESULTS_NAME = "eval_results.json"
@@ -537,32 +538,10 @@ class _Checker:
 # ---- reading and writing the file -----------------------------------------------------------------------------
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"a number too large for a float ({len(text)} characters)")
-    return value
-
-
-def _depth(value: Any, limit: int) -> int:
-    """The nesting depth of ``value`` (1 for a scalar), stopping past ``limit``."""
-    if limit <= 0:
-        return 1
-    if _is_object(value):
-        return 1 + max((_depth(item, limit - 1) for item in value.values()), default=0)
-    if _is_list(value):
-        return 1 + max((_depth(item, limit - 1) for item in value), default=0)
-    return 1
-
-
 def parse_record(text: str, path: Path, *, allow_trainer: bool = False) -> EvalRecord:
     """The record in ``text`` (the contents of ``path``), checked; see :func:`read_record`."""
     try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        data = loads_finite(text)
     except RecursionError:
         raise DynahateError(f"{path}: nested too deeply to be an evaluation record") from None
     except ValueError as exc:
@@ -571,7 +550,7 @@ def parse_record(text: str, path: Path, *, allow_trainer: bool = False) -> EvalR
         raise DynahateError(f"{path}: not valid JSON ({message}{where})") from None
     if not _is_object(data):
         raise DynahateError(f"{path}: {describe_json(data)}, expected an object of evaluated splits")
-    if _depth(data, MAX_DEPTH + 1) > MAX_DEPTH:
+    if json_depth(data, MAX_DEPTH + 1) > MAX_DEPTH:
         raise DynahateError(f"{path}: nested more than {MAX_DEPTH} levels deep: not an evaluation record")
     if data and SCHEMA_KEY not in data and not any(isinstance(value, (dict, list)) for value in data.values()):
         if not allow_trainer:

@@ -33,6 +33,7 @@ from typing import Any, NotRequired, TypedDict, TypeGuard, cast
 
 from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import json_depth, loads_finite
 from dynahate.plugin.metadata import round_group
 
 SUFFIX = ".round.json"
@@ -258,39 +259,17 @@ def check_summary(data: Any) -> RoundSummary:
 # ---- reading and writing the file -----------------------------------------------------------------------------
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a number JSON allows")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"a number too large for a float ({len(text)} characters)")
-    return value
-
-
-def _depth(value: Any, limit: int) -> int:
-    """The nesting depth of ``value`` (1 for a scalar), stopping past ``limit``."""
-    if limit <= 0:
-        return 1
-    if _is_object(value):
-        return 1 + max((_depth(item, limit - 1) for item in value.values()), default=0)
-    if _is_list(value):
-        return 1 + max((_depth(item, limit - 1) for item in value), default=0)
-    return 1
-
-
 def parse_summary(text: str, path: Path | str) -> RoundSummary:
     """The summary in ``text`` (the contents of ``path``), checked; one line naming ``path`` and the key."""
     try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        data = loads_finite(text)
     except RecursionError:
         raise DynahateError(f"{path}: nested too deeply to be {WHAT}") from None
     except ValueError as exc:
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
         where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
         raise DynahateError(f"{path}: not valid JSON ({message}{where}); expected {WHAT}") from None
-    if _is_object(data) and _depth(data, MAX_DEPTH + 1) > MAX_DEPTH:
+    if _is_object(data) and json_depth(data, MAX_DEPTH + 1) > MAX_DEPTH:
         raise DynahateError(f"{path}: nested more than {MAX_DEPTH} levels deep: not {WHAT}")
     if _is_object(data):
         version = data.get(SCHEMA_KEY, SCHEMA_VERSION)
