@@ -6,10 +6,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-from dynahate.testing.serve_process import free_port
+from dynahate.testing.serve_process import free_port, wait_for_health
 
 
 def add_annotators(db_url: str, names: list[str], owners: tuple[str, ...] = ()) -> dict[str, str]:
@@ -27,26 +26,13 @@ def add_annotators(db_url: str, names: list[str], owners: tuple[str, ...] = ()) 
 def start_collect(adapter: Path, db_url: str, log: Path, *args: str, port: int | None = None,
                   env: dict[str, str] | None = None, timeout_s: float = 300) -> tuple[subprocess.Popen, str]:
     """``dynahate collect serve --adapter ADAPTER --db DB_URL ARGS`` with output to ``log``; (process, base URL)."""
-    import httpx
-
     port = port or free_port()
     cli = Path(sys.executable).with_name("dynahate")
     with Path(log).open("a") as out:
         proc = subprocess.Popen([str(cli), "collect", "serve", "--adapter", str(adapter), "--db", db_url,
                                  "--port", str(port), *args],
                                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"dynahate collect serve exited {proc.returncode}:\n{Path(log).read_text()[-3000:]}")
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.TransportError:
-            time.sleep(0.3)
-    proc.kill()
-    raise RuntimeError(f"collect serve did not answer /health in {timeout_s:.0f} s:\n{Path(log).read_text()[-3000:]}")
+    return proc, wait_for_health(proc, port, log, "dynahate collect serve", timeout_s, every_s=0.3)
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -26,25 +26,32 @@ def free_port() -> int:
 def start_serve(adapter: Path, log: Path, *args: str, env: dict[str, str] | None = None,
                 timeout_s: float = 300) -> tuple[subprocess.Popen, str]:
     """``dynahate serve --adapter ADAPTER ARGS`` with output to ``log``; returns (process, base URL)."""
-    import httpx
-
     port = free_port()
     cli = Path(sys.executable).with_name("dynahate")
     with Path(log).open("w") as out:
         proc = subprocess.Popen([str(cli), "serve", "--adapter", str(adapter), "--port", str(port), *args],
                                 stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})})
+    return proc, wait_for_health(proc, port, log, "dynahate serve", timeout_s)
+
+
+def wait_for_health(proc: subprocess.Popen, port: int, log: Path, name: str, timeout_s: float,
+                    every_s: float = 0.5) -> str:
+    """The base URL once the server ``proc`` answers ``/health`` on ``port``; its log's end in the error if it exits
+    first or does not answer in ``timeout_s`` (then it is killed)."""
+    import httpx
+
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"dynahate serve exited {proc.returncode}:\n{Path(log).read_text()[-3000:]}")
+            raise RuntimeError(f"{name} exited {proc.returncode}:\n{Path(log).read_text()[-3000:]}")
         try:
             if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return proc, url
+                return url
         except httpx.TransportError:
-            time.sleep(0.5)
+            time.sleep(every_s)
     proc.kill()
-    raise RuntimeError(f"dynahate serve did not answer /health in {timeout_s:.0f} s:\n{Path(log).read_text()[-3000:]}")
+    raise RuntimeError(f"{name} did not answer /health in {timeout_s:.0f} s:\n{Path(log).read_text()[-3000:]}")
 
 
 def stop_serve(proc: subprocess.Popen) -> None:
