@@ -11,6 +11,8 @@ How a value is named in a message without showing it lives in :mod:`dynahate.cor
   ``/dev/zero`` on standard input is one error, not a MemoryError.
 - A path that is neither a file nor a folder (a FIFO, a device, a socket) is named for what it is
   (:func:`refuse_special_file`), found with ``stat`` before anything opens it: opening a FIFO blocks.
+- A whole file that one of our readers parses (an evaluation record, a round's summary) is read through
+  :func:`read_bounded_text`: a regular file of at most so many bytes, never read past that bound.
 """
 
 from __future__ import annotations
@@ -91,6 +93,36 @@ def read_text(path: str | Path, what: str) -> str:
         column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
         raise DynahateError(f"{path}: line {line}: not UTF-8 text ({what}): {exc.reason} at byte {column} "
                             "of the line") from None
+
+
+def read_bounded_text(path: str | Path, *, max_bytes: int, what: str, holder: str) -> str:
+    """A whole UTF-8 file of at most ``max_bytes`` that one of our readers parses (an evaluation record, a round's
+    summary): a regular file, links followed, found with ``stat`` before anything opens it (a FIFO or ``/dev/zero``
+    is refused, not read), and never more than ``max_bytes + 1`` bytes read, should it grow meanwhile. ``what``
+    names the file's kind in each message; ``holder`` says what would not hold that much (``"a round's summary"``)."""
+    path = Path(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise DynahateError(f"{path}: not found ({what})") from None
+    except OSError as exc:
+        raise DynahateError(f"{path}: cannot read ({what}): {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, pipe or socket)"
+        raise DynahateError(f"{path}: {kind}, expected {what}")
+    if info.st_size > max_bytes:
+        raise DynahateError(f"{path}: {info.st_size} bytes, more than {holder} holds ({max_bytes} at most)")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise DynahateError(f"{path}: cannot read ({what}): {exc.strerror}") from None
+    if len(data) > max_bytes:
+        raise DynahateError(f"{path}: more than {max_bytes} bytes, more than {holder} holds")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise DynahateError(f"{path}: not UTF-8 text ({what}): {exc.reason} at byte {exc.start}") from None
 
 
 def bounded_lines(handle: BinaryIO, where: str) -> Iterator[bytes]:

@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NotRequired, TypedDict, TypeGuard, cast
@@ -35,6 +33,7 @@ from typing import Any, Literal, NotRequired, TypedDict, TypeGuard, cast
 from dynahate.core.describe import describe_json, describe_value
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import json_depth, loads_finite
+from dynahate.core.text_files import read_bounded_text
 from dynahate.plugin.labels import LABELS
 
 RESULTS_NAME = "eval_results.json"
@@ -592,30 +591,7 @@ def read_record(path: str | Path, *, allow_trainer: bool = False, what: str = "e
     :data:`MAX_BYTES`, UTF-8, valid JSON without ``NaN``/``Infinity``, at most :data:`MAX_DEPTH` levels, and
     every split's every known key of the right type and range. LLaMA-Factory's flat trainer file is refused
     unless ``allow_trainer`` (then :attr:`EvalRecord.trainer_text` holds it). One line on any problem."""
-    path = Path(path)
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise DynahateError(f"{path}: not found ({what})") from None
-    except OSError as exc:
-        raise DynahateError(f"{path}: cannot read ({what}): {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, pipe or socket)"
-        raise DynahateError(f"{path}: {kind}, expected the file ({what})")
-    if info.st_size > MAX_BYTES:
-        raise DynahateError(f"{path}: {info.st_size} bytes, more than an evaluation record holds "
-                            f"({MAX_BYTES} at most) ({what})")
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise DynahateError(f"{path}: cannot read ({what}): {exc.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise DynahateError(f"{path}: more than {MAX_BYTES} bytes, more than an evaluation record holds ({what})")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DynahateError(f"{path}: not UTF-8 text ({what}): {exc.reason} at byte {exc.start}") from None
+    text = read_bounded_text(path, max_bytes=MAX_BYTES, what=what, holder="an evaluation record")
     return parse_record(text, path, allow_trainer=allow_trainer)
 
 

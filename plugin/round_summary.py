@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import re
-import stat
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NotRequired, TypedDict, TypeGuard, cast
@@ -34,6 +32,7 @@ from typing import Any, NotRequired, TypedDict, TypeGuard, cast
 from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
 from dynahate.core.json_io import json_depth, loads_finite
+from dynahate.core.text_files import read_bounded_text
 from dynahate.plugin.metadata import round_group
 
 SUFFIX = ".round.json"
@@ -290,28 +289,7 @@ def read_round_summary(path: str | Path) -> CollectedRound:
     UTF-8, valid JSON without ``NaN``/``Infinity``, at most :data:`MAX_DEPTH` levels, and every known key of the
     right type, range and agreement with the others. One line naming the file (and the key) on any problem."""
     path = Path(path)
-    try:
-        info = os.stat(path)
-    except FileNotFoundError:
-        raise DynahateError(f"{path}: not found ({WHAT})") from None
-    except OSError as exc:
-        raise DynahateError(f"{path}: cannot read ({WHAT}): {exc.strerror}") from None
-    if not stat.S_ISREG(info.st_mode):
-        kind = "a directory" if stat.S_ISDIR(info.st_mode) else "not a regular file (a device, pipe or socket)"
-        raise DynahateError(f"{path}: {kind}, expected {WHAT}")
-    if info.st_size > MAX_BYTES:
-        raise DynahateError(f"{path}: {info.st_size} bytes, more than a round's summary holds ({MAX_BYTES} at most)")
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(MAX_BYTES + 1)
-    except OSError as exc:
-        raise DynahateError(f"{path}: cannot read ({WHAT}): {exc.strerror}") from None
-    if len(data) > MAX_BYTES:
-        raise DynahateError(f"{path}: more than {MAX_BYTES} bytes, more than a round's summary holds")
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise DynahateError(f"{path}: not UTF-8 text ({WHAT}): {exc.reason} at byte {exc.start}") from None
+    text = read_bounded_text(path, max_bytes=MAX_BYTES, what=WHAT, holder="a round's summary")
     return CollectedRound(path, parse_summary(text, path))
 
 
