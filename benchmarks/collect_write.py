@@ -19,7 +19,6 @@ On a small CPU the client shares the cores with the servers.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -30,7 +29,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
-from tiny_run import SAMPLE, train_tiny
+from tiny_run import percentile, sample_posts, train_tiny
 
 from dynahate.testing.cli import OFFLINE_ENV
 from dynahate.testing.collect_process import add_annotators, bearer, start_collect
@@ -44,11 +43,6 @@ def entry_body(post: str, index: int) -> dict[str, Any]:
     if index % 2:
         return {"text": post, "label": "not hate"}
     return {"text": post, "label": "hate", "type": TYPES[index % len(TYPES)], "targets": ["wom"]}
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def side_by_side(classify_url: str, collect_url: str, token: str, posts: list[str], warmup: int
@@ -144,13 +138,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         adapter = args.adapter or train_tiny(work)
-        from dynahate.plugin.data.prepare import prepare
-        from dynahate.plugin.splits import data_file
-
-        prepare(SAMPLE, work / "prepared")
-        unique = [json.loads(line)["input"] for line in data_file(work / "prepared", "train").read_text().splitlines()]
-        count = args.warmup + args.requests
-        posts = [f"{post} [{index}]" for index, post in enumerate((unique * (count // len(unique) + 1))[:count])]
+        unique, repeated = sample_posts(work, args.warmup + args.requests)
+        posts = [f"{post} [{index}]" for index, post in enumerate(repeated)]
         db_url = args.db or f"sqlite:///{work / 'collect.sqlite3'}"
         crowd = [f"crowd-{index:03d}" for index in range(args.annotators)]
         tokens = add_annotators(db_url, ["timer", *crowd])

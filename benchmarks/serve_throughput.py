@@ -15,7 +15,6 @@ On a small CPU the clients share the cores with the server, which lowers the ser
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
@@ -25,7 +24,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import cast
 
-from tiny_run import SAMPLE, train_tiny
+from tiny_run import percentile, sample_posts, train_tiny
 
 from dynahate.testing.serve_process import start_serve, stop_serve
 
@@ -69,12 +68,11 @@ def served_rate(url: str, posts: list[str], clients: int, per_request: int) -> t
     with ThreadPoolExecutor(max_workers=clients) as pool:
         list(pool.map(send, requests[: clients * 2]))  # warm-up
         start = time.perf_counter()
-        latencies = sorted(pool.map(send, requests))
+        latencies = list(pool.map(send, requests))
         seconds = time.perf_counter() - start
     after = httpx.get(f"{url}/health").json()["served"]
     batches = after["batches"] - before["batches"]
-    p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-    return len(posts) / seconds, statistics.median(latencies), p99, {"batches": batches}
+    return len(posts) / seconds, statistics.median(latencies), percentile(latencies, 0.99), {"batches": batches}
 
 
 def main() -> None:
@@ -90,12 +88,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         adapter = args.adapter or train_tiny(work)
-        from dynahate.plugin.data.prepare import prepare
-        from dynahate.plugin.splits import data_file
-
-        prepare(SAMPLE, work / "prepared")
-        unique = [json.loads(line)["input"] for line in data_file(work / "prepared", "train").read_text().splitlines()]
-        posts = (unique * (args.posts // len(unique) + 1))[: args.posts]
+        _, posts = sample_posts(work, args.posts)
         offline, per_call = offline_rate(adapter, posts, not args.no_quantize)
         options = ["--window-ms", str(args.window_ms)] + (["--no-quantize"] if args.no_quantize else [])
         proc, url = start_serve(adapter, work / "server.log", *options, env={"HF_HUB_OFFLINE": "1"})

@@ -5,7 +5,8 @@ runs ``llamafactory-cli train recipes/dynahate_qlora.yaml`` with
 :data:`dynahate.plugin.tiny_model.TINY_TRAIN_OVERRIDES` (60 steps at LR 5e-3, as ``make demo`` and
 the tests' ``trained_run``), so that it answers with labels. :func:`llama31_8b_random` is
 Llama-3.1-8B's architecture (:func:`dynahate.plugin.tiny_model.llama31_8b_config`) with random
-bf16 weights, for the GPU runs. Imported by the benchmark scripts beside it.
+bf16 weights, for the GPU runs. :func:`sample_posts` gives the sample's posts to send, and :func:`percentile` the
+latency figures the serving benchmarks print. Imported by the benchmark scripts beside it.
 """
 
 from __future__ import annotations
@@ -37,6 +38,25 @@ def train_tiny(work: Path) -> Path:
     if proc.returncode != 0:
         sys.exit(f"training the tiny model failed:\n{proc.stderr[-3000:]}")
     return run
+
+
+def sample_posts(work: Path, count: int) -> tuple[list[str], list[str]]:
+    """The synthetic sample prepared into ``work/prepared``: (its distinct train posts, ``count`` posts cycling
+    through them)."""
+    import json
+
+    from dynahate.plugin.data.prepare import prepare
+    from dynahate.plugin.splits import data_file
+
+    prepare(SAMPLE, work / "prepared")
+    unique = [json.loads(line)["input"] for line in data_file(work / "prepared", "train").read_text().splitlines()]
+    return unique, (unique * (count // len(unique) + 1))[:count]
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The value below which ``share`` of ``values`` lie (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def llama31_8b_random():
