@@ -32,11 +32,16 @@ def server(trained_run, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def offline(trained_run, prepared_data, tmp_path_factory):
-    """`dynahate predict` on the dev split: what the server must answer."""
-    out = tmp_path_factory.mktemp("offline") / "pred.jsonl"
-    run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input", str(data_file(prepared_data, "dev")),
-             "--output", str(out)])
+def offline(trained_run, prepared_data, build_once):
+    """`dynahate predict` on the dev split: what the server must answer. Once per test run: pytest-xdist may give
+    this module's tests to both workers."""
+
+    def predict(folder):
+        folder.mkdir()
+        run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input",
+                 str(data_file(prepared_data, "dev")), "--output", str(folder / "pred.jsonl")])
+
+    out = build_once("serve-offline-predict", predict) / "pred.jsonl"
     return [json.loads(line) for line in out.read_text().splitlines()]
 
 
