@@ -375,12 +375,3 @@ def test_merge_recipe_exports_a_bf16_model_that_generates(lf_workspace, tiny_mod
     out = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=4, do_sample=False,
                          pad_token_id=tokenizer.eos_token_id)
     assert tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True).strip() in ("hate", "not hate")
-
-
-@pytest.mark.integration
-def test_fast_recipe_trains_on_cpu(lf_workspace, tiny_model, tmp_path):
-    out = tmp_path / "fast"
-    run_cli(["llamafactory-cli", "train", str(RECIPES / "dynahate_qlora_fast.yaml"), f"model_name_or_path={tiny_model}",
-             f"output_dir={out}", "bf16=false", "max_steps=2", "enable_liger_kernel=false"], cwd=lf_workspace)
-    state = json.loads((out / "trainer_state.json").read_text())
-    assert state["global_step"] == 2 and state["train_batch_size"] == 24
