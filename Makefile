@@ -25,7 +25,7 @@ $(STAMP): pyproject.toml .ci/constraints.txt
 	touch $@
 
 test: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 # ruff (rules and line length in pyproject.toml's [tool.ruff]) on the whole tree, then the type checker; CI runs it
 # before the tests (.pre-commit-config.yaml runs the same two before a commit).
@@ -50,13 +50,13 @@ check-types:
 
 # The tests that neither train nor need a trained run (tests/conftest.py marks those `integration`): ~1 min on 2 cores.
 test-fast: install
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not integration"
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not integration"
 
 # The whole suite with line coverage of the package, the subprocesses the tests start included
 # ([tool.coverage.*] in pyproject.toml); the figure is the TOTAL line.
 coverage: install
 	rm -rf .coverage-data && mkdir -p .coverage-data
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --cov --cov-report=term-missing:skip-covered
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup --cov --cov-report=term-missing:skip-covered
 
 # The documentation site (mkdocs.yml, docs/) with the `docs` extra's MkDocs and mkdocs-material. --strict: a broken
 # link, a missing anchor or a page left out of the navigation is an error (CI runs `make docs`).

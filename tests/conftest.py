@@ -9,6 +9,9 @@ a test whose fixtures include one of ``TRAINING_FIXTURES`` is marked at collecti
 ``llamafactory-cli`` from a test that is not marked, so a new kind of training run cannot hide in
 the fast loop either.
 
+A test that uses a module-scoped fixture is put in its module's ``xdist_group``: the Makefile runs the tests with
+``--dist loadgroup``, so a module's server, browser or evaluated run is built on one worker, once.
+
 Nothing here downloads anything: the model is built locally and the Hub is kept offline.
 """
 
@@ -40,11 +43,23 @@ pytest_plugins = ["pytester"]  # tests/test_markers.py runs pytest on small test
 os.environ.update(OFFLINE_ENV)
 
 
-@pytest.hookimpl(tryfirst=True)  # before `-m` deselects
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects, and before xdist reads the groups
 def pytest_collection_modifyitems(config, items):
     for item in items:
         if TRAINING_FIXTURES.intersection(getattr(item, "fixturenames", ())):
             item.add_marker(INTEGRATION)
+        if _uses_a_module_fixture(item) and item.get_closest_marker("xdist_group") is None:
+            item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+
+
+def _uses_a_module_fixture(item) -> bool:
+    """Whether ``item`` uses a module-scoped fixture (a server, a browser, an evaluated run): under the Makefile's
+    ``--dist loadgroup`` every such test of a module runs on one xdist worker, so the fixture is built once, not once
+    per worker the module's tests were spread over. A module that shares a session-scoped server with another
+    names one group for both (``pytestmark = pytest.mark.xdist_group(...)``), which is kept."""
+    info = getattr(item, "_fixtureinfo", None)
+    return info is not None and any(
+        definitions and definitions[-1].scope == "module" for definitions in info.name2fixturedefs.values())
 
 
 @pytest.hookimpl(tryfirst=True)  # before the fixtures of the item are set up
