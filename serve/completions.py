@@ -18,6 +18,7 @@ and training run under (:mod:`dynahate.inference.numerics`).
   (``completion_tokens`` counts the end-of-turn token, as LLaMA-Factory counted it).
 - ``logprobs: true`` (and ``top_logprobs`` 0-20): each content token's log-probability and its alternatives', the
   model's own (:mod:`dynahate.serve.logprobs`); the end-of-turn token is not content, so it is not listed.
+- ``--log-requests``: each request is written to LLaMA-Factory's request log, as its route wrote it.
 - A stream: ``chat.completion.chunk`` events, each with ``id``, ``object``, ``created``, ``model``: the role first,
   then a chunk per token (its text, and its log-probabilities when asked; a token that ends inside a character
   waits for the next), then the ``finish_reason``; with ``stream_options: {"include_usage": true}`` every chunk
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 import uuid
@@ -44,6 +46,8 @@ from dynahate.serve.logprobs import StepRecorder, TokenLogprob, TokenTexts
 from dynahate.serve.openai_errors import CHAT_PATH, MODELS_PATH
 
 MODEL_NAME_ENV = "API_MODEL_NAME"  # LLaMA-Factory's variable for the name /v1/models lists
+# LLaMA-Factory's request log (its chat route wrote each request there): silenced unless --log-requests (app.py)
+REQUEST_LOG = "llamafactory.api.chat"
 _DONE = object()
 
 
@@ -220,9 +224,15 @@ def add_openai_routes(app: Any, completions: ChatCompletions, card: dict[str, An
             raise model_not_found(model, card["id"])
         return card
 
+    request_log = logging.getLogger(REQUEST_LOG)
+
     @app.post(CHAT_PATH)
     async def chat_completions(body: ChatRequest):
         check_parameters(body, completions.model_name)  # the pre-check did; a request is never run unchecked
+        if request_log.isEnabledFor(logging.INFO) and os.environ.get("API_VERBOSE", "1").lower() in ("true", "y", "1"):
+            # as LLaMA-Factory logged a request (the post with it): only under --log-requests
+            request_log.info("==== request ====\n%s", json.dumps(body.model_dump(exclude_unset=True), indent=2,
+                                                                   ensure_ascii=False))
         post = post_text(body.messages[0])
         if body.stream:
             return StreamingResponse(completions.stream(body, post), media_type="text/event-stream",
