@@ -1,8 +1,10 @@
-"""The HTTP app of ``dynahate serve``: LLaMA-Factory's OpenAI-compatible API plus ``/v1/classify``.
+"""The HTTP app of ``dynahate serve``: an OpenAI-compatible API on LLaMA-Factory's model, plus ``/v1/classify``.
 
 One model in memory: LLaMA-Factory's ``ChatModel`` loads the base (4-bit by default, as training
 did) with the adapter and the ``dynahate`` template, so ``/v1/chat/completions`` takes one user
 message, the post alone, encoded as plain text as ``/v1/classify`` encodes it (:mod:`dynahate.serve.chat`).
+The OpenAI routes (``/v1/models``, ``/v1/chat/completions``: the served model's own name, ``logprobs``,
+``max_completion_tokens``, streams with usage) are :mod:`dynahate.serve.completions`, in place of LLaMA-Factory's.
 ``/v1/classify`` scores posts with the score engine (:mod:`dynahate.inference.score_engine`) on
 that same model, micro-batched across concurrent requests (:mod:`dynahate.serve.classify_batcher`). ``/health``
 says what is loaded (``adapter_hub``: the repo id, revision and commit of a Hub adapter, else
@@ -15,7 +17,8 @@ that leave and for the deadline. Posts are checked by one rule on both routes
 (:mod:`dynahate.serve.post_checks`), tokenized and scored off the event loop. Bad input is a 4xx with a
 one-line ``error`` that never quotes a post (FastAPI's and LLaMA-Factory's own errors too, a 400 of
 theirs answered as 422); an unexpected exception is a 500 in the same shape, logged without its message
-(:mod:`dynahate.serve.middleware`). The server keeps serving.
+(:mod:`dynahate.serve.middleware`). On the OpenAI routes the same line is ``error.message`` of OpenAI's error
+shape (:mod:`dynahate.serve.openai_errors`). The server keeps serving.
 """
 
 from __future__ import annotations
@@ -39,7 +42,6 @@ from dynahate.plugin.post_rule import DEFAULT_CUTOFF_LEN
 
 API_KEY_ENV = "API_KEY"  # the same variable LLaMA-Factory's chat API checks
 LF_VERBOSITY_ENV = "LLAMAFACTORY_VERBOSITY"
-CHAT_PATH = "/v1/chat/completions"
 
 
 # FastAPI reads the endpoints' annotations by name: ClassifyRequest and Request must be module-level.
@@ -130,10 +132,12 @@ def create_serve_app(config: ServeConfig):
     from dynahate.inference.score_engine import ScoreEngine
     from dynahate.plugin.lf_template import register_dynahate_template
     from dynahate.serve.api_docs import API_DOCS_PATHS, add_api_docs, remove_framework_docs
-    from dynahate.serve.chat import ChatPrecheck, guard_generation, plain_text_posts
+    from dynahate.serve.chat import ChatPrecheck, plain_text_posts
     from dynahate.serve.classify_batcher import ClassifyBatcher, QueueFull
+    from dynahate.serve.completions import ChatCompletions, add_openai_routes, model_card, served_model_name
     from dynahate.serve.guard import DropCounts, ServeError, current_guard
     from dynahate.serve.middleware import ServeMiddleware
+    from dynahate.serve.openai_errors import CHAT_PATH, error_body, is_openai_path
     from dynahate.serve.page import add_page_routes
     from dynahate.serve.post_checks import PostChecks, default_max_text_chars
 
@@ -150,8 +154,10 @@ def create_serve_app(config: ServeConfig):
     checks = PostChecks(tokenizer, config.cutoff_len, max_text_chars)
     drops = DropCounts()
     plain_text_posts(chat_model.engine)
-    guard_generation(chat_model.engine)
+    model_name = served_model_name(config.adapter, config.hub)
     app = create_app(chat_model)
+    add_openai_routes(app, ChatCompletions(chat_model.engine, model_name),
+                      model_card(model_name, config.adapter, config.hub))
     remove_framework_docs(app)  # FastAPI's /docs, /redoc, /openapi.json: only with --api-docs, ours
     allow_origins(app, config.cors_origins)
     if not config.log_requests:  # LLaMA-Factory logs each chat request, posts included
@@ -161,27 +167,34 @@ def create_serve_app(config: ServeConfig):
     app.user_middleware.append(Middleware(
         ServeMiddleware, api_key=api_key, protected_paths=API_DOCS_PATHS, max_body_bytes=config.max_body_bytes,
         request_timeout_s=config.request_timeout_s, drops=drops,
-        prechecks={CHAT_PATH: ChatPrecheck(checks)}, in_progress_limits={CHAT_PATH: config.max_queue}))
+        prechecks={CHAT_PATH: ChatPrecheck(checks, model_name)}, in_progress_limits={CHAT_PATH: config.max_queue},
+        openai_paths=is_openai_path))
 
-    def error(status: int, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-        return JSONResponse(status_code=status, content={"error": message}, headers=headers)
+    def error(status: int, message: str, headers: Mapping[str, str] | None = None, request: Request | None = None,
+              param: str | None = None) -> JSONResponse:
+        """``{"error": message}``, or OpenAI's error shape on an OpenAI route."""
+        body = error_body(ServeError(status, message, param=param),
+                          request is not None and is_openai_path(request.scope["path"]))
+        return JSONResponse(status_code=status, content=body, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_body(request: Request, exc: RequestValidationError):
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(part) for part in first.get("loc", ()) if part != "body")
-        return error(422, f"invalid request body at {where or 'body'}: {first.get('msg', 'malformed')}")
+        return error(422, f"invalid request body at {where or 'body'}: {first.get('msg', 'malformed')}",
+                     request=request, param=where or None)
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
         # FastAPI's and LLaMA-Factory's own errors, {"detail": ...} by default: a 400 (a body FastAPI cannot
         # parse, a request LLaMA-Factory refuses) is a bad request like any other here, 422
         status = 422 if exc.status_code == 400 else exc.status_code
-        return error(status, str(exc.detail), exc.headers)
+        return error(status, str(exc.detail), exc.headers, request)
 
     @app.exception_handler(ServeError)
     async def serve_error(request: Request, exc: ServeError):
-        return error(exc.status, exc.message, exc.headers)
+        return JSONResponse(status_code=exc.status, content=error_body(exc, is_openai_path(request.scope["path"])),
+                            headers=exc.headers)
 
     @app.get("/health")
     async def health() -> dict[str, Any]:

@@ -8,7 +8,8 @@ its callbacks run at once (the batcher takes the request out of its queue) and w
 :attr:`RequestGuard.dropped` before scoring skips the work. :class:`DropCounts` is what
 ``/health`` reports about requests that were never answered.
 
-:class:`ServeError` is a 4xx/5xx answer with a one-line message (``{"error": ...}``).
+:class:`ServeError` is a 4xx/5xx answer with a one-line message (``{"error": ...}``, or OpenAI's shape on the
+OpenAI routes: :mod:`dynahate.serve.openai_errors`).
 """
 
 from __future__ import annotations
@@ -23,13 +24,17 @@ TIMED_OUT = "timed out"  # --request-timeout passed first
 
 
 class ServeError(Exception):
-    """An HTTP error answer: ``status``, one-line ``message``, extra ``headers``."""
+    """An HTTP error answer: ``status``, one-line ``message``, extra ``headers``; on the OpenAI routes also the
+    request field it is about (``param``) and a machine-readable ``code`` (:mod:`dynahate.serve.openai_errors`)."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None):
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None, *,
+                 param: str | None = None, code: str | None = None):
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.param = param
+        self.code = code
 
 
 class RequestDropped(Exception):

@@ -20,7 +20,9 @@ An exception no route handles (a bug, the engine failing) is answered 500 ``{"er
 error, and logged on the ``dynahate`` logger (the server's stderr) with its type and traceback but never its
 message, which may quote a post (:func:`describe_exception`); a request whose client has gone is not an error.
 
-Errors are ``{"error": "<one line>"}``; no post text is ever quoted.
+Errors are ``{"error": "<one line>"}``; on the paths ``openai_paths`` says (the OpenAI routes) they take OpenAI's
+shape, ``{"error": {"message", "type", "param", "code"}}`` (:mod:`dynahate.serve.openai_errors`). No post text is
+ever quoted.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from dynahate.serve.guard import (
     ServeError,
     current_guard,
 )
+from dynahate.serve.openai_errors import error_body
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -62,8 +65,9 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def send_error(send: Send, error: ServeError) -> None:
-    body = json.dumps({"error": error.message}, separators=(",", ":")).encode()
+async def send_error(send: Send, error: ServeError, openai: bool = False) -> None:
+    """Answer ``error`` as JSON: ``{"error": message}``, or OpenAI's error shape if ``openai``."""
+    body = json.dumps(error_body(error, openai), separators=(",", ":")).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(key.lower().encode("latin-1"), value.encode("latin-1")) for key, value in error.headers.items()]
     await send({"type": "http.response.start", "status": error.status, "headers": headers})
@@ -85,8 +89,9 @@ class _BodyTimeout(Exception):
 class ServeMiddleware:
     def __init__(self, app: Callable, *, api_key: str | None, max_body_bytes: int, request_timeout_s: float,
                  drops: DropCounts, protected_paths: tuple[str, ...] = (), prechecks: dict[str, Precheck] | None = None,
-                 in_progress_limits: dict[str, int] | None = None):
+                 in_progress_limits: dict[str, int] | None = None, openai_paths: Callable[[str], bool] | None = None):
         self.app = app
+        self.openai_paths = openai_paths or (lambda path: False)  # the paths whose errors take OpenAI's shape
         self.api_key = api_key or None
         self.protected_paths = protected_paths  # behind the API key, as /v1/... is
         self.max_body_bytes = max_body_bytes
@@ -146,19 +151,20 @@ class ServeMiddleware:
             log.error("internal error on %s %s (%s): %s", scope["method"], scope["path"], answer,
                       describe_exception(failure))
             if not started:
-                await send_error(send, ServeError(500, INTERNAL_ERROR))
+                await send_error(send, ServeError(500, INTERNAL_ERROR), self.openai_paths(scope["path"]))
 
     async def _request(self, scope: Scope, receive: Receive, send: Send) -> None:
         path, method = scope["path"], scope["method"]
+        openai = self.openai_paths(path)
         protected = path.startswith("/v1/") or path in self.protected_paths
         if self.api_key and protected and method != "OPTIONS" and not self._authorised(scope):
             return await send_error(send, ServeError(401, "missing or wrong API key: send 'Authorization: Bearer "
-                                                          "<API_KEY>'", {"WWW-Authenticate": "Bearer"}))
+                                                          "<API_KEY>'", {"WWW-Authenticate": "Bearer"}), openai)
         if method != "POST":
             return await self.app(scope, receive, send)
         length = _header(scope, b"content-length")
         if length is not None and length.strip().isdigit() and int(length) > self.max_body_bytes:
-            return await send_error(send, self._too_large(int(length), exact=True))
+            return await send_error(send, self._too_large(int(length), exact=True), openai)
 
         deadline = time.monotonic() + self.request_timeout_s
         try:
@@ -173,11 +179,12 @@ class ServeMiddleware:
                 raise ServeError(429, f"{self.in_progress[path]} requests to {path} are in progress, the limit "
                                       "(--max-queue); retry later", {"Retry-After": "1"})
         except ServeError as error:
-            return await send_error(send, error)
+            return await send_error(send, error, openai)
         except _BodyTimeout:
             self.drops.timed_out += 1
             return await send_error(send, ServeError(
-                408, f"the request body did not arrive within {self.request_timeout_s:g} s (--request-timeout)"))
+                408, f"the request body did not arrive within {self.request_timeout_s:g} s (--request-timeout)"),
+                openai)
         self.in_progress[path] += 1
         try:
             await self._guarded(scope, receive, send, body, RequestGuard(deadline))
@@ -212,13 +219,14 @@ class ServeMiddleware:
                 self.drops.abandoned += 1
 
         precheck = self.prechecks.get(scope["path"])
+        openai = self.openai_paths(scope["path"])
 
         async def checked_app() -> None:
             if precheck is not None:
                 try:
                     await precheck(body)
                 except ServeError as error:
-                    return await send_error(app_send, error)
+                    return await send_error(app_send, error, openai)
             await self.app(scope, app_receive, app_send)
 
         token = current_guard.set(guard)
@@ -234,7 +242,7 @@ class ServeMiddleware:
                 state["answered"] = True
                 await send_error(send, ServeError(
                     503, f"no answer within {self.request_timeout_s:g} s (--request-timeout): the request was dropped "
-                         "unscored; retry later", {"Retry-After": "1"}))
+                         "unscored; retry later", {"Retry-After": "1"}), openai)
 
         try:
             done, _ = await asyncio.wait({app_task}, timeout=guard.remaining())

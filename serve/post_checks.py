@@ -5,8 +5,8 @@ valid Unicode: 422), the character limit ``--max-text-chars`` (413, checked befo
 tokenized), then the prompt's length in tokens against ``--cutoff-len`` (413, the message of
 :func:`~dynahate.plugin.post_rule.prompt_length_problem`, the same as eval and predict).
 Tokenizing runs on a small thread pool, never on the event loop, so a long post does not hold
-up other requests or ``/health``. Messages name the text (``texts[3]``, ``messages[0]``) and
-never quote it.
+up other requests or ``/health``. Messages name the text (``texts[3]``, ``messages[0]``, also the error's
+``param``) and never quote it.
 """
 
 from __future__ import annotations
@@ -45,15 +45,15 @@ class PostChecks:
         """
         problem = post_problem(text) if post or (isinstance(text, str) and text.strip()) else None
         if problem:
-            raise ServeError(422, f"{where} {problem}")
+            raise ServeError(422, f"{where} {problem}", param=where)
         if isinstance(text, str) and len(text) > self.max_text_chars:
             raise ServeError(413, f"{where} has {len(text)} characters, over the limit of {self.max_text_chars} "
-                                  "characters per text (--max-text-chars)")
+                                  "characters per text (--max-text-chars)", param=where, code="string_above_max_length")
 
     def check_length(self, where: str, n_tokens: int) -> None:
         problem = prompt_length_problem(n_tokens, self.cutoff_len)
         if problem:
-            raise ServeError(413, f"{where} {problem}")
+            raise ServeError(413, f"{where} {problem}", param=where, code="context_length_exceeded")
 
     async def off_loop(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function(*args)`` on the tokenizing threads."""

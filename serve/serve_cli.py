@@ -37,15 +37,19 @@ environment variables read:
   API_KEY    if set, every /v1/... request (classify, chat, models) needs
              'Authorization: Bearer <API_KEY>' (scheme in any case), else 401, and so do /docs and
              /openapi.json with --api-docs; /health stays open, and so does the page (GET /), which asks for the key
-  LLaMA-Factory's API also reads MAX_CONCURRENT (chat generations at once, default 1),
-  API_MODEL_NAME (the id /v1/models lists) and FASTAPI_ROOT_PATH; HF_HUB_OFFLINE as usual.
+  API_MODEL_NAME  the model name /v1/models lists and chat requests must send as 'model' (default:
+             the Hub repo id of a Hub adapter, else the run folder's name)
+  LLaMA-Factory's API also reads MAX_CONCURRENT (chat generations at once, default 1) and
+  FASTAPI_ROOT_PATH; HF_HUB_OFFLINE as usual.
 {HUB_ENVIRONMENT}
-status codes: 401 no or wrong key; 408 headers (--header-timeout) or body (--request-timeout) not
-received in time; 413 body, text or prompt too long, or too many texts; 422 a body not UTF-8 JSON, a bad
-post (empty, blank, not text, a lone surrogate), or a chat request that is not one user message holding
-the post (no system, assistant or tool message, no tools); 429 queue full (with Retry-After); 500 an
-internal error (logged on stderr with its traceback, never a post); 503 --request-timeout passed (the
-request is not scored).
+status codes: 401 no or wrong key; 404 a chat request naming another model; 408 headers
+(--header-timeout) or body (--request-timeout) not received in time; 413 body, text or prompt too long,
+or too many texts; 422 a body not UTF-8 JSON, a bad post (empty, blank, not text, a lone surrogate), or a
+chat request that is not one user message holding the post (no system, assistant or tool message, no
+tools) or has a bad parameter; 429 queue full (with Retry-After); 500 an internal error (logged on stderr
+with its traceback, never a post); 503 --request-timeout passed (the request is not scored). Errors are
+{{"error": "<one line>"}}, on /v1/chat/completions and /v1/models in OpenAI's shape
+{{"error": {{"message", "type", "param", "code"}}}}.
 
 SIGINT (Ctrl-C) or SIGTERM stops the server: it finishes gracefully, prints one line and exits 0.
 """

@@ -1,7 +1,9 @@
 """Start `dynahate serve` in a subprocess on a free loopback port and wait until ``/health`` answers; or serve
 an ASGI app in this process as `dynahate serve` serves it (uvicorn on a thread, with the command's settings).
 
-For the serve tests and ``benchmarks/serve_throughput.py``, which talk to a real server over HTTP.
+For the serve tests and ``benchmarks/serve_throughput.py``, which talk to a real server over HTTP; with
+:data:`MODEL`, the name the tests' trained run is served under, and :func:`error_of`, the reason an error answer
+gives in either of the server's shapes.
 """
 
 from __future__ import annotations
@@ -15,6 +17,23 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+# The model a server of the tests' trained run serves: the run folder's name (built_once names it: tests/conftest.py)
+MODEL = "trained-run"
+OPENAI_ERROR_FIELDS = {"message", "type", "param", "code"}
+
+
+def error_of(response) -> str:
+    """The one-line reason of an httpx error answer: ``{"error": "..."}``, or on the OpenAI routes (chat completions,
+    models) ``{"error": {"message", "type", "param", "code"}}``; each route must use its own shape."""
+    from dynahate.serve.openai_errors import is_openai_path
+
+    body = response.json()
+    if is_openai_path(response.url.path):
+        assert set(body) == {"error"} and set(body["error"]) == OPENAI_ERROR_FIELDS, body
+        return body["error"]["message"]
+    assert set(body) == {"error"} and isinstance(body["error"], str), body
+    return body["error"]
 
 
 def free_port() -> int:

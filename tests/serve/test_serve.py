@@ -1,7 +1,9 @@
 """``dynahate serve`` over real HTTP on loopback, with the trained tiny adapter.
 
-Three live servers: one with the default limits (most tests), one with ``API_KEY`` set, and one
-with a long cutoff, a queue of 2 and a 3 s deadline, where one large request keeps the model busy.
+Three live servers: one with the default limits (most tests: ``server``, shared with the OpenAI client's tests,
+tests/serve/conftest.py), one with ``API_KEY`` set, and one with a long cutoff, a queue of 2 and a 3 s deadline,
+where one large request keeps the model busy. Errors are ``{"error": "<one line>"}``, on the OpenAI routes in
+OpenAI's shape (:func:`error_of` reads both).
 """
 
 import json
@@ -18,17 +20,10 @@ import pytest
 from dynahate.plugin.splits import data_file
 from dynahate.testing.cli import OFFLINE_ENV, run_cli, run_main
 from dynahate.testing.records import recorded_splits
-from dynahate.testing.serve_process import start_serve, stop_serve
+from dynahate.testing.serve_process import MODEL, error_of, start_serve, stop_serve
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(scope="module")
-def server(trained_run, tmp_path_factory):
-    log = tmp_path_factory.mktemp("serve") / "server.log"
-    proc, url = start_serve(trained_run, log, env=OFFLINE_ENV)
-    yield url, log, proc.pid
-    stop_serve(proc)
+# one xdist worker for both modules, so the server of tests/serve/conftest.py starts once (tests/conftest.py)
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("served-run")]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +82,7 @@ def test_chat_completions_answer_with_a_label_from_the_post_alone(server, dev_po
     answers = []
     for post in dev_posts[:6]:
         response = httpx.post(f"{server[0]}/v1/chat/completions", timeout=120, json={
-            "model": "dynahate", "messages": [{"role": "user", "content": post}], "temperature": 0, "max_tokens": 4})
+            "model": MODEL, "messages": [{"role": "user", "content": post}], "temperature": 0, "max_tokens": 4})
         assert response.status_code == 200, response.text
         answers.append(response.json()["choices"][0]["message"]["content"].strip())
     assert all(answer in ("hate", "not hate") for answer in answers), answers
@@ -149,7 +144,7 @@ def test_a_burst_of_200_requests_from_20_clients_is_answered_exactly(server, dev
 def test_posts_are_not_logged(server, dev_posts):
     classify(server[0], dev_posts[:2])
     httpx.post(f"{server[0]}/v1/chat/completions", timeout=120,
-               json={"model": "dynahate", "messages": [{"role": "user", "content": dev_posts[0]}]})
+               json={"model": MODEL, "messages": [{"role": "user", "content": dev_posts[0]}]})
     log = server[1].read_text()
     assert not [post for post in dev_posts if post in log]
 
@@ -180,7 +175,7 @@ def test_api_key_protects_classify_and_chat(trained_run, tmp_path):
             for body in (b"{not json", b'{"texts": [3]}', b'{"texts": ["\\ud800"]}'):
                 response = httpx.post(f"{url}{path}", content=body, headers={"content-type": "application/json"})
                 assert response.status_code == 401, (path, body, response.text)
-                assert "missing or wrong API key" in response.json()["error"]
+                assert "missing or wrong API key" in error_of(response)
         # the scheme is case-insensitive
         for scheme in ("Bearer", "bearer", "BEARER"):
             authorised = httpx.post(f"{url}/v1/classify", json={"texts": ["a post"]}, timeout=120,
@@ -205,7 +200,7 @@ MARKER = "Zq7Xv9marker"
 def chat_body(content, system=None, **extra):
     messages = ([{"role": "system", "content": system}] if system is not None else []) + [
         {"role": "user", "content": content}]
-    return {"model": "dynahate", "messages": messages, **extra}
+    return {"model": MODEL, "messages": messages, **extra}
 
 
 def post_json(url, path, body, timeout=120, **kwargs):
@@ -217,21 +212,21 @@ def post_json(url, path, body, timeout=120, **kwargs):
 
 @pytest.mark.parametrize("path, body, where", [
     ("/v1/classify", b'{"texts": ["fine", "MARK\\ud800"]}', "texts[1]"),
-    ("/v1/chat/completions", b'{"model": "m", "messages": [{"role": "user", "content": "MARK\\ud800"}]}',
+    ("/v1/chat/completions", b'{"model": "MODEL", "messages": [{"role": "user", "content": "MARK\\ud800"}]}',
      "messages[0]"),
-    ("/v1/chat/completions", b'{"model": "m", "messages": [{"role": "user", "content": "MARK\\udfff"}]}',
+    ("/v1/chat/completions", b'{"model": "MODEL", "messages": [{"role": "user", "content": "MARK\\udfff"}]}',
      "messages[0]"),
-    ("/v1/chat/completions", b'{"model": "m", "stream": true, "messages": [{"role": "user", "content": '
+    ("/v1/chat/completions", b'{"model": "MODEL", "stream": true, "messages": [{"role": "user", "content": '
                              b'[{"type": "text", "text": "MARK\\ud800"}]}]}', "messages[0]"),
 ])
 def test_a_lone_surrogate_is_a_422_naming_the_text_not_a_500(server, path, body, where):
     from dynahate.plugin.post_rule import post_problem
 
     url, log, _ = server
-    response = post_json(url, path, body.replace(b"MARK", MARKER.encode()))
+    response = post_json(url, path, body.replace(b"MARK", MARKER.encode()).replace(b"MODEL", MODEL.encode()))
     surrogate = "\udfff" if b"udfff" in body else "\ud800"
     assert response.status_code == 422, response.text
-    assert response.json() == {"error": f"{where} {post_problem(MARKER + surrogate)}"}
+    assert error_of(response) == f"{where} {post_problem(MARKER + surrogate)}"
     assert MARKER not in response.text and MARKER not in log.read_text()
     assert classify(url, ["still serving"]).status_code == 200
 
@@ -241,13 +236,13 @@ def test_a_lone_surrogate_is_a_422_naming_the_text_not_a_500(server, path, body,
     (chat_body(""), 422, "messages[0] is empty"),
     (chat_body(" ", stream=True), 422, "messages[0] is empty or whitespace only"),
     (chat_body("x" * 40000), 413, "messages[0] has 40000 characters, over the limit of 32768 characters per text"),
-    ({"model": "m", "messages": [{"role": "user", "content": [
+    ({"model": MODEL, "messages": [{"role": "user", "content": [
         {"type": "image_url", "image_url": {"url": "http://127.0.0.1:9/cat.png"}}]}]}, 422,
      "messages[0].content[0] is image_url: the dynahate model reads text only"),
 ])
 def test_bad_chat_posts_get_the_classify_rules(server, body, status, message):
     response = post_json(server[0], "/v1/chat/completions", body)
-    assert response.status_code == status and response.json()["error"].startswith(message), response.text
+    assert response.status_code == status and error_of(response).startswith(message), response.text
 
 
 # -- chat takes one post: one user message and nothing else (issue 23, item 6) ----------------------
@@ -292,8 +287,8 @@ def test_chat_takes_one_user_message_holding_the_post(server, messages, extra, e
     """A system message would replace the trained system prompt, a lone tool message was answered unchecked:
     anything but one user message is a 422 in the documented shape, naming the message, never quoting it."""
     url, log, _ = server
-    response = post_json(url, "/v1/chat/completions", {"model": "m", "messages": messages, **extra})
-    assert response.status_code == 422 and response.json() == {"error": error}, response.text
+    response = post_json(url, "/v1/chat/completions", {"model": MODEL, "messages": messages, **extra})
+    assert response.status_code == 422 and error_of(response) == error, response.text
     assert MARKER not in response.text and MARKER not in log.read_text()
 
 
@@ -306,8 +301,8 @@ def test_chat_takes_one_user_message_holding_the_post(server, messages, extra, e
 ])
 def test_a_body_that_is_not_utf8_or_cannot_be_parsed_is_a_422_in_the_documented_shape(server, path, body, error):
     url, log, _ = server
-    response = post_json(url, path, body.replace(b"MARK", MARKER.encode()))
-    assert response.status_code == 422 and response.json() == {"error": error}, response.text
+    response = post_json(url, path, body.replace(b"MARK", MARKER.encode()).replace(b"MODEL", MODEL.encode()))
+    assert response.status_code == 422 and error_of(response) == error, response.text
     assert MARKER not in log.read_text()
     assert classify(url, ["still serving"]).status_code == 200
 
@@ -368,7 +363,7 @@ def test_one_cutoff_rule_for_classify_and_chat(server, trained_run):
     assert refused.status_code == 413 and refused.json() == {"error": f"texts[1] {problem}"}
     for body in (chat_body(over), chat_body(over, stream=True)):
         refused = post_json(url, "/v1/chat/completions", body)
-        assert refused.status_code == 413 and refused.json() == {"error": f"messages[0] {problem}"}
+        assert refused.status_code == 413 and error_of(refused) == f"messages[0] {problem}"
 
 
 def test_serve_help_states_every_default_and_the_environment():
@@ -462,7 +457,9 @@ def test_a_body_over_the_limit_is_refused_before_it_is_read(server, path):
     status, answer, seconds = raw_request(url, f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json"
                                                f"\r\nContent-Length: {50 << 20}\r\n\r\n")
     assert status == 413 and seconds < 2  # not one byte of the 50 MB was sent
-    assert answer == {"error": "request body of 52428800 bytes is over the limit of 1048576 bytes (--max-body-bytes)"}
+    message = "request body of 52428800 bytes is over the limit of 1048576 bytes (--max-body-bytes)"
+    assert answer == ({"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+                      if path == "/v1/chat/completions" else {"error": message})
 
 
 def test_a_large_or_chunked_body_is_refused_quickly_and_not_kept(server):

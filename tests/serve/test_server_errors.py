@@ -17,6 +17,7 @@ import pytest
 
 from dynahate.serve.guard import DropCounts, current_guard
 from dynahate.serve.middleware import INTERNAL_ERROR, ServeMiddleware
+from dynahate.serve.openai_errors import is_openai_path
 from dynahate.testing.serve_process import serving_in_thread
 
 MARKER = "the marker post: Drellans are vermin"
@@ -133,9 +134,10 @@ def small_app():
 
     drops = DropCounts()
     app = Starlette(routes=[Route("/fails", fails), Route("/midway", fails_midway), Route("/works", works),
-                            Route("/v1/gone", fails_once_the_client_has_gone, methods=["POST"])],
+                            Route("/v1/gone", fails_once_the_client_has_gone, methods=["POST"]),
+                            Route("/v1/chat/completions", fails, methods=["POST"])],
                     middleware=[Middleware(ServeMiddleware, api_key="a-key", max_body_bytes=100,
-                                           request_timeout_s=30, drops=drops)])
+                                           request_timeout_s=30, drops=drops, openai_paths=is_openai_path)])
     return app, drops
 
 
@@ -179,3 +181,27 @@ def test_a_client_that_has_gone_is_not_an_error(small_app, server_logs):
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
     logs = written(server_logs)
     assert MARKER not in logs and "internal error" not in logs
+
+
+def test_the_middlewares_answers_on_an_openai_route_take_openais_error_shape(small_app, server_logs):
+    """401, 413 and 500 answered before or around the route: OpenAI's shape on the chat path, the one-line shape on
+    the others (here /v1/gone), with the same messages."""
+    def openai_error(message, kind, code):
+        return {"error": {"message": message, "type": kind, "param": None, "code": code}}
+
+    key = {"authorization": "Bearer a-key"}
+    with serving(small_app[0], server_logs[1]) as url:
+        for path, shape in (("/v1/chat/completions", openai_error),
+                            ("/v1/gone", lambda message, *_: {"error": message})):
+            refused = httpx.post(f"{url}{path}", content=b"{}")
+            assert refused.status_code == 401 and refused.json() == shape(
+                "missing or wrong API key: send 'Authorization: Bearer <API_KEY>'", "authentication_error",
+                "invalid_api_key")
+            large = httpx.post(f"{url}{path}", content=b"x" * 101, headers=key)
+            assert large.status_code == 413 and large.json() == shape(
+                "request body of 101 bytes is over the limit of 100 bytes (--max-body-bytes)", "invalid_request_error",
+                None)
+        failed = httpx.post(f"{url}/v1/chat/completions", content=b"{}", headers=key)
+        assert failed.status_code == 500 and failed.json() == openai_error(INTERNAL_ERROR, "server_error", None)
+    assert MARKER not in written(server_logs)
+
