@@ -59,11 +59,23 @@ def _say(text: str) -> None:
 
 
 def _run(*command: str, cwd: Path | None = None) -> str:
-    """A command of the loop, its output shown; raises with the output when it fails."""
+    """A subprocess of the loop (``llamafactory-cli``); raises with its output when it fails."""
     proc = subprocess.run(list(command), cwd=cwd, capture_output=True, text=True,
                           env={**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1"})
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:3])} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
+                           f"{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def _dynahate(*argv: str) -> str:
+    """``dynahate ARGV`` in this process (its ``main``, as the tests call commands); raises with its output when it
+    fails, returns what it printed."""
+    from dynahate.testing.cli import run_main
+
+    proc = run_main(list(argv), check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"dynahate {' '.join(argv[:2])} exited {proc.returncode}:\n{proc.stdout[-3000:]}\n"
                            f"{proc.stderr[-3000:]}")
     return proc.stdout
 
@@ -141,16 +153,16 @@ def run_loop(options: LoopOptions) -> dict[str, Path]:
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=60)
     _say(f"{counts['entries']} entries written, {counts['votes']} votes cast")
-    print(_run(_bin("dynahate"), "collect", "stats", "--db", db), end="")
+    print(_dynahate("collect", "stats", "--db", db), end="")
     round_csv = out / "round8.csv"
-    print(_run(_bin("dynahate"), "collect", "export", "--db", db, "--round", "8", "--out", str(round_csv),
+    print(_dynahate("collect", "export", "--db", db, "--round", "8", "--out", str(round_csv),
                "--seed", str(options.seed), "--force"), end="")
     data = out / "data"
-    print(_run(_bin("dynahate"), "prepare", "--csv", str(options.sample_csv), "--csv", str(round_csv),
+    print(_dynahate("prepare", "--csv", str(options.sample_csv), "--csv", str(round_csv),
                "--out", str(data)), end="")
     lf_data = out / "lf_data"
     lf_data.mkdir(exist_ok=True)
-    _run(_bin("dynahate"), "register", "--dataset-dir", str(lf_data), "--data", str(data))
+    _dynahate("register", "--dataset-dir", str(lf_data), "--data", str(data))
     run_next = out / "run-next"
     _say(f"training the next adapter, continuing {options.adapter} (adapter_name_or_path)")
     _run(_bin("llamafactory-cli"), "train", str(REPO / "recipes" / "dynahate_qlora.yaml"),
@@ -166,14 +178,14 @@ def run_loop(options: LoopOptions) -> dict[str, Path]:
         paths["run_from_base"] = run_base
     eval_prev = out / "eval-previous"
     _say("evaluating the previous and the next adapter on the new splits")
-    _run(_bin("dynahate"), "eval", "--adapter", str(options.adapter), "--data-dir", str(data),
+    _dynahate("eval", "--adapter", str(options.adapter), "--data-dir", str(data),
          "--output-dir", str(eval_prev))
-    _run(_bin("dynahate"), "eval", "--adapter", str(run_next), "--data-dir", str(data))
+    _dynahate("eval", "--adapter", str(run_next), "--data-dir", str(data))
     comparison = out / "comparison.json"
-    print(_run(_bin("dynahate"), "compare", str(eval_prev), str(run_next), "--output", str(comparison),
+    print(_dynahate("compare", str(eval_prev), str(run_next), "--output", str(comparison),
                "--resamples", "2000"), end="")
     stage = out / "hub"
-    _run(_bin("dynahate"), "publish", str(run_next), "--repo-id", "your-name/dynahate-loop", "--data-dir", str(data),
+    _dynahate("publish", str(run_next), "--repo-id", "your-name/dynahate-loop", "--data-dir", str(data),
          "--stage-dir", str(stage), "--compare-to", str(eval_prev), "--collected-round",
          str(round_csv.with_name("round8.round.json")), "--dry-run", "--force")
     _say(f"the next adapter's card: {stage / 'README.md'} (staged, not uploaded)")
