@@ -80,14 +80,15 @@ def find_training_run(where: Where) -> tuple[str | None, str]:
 
 @dataclass
 class MlflowDestination:
-    run_id: str | None
+    run_id: str | None  # None: a new run, created when logging
     adapter_name: str
     found: str
+    created: bool = False
 
     @property
     def description(self) -> str:
-        if self.run_id is None:
-            return f"a new MLflow run named {self.adapter_name}"
+        if self.run_id is None or self.created:
+            return f"a new MLflow run named {self.adapter_name}" + (f" ({self.run_id})" if self.run_id else "")
         return f"the training's MLflow run {self.run_id} (found by {self.found})"
 
     def _new_run(self, client: Any) -> str:
@@ -105,7 +106,7 @@ class MlflowDestination:
         client = _client()
         try:
             if self.run_id is None:
-                self.run_id = self._new_run(client)
+                self.run_id, self.created = self._new_run(client), True
             stamp = int(time.time() * 1000)
             metrics = [Metric(name, float(value), stamp, payload.step) for name, value in payload.metrics.items()]
             tags = [RunTag(name, value) for name, value in payload.tags.items()]

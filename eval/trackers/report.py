@@ -10,6 +10,7 @@ flattens the evaluated splits once (:mod:`.names`) and hands the same payload to
 from __future__ import annotations
 
 import importlib.util
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -58,6 +59,9 @@ class Reporting:
 
 
 def extra_installed(spec: TrackerSpec) -> bool:
+    """The tracker's package can be imported (found, not imported: MLflow takes seconds to import)."""
+    if spec.module in sys.modules:
+        return sys.modules[spec.module] is not None  # None: imports of it fail
     return importlib.util.find_spec(spec.module) is not None
 
 
