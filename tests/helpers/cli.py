@@ -43,7 +43,7 @@ OFFLINE_ENV = {
 }
 
 # Fixtures that run `llamafactory-cli train` (directly or through another): a test using one is an integration test.
-TRAINING_FIXTURES = frozenset({"trained_run", "lf_predict_run"})
+TRAINING_FIXTURES = frozenset({"trained_run", "lf_predict_run", "tracked_run"})
 INTEGRATION = "integration"
 RUNNING: dict[str, pytest.Item | None] = {"item": None}
 """The pytest item being set up or run (``tests/conftest.py`` keeps it), or None outside a test."""
