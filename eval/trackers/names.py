@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from dynahate.core.errors import DynahateError
-from dynahate.plugin.eval_record import HATECHECK_SPLIT, RESULTS_NAME, EvalRecord
+from dynahate.plugin.eval_record import HATECHECK_SPLIT, EvalRecord
 
 EVAL_PREFIX = "eval"
 PLOTS = "plots"
@@ -206,6 +206,3 @@ def artifact_files(payload: Payload) -> list[Path]:
         check_evaluation_file(path, folder, "the tracker")
     return payload.files
 
-
-__all__ = ["ADAPTER_TAG", "RESULTS_NAME", "Payload", "artifact_files", "payload", "segment", "split_metrics",
-           "split_prefix", "split_tags"]

@@ -63,8 +63,12 @@ class WandbDestination:
             settings.update(id=self.run_id, resume="allow")
         else:
             settings.update(name=self.adapter_name)
-        if self.wandb_dir is not None:
-            settings["dir"] = str(self.wandb_dir)
+        # read here, not from wandb's process-wide setup: the environment of this call is the one that counts
+        folder = str(self.wandb_dir) if self.wandb_dir is not None else os.environ.get("WANDB_DIR")
+        if folder:
+            settings["dir"] = folder
+        if os.environ.get("WANDB_MODE"):
+            settings["mode"] = os.environ["WANDB_MODE"]
         try:
             run = wandb.init(**settings, job_type="eval")
         except Exception as exc:  # noqa: BLE001 - wandb's errors (no login, no network) as one line
