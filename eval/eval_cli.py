@@ -130,7 +130,7 @@ def run(args: argparse.Namespace) -> int:
         spec = parse_adapter_spec(args.adapter)
         require_output_dir(spec, args.output_dir)
     ranks = from_environment()
-    out_dir = args.output_dir or Path(args.adapter)
+    out_dir: Path = args.output_dir or Path(cast(str, args.adapter))  # --predictions has --output-dir
     # the trackers (installed, and the training's run found) before any model; rank 0 logs
     reporting = prepare_from_args(args, spec, out_dir) if ranks.is_main else Reporting()
     with process_group(ranks):

@@ -23,6 +23,7 @@ class TrackerSpec:
     module: str  # importable when the extra is installed
     extra: str  # pip install 'dynahate-qlora[<extra>]'
     title: str  # as printed
+    stores_files: bool = True  # False: the files stay in the evaluation folder, their paths are logged
 
 
 @dataclass(frozen=True)

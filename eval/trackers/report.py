@@ -54,8 +54,9 @@ class Reporting:
         data = payload(record, splits, self.step)
         for spec, destination in self.destinations:
             destination.log(data)
-            say(f"{spec.title}: logged {len(data.metrics)} figures, {len(data.images)} plots and "
-                f"{len(data.files)} files to {destination.description}")
+            files = f"{len(data.files)} files" if spec.stores_files else f"the paths of {len(data.files)} files"
+            say(f"{spec.title}: logged {len(data.metrics)} figures, {len(data.images)} plots and {files} to "
+                f"{destination.description}")
 
 
 def extra_installed(spec: TrackerSpec) -> bool:

@@ -21,7 +21,7 @@ from dynahate.core.errors import DynahateError
 from dynahate.eval.trackers.base import TrackerSpec, Where
 from dynahate.eval.trackers.names import Payload, artifact_files, segment
 
-SPEC = TrackerSpec("tensorboard", "tensorboard", "tensorboard", "TensorBoard")
+SPEC = TrackerSpec("tensorboard", "tensorboard", "tensorboard", "TensorBoard", stores_files=False)
 ENV = "TENSORBOARD_LOGGING_DIR"
 TAGS_TEXT = "dynahate/tags"
 FILES_TEXT = "dynahate/files"

@@ -58,19 +58,14 @@ class WandbDestination:
         import wandb
 
         files = artifact_files(payload)
-        settings = {"project": os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT}
-        if self.run_id is not None:
-            settings.update(id=self.run_id, resume="allow")
-        else:
-            settings.update(name=self.adapter_name)
-        # read here, not from wandb's process-wide setup: the environment of this call is the one that counts
+        # WANDB_DIR and WANDB_MODE read here, not from wandb's process-wide setup: this call's environment counts
         folder = str(self.wandb_dir) if self.wandb_dir is not None else os.environ.get("WANDB_DIR")
-        if folder:
-            settings["dir"] = folder
-        if os.environ.get("WANDB_MODE"):
-            settings["mode"] = os.environ["WANDB_MODE"]
+        mode = os.environ.get("WANDB_MODE")
         try:
-            run = wandb.init(**settings, job_type="eval")
+            run = wandb.init(project=os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT, job_type="eval",
+                             id=self.run_id, resume="allow" if self.run_id is not None else None,
+                             name=None if self.run_id is not None else self.adapter_name, dir=folder or None,
+                             mode=mode if mode in ("online", "offline", "disabled", "shared") else None)
         except Exception as exc:  # noqa: BLE001 - wandb's errors (no login, no network) as one line
             message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             raise DynahateError(f"W&B: cannot start the run: {message[:300]}") from None
