@@ -10,7 +10,7 @@ from pathlib import Path
 
 def tracker_env(folder: Path, wandb_dir: Path | None = None) -> dict[str, str]:
     """MLflow on an SQLite store in ``folder``; W&B offline and silent, every file of it in ``folder`` (its runs
-    under ``wandb_dir``, default ``folder``); nothing tries the network."""
+    under ``wandb_dir``, default ``folder``), each process with its own wandb service; nothing tries the network."""
     folder.mkdir(parents=True, exist_ok=True)
     return {
         "MLFLOW_TRACKING_URI": f"sqlite:///{folder / 'mlflow.db'}",
@@ -19,6 +19,9 @@ def tracker_env(folder: Path, wandb_dir: Path | None = None) -> dict[str, str]:
         "WANDB_CONFIG_DIR": str(folder / "wandb-config"), "WANDB_DATA_DIR": str(folder / "wandb-data"),
         "WANDB_ARTIFACT_DIR": str(folder / "wandb-artifacts"), "WANDB_PROJECT": "dynahate-tests",
         "WANDB_DISABLE_GIT": "true", "WANDB_DISABLE_CODE": "true", "WANDB__DISABLE_STATS": "true",
+        # empty: no wandb service of this process (wandb sets WANDB_SERVICE once it ran here) is shared with a
+        # training started from it, whose run id would then stay taken in this process's service
+        "WANDB_SERVICE": "",
     }
 
 
