@@ -3,7 +3,8 @@
 Everything that can be checked is checked before the model loads: the numbers (argparse), the
 ``--adapter`` spec (a Hub repo id, :mod:`dynahate.inference.adapter_source`, needs ``--output-dir`` and is
 fetched first), the adapter files, the output directory, every split's records, and every prompt's
-length (with the tokenizer alone).
+length (with the tokenizer alone). With ``--report-to``, the trackers come first (their extras installed, the
+training's run found: :mod:`dynahate.eval.trackers`), and the written splits are logged to them last.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ under the results lock as ``dynahate eval`` (:mod:`dynahate.eval.adapter_eval`,
 per-test results from :mod:`dynahate.eval.hatecheck.results`. Everything is checked before the model
 loads: the adapter (a Hub repo id, :mod:`dynahate.inference.adapter_source`, needs ``--output-dir`` and
 is fetched first), the output directory, the file (blob id, columns, labels) and every prompt's
-length. Nothing printed holds a test case's text.
+length; with ``--report-to``, first, the trackers (:mod:`dynahate.eval.trackers`), which get the ``hatecheck``
+entry last. Nothing printed holds a test case's text.
 """
 
 from __future__ import annotations
