@@ -3,7 +3,8 @@
 Everything that can be checked is checked before the model loads: the numbers (argparse), the
 ``--adapter`` spec (a Hub repo id, :mod:`dynahate.inference.adapter_source`, needs ``--output-dir`` and is
 fetched first), the adapter files, the output directory, every split's records, and every prompt's
-length (with the tokenizer alone).
+length (with the tokenizer alone). With ``--report-to``, the trackers come first (their extras installed, the
+training's run found: :mod:`dynahate.eval.trackers`), and the written splits are logged to them last.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import cast
 from dynahate.core.arg_types import non_negative_int
 from dynahate.core.cli_args import add_option_with_deprecated_alias
 from dynahate.eval.decision.cli_args import add_decision_arguments, decision_options
+from dynahate.eval.trackers.cli_args import add_report_arguments
 from dynahate.inference.cli_args import add_adapter_argument, add_engine_arguments, model_options, set_epilog
 from dynahate.plugin.splits import SPLITS, data_file, data_file_name
 
@@ -59,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_option_with_deprecated_alias(parser, "--show-misclassified", "--show-examples", type=non_negative_int,
                                      default=0, metavar="N", help="print up to N misclassified posts per split "
                                                                   "(default 0: posts are hate speech)")
+    add_report_arguments(parser)
     set_epilog(parser)
     parser.epilog = cast(str, parser.epilog) + DISTRIBUTED_EPILOG  # set_epilog set it
 
@@ -117,6 +120,8 @@ def _evaluate_adapter(args: argparse.Namespace, spec, out_dir: Path, ranks):
 def run(args: argparse.Namespace) -> int:
     from dynahate.core.errors import DynahateError
     from dynahate.eval.distributed import from_environment, process_group
+    from dynahate.eval.trackers.cli_args import prepare_from_args
+    from dynahate.eval.trackers.report import Reporting
     from dynahate.inference.adapter_source import parse_adapter_spec, require_output_dir
 
     if args.predictions and args.output_dir is None:
@@ -126,14 +131,16 @@ def run(args: argparse.Namespace) -> int:
         spec = parse_adapter_spec(args.adapter)
         require_output_dir(spec, args.output_dir)
     ranks = from_environment()
+    out_dir: Path = args.output_dir or Path(cast(str, args.adapter))  # --predictions has --output-dir
+    # the trackers (installed, and the training's run found) before any model; rank 0 logs
+    reporting = prepare_from_args(args, spec, out_dir) if ranks.is_main else Reporting()
     with process_group(ranks):
-        return _run(args, spec, ranks)
+        return _run(args, spec, ranks, out_dir, reporting)
 
 
-def _run(args: argparse.Namespace, spec, ranks) -> int:
+def _run(args: argparse.Namespace, spec, ranks, out_dir: Path, reporting) -> int:
     from dynahate.eval.artifacts import check_eval_output_dir, summary_line
 
-    out_dir = args.output_dir or Path(args.adapter)
     if args.predictions:
         from dynahate.eval.adapter_eval import record_outcomes
         from dynahate.eval.evaluate import score_generated_predictions_file
@@ -158,4 +165,5 @@ def _run(args: argparse.Namespace, spec, ranks) -> int:
         if args.show_misclassified and name in splits:
             _print_misclassified(splits[name], outcome, args.show_misclassified)
     print(f"wrote {out_dir}/eval_results.json, eval_metrics.txt, <split>_predictions.jsonl and plots")
+    reporting.log(out_dir, list(outcomes))
     return 0

@@ -32,9 +32,9 @@ from dynahate.testing.cli import (
     RUNNING,
     SAMPLE_CSV,
     TRAINING_FIXTURES,
-    lf_train,
     run_cli,
     run_main,
+    train_tiny,
 )
 from dynahate.testing.records import read_jsonl
 
@@ -125,10 +125,7 @@ def lf_workspace(tmp_path_factory, prepared_data) -> Path:
 def trained_run(tmp_path_factory, lf_workspace, tiny_model) -> Path:
     """The recipe trained long enough (``TINY_TRAIN_OVERRIDES``: 60 steps, LR 5e-3) that the tiny model answers
     with labels, as ``make demo`` trains it; once per run, whatever the number of xdist workers."""
-    from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES
-
-    return built_once(tmp_path_factory, "trained-run",
-                      lambda out: lf_train(lf_workspace, tiny_model, out, *TINY_TRAIN_OVERRIDES))
+    return built_once(tmp_path_factory, "trained-run", lambda out: train_tiny(lf_workspace, tiny_model, out))
 
 
 @pytest.fixture(scope="session")

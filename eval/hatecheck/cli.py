@@ -6,7 +6,8 @@ under the results lock as ``dynahate eval`` (:mod:`dynahate.eval.adapter_eval`,
 per-test results from :mod:`dynahate.eval.hatecheck.results`. Everything is checked before the model
 loads: the adapter (a Hub repo id, :mod:`dynahate.inference.adapter_source`, needs ``--output-dir`` and
 is fetched first), the output directory, the file (blob id, columns, labels) and every prompt's
-length. Nothing printed holds a test case's text.
+length; with ``--report-to``, first, the trackers (:mod:`dynahate.eval.trackers`), which get the ``hatecheck``
+entry last. Nothing printed holds a test case's text.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import cast
 
 from dynahate.eval.decision.cli_args import add_decision_arguments, decision_options
 from dynahate.eval.hatecheck.data import DEFAULT_HATECHECK_PATH, HATECHECK_BLOB, HATECHECK_COMMIT, HATECHECK_REPO
+from dynahate.eval.trackers.cli_args import add_report_arguments
 from dynahate.inference.cli_args import add_adapter_argument, add_engine_arguments, model_options, set_epilog
 
 ORDER = 45
@@ -44,6 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              f"{DEFAULT_HATECHECK_PATH} (default: off)")
     add_engine_arguments(parser)
     add_decision_arguments(parser)
+    add_report_arguments(parser)
     set_epilog(parser)
     parser.epilog = cast(str, parser.epilog) + SOURCE_EPILOG  # set_epilog set it
 
@@ -63,16 +66,20 @@ def _load(args: argparse.Namespace):
 
 def run(args: argparse.Namespace) -> int:
     from dynahate.eval.distributed import from_environment, process_group
+    from dynahate.eval.trackers.cli_args import prepare_from_args
+    from dynahate.eval.trackers.report import Reporting
     from dynahate.inference.adapter_source import parse_adapter_spec, require_output_dir
 
     spec = parse_adapter_spec(args.adapter)  # before any network or model: a Hub adapter needs --output-dir
     require_output_dir(spec, args.output_dir)
     ranks = from_environment()
+    # the trackers (installed, and the training's run found) before any model; rank 0 logs
+    reporting = prepare_from_args(args, spec, args.output_dir or Path(args.adapter)) if ranks.is_main else Reporting()
     with process_group(ranks):
-        return _run(args, spec, ranks)
+        return _run(args, spec, ranks, reporting)
 
 
-def _run(args: argparse.Namespace, spec, ranks) -> int:
+def _run(args: argparse.Namespace, spec, ranks, reporting) -> int:
     from dynahate.eval.adapter_eval import HateCheckInput, Validated, evaluate_run
     from dynahate.eval.artifacts import SplitOutcome, check_eval_output_dir, summary_line
     from dynahate.eval.decision.dev_scores import check_reused_dev_files
@@ -137,4 +144,5 @@ def _run(args: argparse.Namespace, spec, ranks) -> int:
     for line in lines:
         print(f"  {line}")
     print(f"wrote {out_dir}/eval_results.json (hatecheck), {SPLIT_NAME}_predictions.jsonl, {PLOT_NAME} and plots")
+    reporting.log(out_dir, [SPLIT_NAME])
     return 0

@@ -43,7 +43,7 @@ OFFLINE_ENV = {
 }
 
 # Fixtures that run `llamafactory-cli train` (directly or through another): a test using one is an integration test.
-TRAINING_FIXTURES = frozenset({"trained_run", "lf_predict_run"})
+TRAINING_FIXTURES = frozenset({"trained_run", "lf_predict_run", "tracked_run"})
 INTEGRATION = "integration"
 RUNNING: dict[str, pytest.Item | None] = {"item": None}
 """The pytest item being set up or run (``tests/conftest.py`` keeps it), or None outside a test."""
@@ -78,10 +78,20 @@ def run_cli(args: list[str], cwd: Path | None = None, check: bool = True, timeou
     return proc
 
 
-def lf_train(workspace: Path, model: Path, output_dir: Path, *overrides: str, recipe: Path = RECIPE):
-    """``llamafactory-cli train RECIPE`` from ``workspace`` on CPU (``bf16=false``), with ``overrides``."""
+def lf_train(workspace: Path, model: Path, output_dir: Path, *overrides: str, recipe: Path = RECIPE,
+             env: dict[str, str] | None = None):
+    """``llamafactory-cli train RECIPE`` from ``workspace`` on CPU (``bf16=false``), with ``overrides`` (and ``env``
+    added to the environment)."""
     return run_cli(["llamafactory-cli", "train", str(recipe), f"model_name_or_path={model}",
-                    f"output_dir={output_dir}", "bf16=false", *overrides], cwd=workspace)
+                    f"output_dir={output_dir}", "bf16=false", *overrides], cwd=workspace, env=env)
+
+
+def train_tiny(workspace: Path, model: Path, output_dir: Path, *overrides: str, env: dict[str, str] | None = None):
+    """The recipe trained on the tiny model until it answers with labels (``TINY_TRAIN_OVERRIDES``, as ``make demo``
+    and the tests' ``trained_run``), with ``overrides`` after them."""
+    from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES
+
+    return lf_train(workspace, model, output_dir, *TINY_TRAIN_OVERRIDES, *overrides, env=env)
 
 
 @contextlib.contextmanager
