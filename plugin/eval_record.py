@@ -591,6 +591,7 @@ def read_record(path: str | Path, *, allow_trainer: bool = False, what: str = "e
     :data:`MAX_BYTES`, UTF-8, valid JSON without ``NaN``/``Infinity``, at most :data:`MAX_DEPTH` levels, and
     every split's every known key of the right type and range. LLaMA-Factory's flat trainer file is refused
     unless ``allow_trainer`` (then :attr:`EvalRecord.trainer_text` holds it). One line on any problem."""
+    path = Path(path)
     text = read_bounded_text(path, max_bytes=MAX_BYTES, what=what, holder="an evaluation record")
     return parse_record(text, path, allow_trainer=allow_trainer)
 
