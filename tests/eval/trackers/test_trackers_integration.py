@@ -4,8 +4,8 @@ run folder; each tracker's own reader finds every figure equal to ``eval_results
 (the MLflow run holding the training's loss, the TensorBoard directory holding it, the W&B run id of the training's
 files), and no post text in what was stored.
 
-One training serves the module (about as long as ``trained_run``'s): the trackers need a run they created, which
-``trained_run`` (``report_to: none``) is not."""
+One training serves the module, 10 steps (a sixth of ``trained_run``'s; the figures need not be good, only the
+training's own runs): the trackers need a run they created, which ``trained_run`` (``report_to: none``) is not."""
 
 from __future__ import annotations
 
@@ -29,6 +29,7 @@ from dynahate.testing.trackers import (
 )
 
 REPORT_TO = "report_to=[mlflow,tensorboard,wandb]"  # LLaMA-Factory reads the override as a list (OmegaConf)
+SHORT = ("max_steps=10", "logging_steps=5", "eval_steps=5")  # a loss and an eval loss logged, twice each
 
 
 def _env(run: Path) -> dict[str, str]:
@@ -38,7 +39,8 @@ def _env(run: Path) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def tracked_run(build_once, lf_workspace, tiny_model) -> Path:
-    return build_once("tracked-run", lambda out: train_tiny(lf_workspace, tiny_model, out, REPORT_TO, env=_env(out)))
+    return build_once("tracked-run", lambda out: train_tiny(lf_workspace, tiny_model, out, REPORT_TO, *SHORT,
+                                                            env=_env(out)))
 
 
 @pytest.fixture(scope="module")
