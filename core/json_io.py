@@ -98,6 +98,19 @@ def loads_finite(text: str) -> Any:
     return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
 
 
+def parse_strict_json(text: str, path: Path | str, what: str, *, invalid_note: str = "") -> Any:
+    """``text`` (the contents of ``path``) through :func:`loads_finite`, any failure one line naming ``path``:
+    ``nested too deeply to be {what}``, or ``not valid JSON (... at line N){invalid_note}``."""
+    try:
+        return loads_finite(text)
+    except RecursionError:
+        raise DynahateError(f"{path}: nested too deeply to be {what}") from None
+    except ValueError as exc:
+        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
+        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise DynahateError(f"{path}: not valid JSON ({message}{where}){invalid_note}") from None
+
+
 def json_depth(value: Any, limit: int) -> int:
     """The nesting depth of a parsed JSON ``value`` (1 for a scalar), stopping past ``limit``."""
     if limit <= 0:

@@ -32,7 +32,7 @@ from typing import Any, Literal, NotRequired, TypedDict, TypeGuard, cast
 
 from dynahate.core.describe import describe_json, describe_value
 from dynahate.core.errors import DynahateError
-from dynahate.core.json_io import json_depth, loads_finite
+from dynahate.core.json_io import json_depth, parse_strict_json
 from dynahate.core.text_files import read_bounded_text
 from dynahate.plugin.labels import LABELS
 
@@ -539,14 +539,7 @@ class _Checker:
 
 def parse_record(text: str, path: Path, *, allow_trainer: bool = False) -> EvalRecord:
     """The record in ``text`` (the contents of ``path``), checked; see :func:`read_record`."""
-    try:
-        data = loads_finite(text)
-    except RecursionError:
-        raise DynahateError(f"{path}: nested too deeply to be an evaluation record") from None
-    except ValueError as exc:
-        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise DynahateError(f"{path}: not valid JSON ({message}{where})") from None
+    data = parse_strict_json(text, path, "an evaluation record")
     if not _is_object(data):
         raise DynahateError(f"{path}: {describe_json(data)}, expected an object of evaluated splits")
     if json_depth(data, MAX_DEPTH + 1) > MAX_DEPTH:

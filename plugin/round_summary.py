@@ -31,7 +31,7 @@ from typing import Any, NotRequired, TypedDict, TypeGuard, cast
 
 from dynahate.core.describe import describe_value, shown
 from dynahate.core.errors import DynahateError
-from dynahate.core.json_io import json_depth, loads_finite
+from dynahate.core.json_io import json_depth, parse_strict_json
 from dynahate.core.text_files import read_bounded_text
 from dynahate.plugin.metadata import round_group
 
@@ -260,14 +260,7 @@ def check_summary(data: Any) -> RoundSummary:
 
 def parse_summary(text: str, path: Path | str) -> RoundSummary:
     """The summary in ``text`` (the contents of ``path``), checked; one line naming ``path`` and the key."""
-    try:
-        data = loads_finite(text)
-    except RecursionError:
-        raise DynahateError(f"{path}: nested too deeply to be {WHAT}") from None
-    except ValueError as exc:
-        message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
-        raise DynahateError(f"{path}: not valid JSON ({message}{where}); expected {WHAT}") from None
+    data = parse_strict_json(text, path, WHAT, invalid_note=f"; expected {WHAT}")
     if _is_object(data) and json_depth(data, MAX_DEPTH + 1) > MAX_DEPTH:
         raise DynahateError(f"{path}: nested more than {MAX_DEPTH} levels deep: not {WHAT}")
     if _is_object(data):
