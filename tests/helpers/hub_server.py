@@ -37,9 +37,13 @@ headers). Every URL it returns is on its own host.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
+import importlib.util
 import json
+import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -292,3 +296,35 @@ class LoopbackHub(ThreadingHTTPServer):
     def __exit__(self, *exc):
         self.shutdown()
         self.server_close()
+
+
+@contextlib.contextmanager
+def hub_environment(env: dict[str, str]) -> Iterator[None]:
+    """In this process, what a process started with the ``HF_*`` variables ``env`` sees, for the length of the block:
+    ``os.environ`` holds them, and ``huggingface_hub.constants`` holds the values its import computes from them
+    (huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME``, ``HF_HUB_OFFLINE`` ... once, at import): its source is run
+    again under ``env`` and every constant that differs is set on the module, then put back.
+
+    For a command that reaches the Hub through ``huggingface_hub`` and the constants it reads when called
+    (``dynahate publish``); a module that copied a constant at its own import does not see the change, so a command
+    that downloads through transformers runs as a subprocess instead."""
+    from huggingface_hub import constants
+
+    saved_environ = dict(os.environ)
+    saved_constants: dict[str, object] = {}
+    try:
+        os.environ.update(env)
+        spec = importlib.util.spec_from_file_location("_hub_constants_as_started", constants.__file__)
+        assert spec is not None and spec.loader is not None
+        fresh = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(fresh)
+        for name, value in vars(fresh).items():
+            if name.isupper() and getattr(constants, name, None) != value:
+                saved_constants[name] = getattr(constants, name)
+                setattr(constants, name, value)
+        yield
+    finally:
+        for name, value in saved_constants.items():
+            setattr(constants, name, value)
+        os.environ.clear()
+        os.environ.update(saved_environ)

@@ -1,5 +1,6 @@
 """``dynahate publish`` against the real huggingface_hub client and a loopback Hub (tests/hub_server.py)."""
 
+import contextlib
 import json
 import os
 import shutil
@@ -10,9 +11,9 @@ import pytest
 
 from dynahate.plugin.splits import data_file
 from dynahate.publish.staging import MARKER
-from dynahate.testing.cli import REPO, run_cli, run_main
+from dynahate.testing.cli import REPO, run_main
 from dynahate.testing.cli_refusal import assert_refused
-from dynahate.testing.hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub
+from dynahate.testing.hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub, hub_environment
 from dynahate.testing.records import read_jsonl, recorded_splits
 
 pytestmark = pytest.mark.integration
@@ -34,12 +35,11 @@ def evaluated_run(trained_run, prepared_data, tmp_path_factory):
 
 
 def publish(run, *args, data_dir, env=None, check=True):
-    """``dynahate publish``: in-process, or a subprocess when ``env`` points huggingface_hub at the loopback Hub
-    (it reads HF_* at import)."""
+    """``dynahate publish`` in this process; with ``env`` (``hub_env``'s variables) as a process started with them
+    would run it, pointed at the loopback Hub (``hub_environment``: huggingface_hub reads HF_* at import)."""
     argv = ["publish", str(run), "--data-dir", str(data_dir), *args]
-    if env is not None:
-        return run_cli(["dynahate", *argv], env=env, check=check)
-    return run_main(argv, check=check)
+    with hub_environment(env) if env is not None else contextlib.nullcontext():
+        return run_main(argv, check=check)
 
 
 def hub_env(hub, token=WRITE_TOKEN, tmp_home=None):
