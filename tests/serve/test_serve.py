@@ -1,8 +1,10 @@
 """``dynahate serve`` over real HTTP on loopback, with the trained tiny adapter.
 
 Three live servers: one with the default limits (most tests: ``server``, shared with the OpenAI client's tests,
-tests/serve/conftest.py), one with ``API_KEY`` set, and one with a long cutoff, a queue of 2 and a 3 s deadline,
-where one large request keeps the model busy. Errors are ``{"error": "<one line>"}``, on the OpenAI routes in
+tests/serve/conftest.py); one with ``API_KEY`` set, ``--show-examples`` and a recorded decision rule
+(``keyed_server``); and one with a long cutoff, a queue of 2, a 3 s deadline and ``--log-requests``, where one
+large request keeps the model busy (``busy_server``). Flags that do not interfere share a server: each server start
+loads the model in a new process. Errors are ``{"error": "<one line>"}``, on the OpenAI routes in
 OpenAI's shape (:func:`error_of` reads both).
 """
 
@@ -18,7 +20,7 @@ import httpx
 import pytest
 
 from dynahate.plugin.splits import data_file
-from dynahate.testing.cli import OFFLINE_ENV, run_cli, run_main
+from dynahate.testing.cli import OFFLINE_ENV, run_main
 from dynahate.testing.records import recorded_splits
 from dynahate.testing.serve_process import MODEL, error_of, start_serve, stop_serve
 
@@ -33,8 +35,8 @@ def offline(trained_run, prepared_data, build_once):
 
     def predict(folder):
         folder.mkdir()
-        run_cli(["dynahate", "predict", "--adapter", str(trained_run), "--input",
-                 str(data_file(prepared_data, "dev")), "--output", str(folder / "pred.jsonl")])
+        run_main(["predict", "--adapter", str(trained_run), "--input", str(data_file(prepared_data, "dev")),
+                  "--output", str(folder / "pred.jsonl")])
 
     out = build_once("serve-offline-predict", predict) / "pred.jsonl"
     return [json.loads(line) for line in out.read_text().splitlines()]
@@ -162,34 +164,55 @@ def test_no_api_documentation_and_no_cors_by_default(server):
         assert not [name for name in response.headers if name.startswith("access-control-")], response.headers
 
 
-def test_api_key_protects_classify_and_chat(trained_run, tmp_path):
-    proc, url = start_serve(trained_run, tmp_path / "log", env={**OFFLINE_ENV, "API_KEY": "sekret-key"})
+KEY = "sekret-key"
+RULE_FLAGS = ("--threshold", "best_macro_f1", "--calibrated")
+
+
+@pytest.fixture(scope="module")
+def keyed_server(trained_run, score_eval, tmp_path_factory):
+    """A copy of the run with the evaluation of its own weights beside it, served with ``API_KEY`` set, the
+    deprecated spelling ``--show-examples`` of ``--log-requests``, and a recorded operating point and temperature
+    (``RULE_FLAGS``): (base URL, the run, the server's log)."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("keyed")
+    run = folder / trained_run.name  # the served model's name, as the shared server's
+    shutil.copytree(trained_run, run)
+    shutil.copy(score_eval[0] / "eval_results.json", run / "eval_results.json")
+    log = folder / "server.log"
+    proc, url = start_serve(run, log, "--show-examples", *RULE_FLAGS, env={**OFFLINE_ENV, "API_KEY": KEY})
+    yield url, run, log
+    stop_serve(proc)
+
+
+def with_key(scheme="Bearer"):
+    return {"Authorization": f"{scheme} {KEY}"}
+
+
+def test_api_key_protects_classify_and_chat(keyed_server):
+    url = keyed_server[0]
     chat = chat_body("a post")
-    try:
-        assert classify(url, ["a post"]).status_code == 401
-        assert httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=120).status_code == 401
-        wrong = httpx.post(f"{url}/v1/classify", json={"texts": ["a post"]}, headers={"Authorization": "Bearer nope"})
-        assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
-        # no key: 401 before the body is looked at (bad JSON, a bad post), on both routes
-        for path in ("/v1/classify", "/v1/chat/completions"):
-            for body in (b"{not json", b'{"texts": [3]}', b'{"texts": ["\\ud800"]}'):
-                response = httpx.post(f"{url}{path}", content=body, headers={"content-type": "application/json"})
-                assert response.status_code == 401, (path, body, response.text)
-                assert "missing or wrong API key" in error_of(response)
-        # the scheme is case-insensitive
-        for scheme in ("Bearer", "bearer", "BEARER"):
-            authorised = httpx.post(f"{url}/v1/classify", json={"texts": ["a post"]}, timeout=120,
-                                    headers={"Authorization": f"{scheme} sekret-key"})
-            assert authorised.status_code == 200 and authorised.json()[0]["label"] in ("hate", "not hate")
-        answer = httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=120,
-                            headers={"Authorization": "bearer sekret-key"})
-        assert answer.status_code == 200, answer.text
-        health = httpx.get(f"{url}/health")
-        assert health.status_code == 200 and health.json()["api_key_required"] is True
-        # the page and its files hold no data: open like /health (the page asks for the key)
-        assert all(httpx.get(f"{url}{path}").status_code == 200 for path in ("/", "/page.js", "/page.css"))
-    finally:
-        stop_serve(proc)
+    assert classify(url, ["a post"]).status_code == 401
+    assert httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=120).status_code == 401
+    wrong = httpx.post(f"{url}/v1/classify", json={"texts": ["a post"]}, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    # no key: 401 before the body is looked at (bad JSON, a bad post), on both routes
+    for path in ("/v1/classify", "/v1/chat/completions"):
+        for body in (b"{not json", b'{"texts": [3]}', b'{"texts": ["\\ud800"]}'):
+            response = httpx.post(f"{url}{path}", content=body, headers={"content-type": "application/json"})
+            assert response.status_code == 401, (path, body, response.text)
+            assert "missing or wrong API key" in error_of(response)
+    # the scheme is case-insensitive
+    for scheme in ("Bearer", "bearer", "BEARER"):
+        authorised = httpx.post(f"{url}/v1/classify", json={"texts": ["a post"]}, timeout=120,
+                                headers=with_key(scheme))
+        assert authorised.status_code == 200 and authorised.json()[0]["label"] in ("hate", "not hate")
+    answer = httpx.post(f"{url}/v1/chat/completions", json=chat, timeout=120, headers=with_key("bearer"))
+    assert answer.status_code == 200, answer.text
+    health = httpx.get(f"{url}/health")
+    assert health.status_code == 200 and health.json()["api_key_required"] is True
+    # the page and its files hold no data: open like /health (the page asks for the key)
+    assert all(httpx.get(f"{url}{path}").status_code == 200 for path in ("/", "/page.js", "/page.css"))
 
 
 # -- bad input: one rule with eval and predict, 4xx naming the text, never quoting it -------------
@@ -375,7 +398,7 @@ def test_serve_help_states_every_default_and_the_environment():
                     if action.option_strings and action.dest != "help" and not action.required
                     and "default" not in action.help and "deprecated alias of" not in action.help]
     assert not undocumented
-    out = run_cli(["dynahate", "serve", "--help"]).stdout
+    out = run_main(["serve", "--help"]).stdout
     assert "API_KEY" in out and "--max-queue" in out and "--request-timeout" in out and "429" in out
     text = " ".join(out.split())
     assert "--log-requests let LLaMA-Factory log chat requests (off by default: they contain the posts)" in text
@@ -388,8 +411,7 @@ def test_a_port_in_use_fails_in_one_line_before_the_model_loads(trained_run):
         taken.listen()
         port = taken.getsockname()[1]
         started = time.perf_counter()
-        result = run_cli(["dynahate", "serve", "--adapter", str(trained_run), "--port", str(port)], check=False,
-                         timeout=120)
+        result = run_main(["serve", "--adapter", str(trained_run), "--port", str(port)], check=False)
     assert result.returncode == 2
     # one line and nothing else: LLaMA-Factory, which logs as it loads the model, never started
     assert result.stderr.splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: the port is already in use"]
@@ -402,29 +424,39 @@ def test_show_examples_is_a_deprecated_alias_of_log_requests_and_warns_in_one_li
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_cli(["dynahate", "serve", "--adapter", str(trained_run), "--port", str(port), "--log-requests",
-                          "--show-examples"], check=False, timeout=120)
+        result = run_main(["serve", "--adapter", str(trained_run), "--port", str(port), "--log-requests",
+                           "--show-examples"], check=False)
     # both spellings together are accepted: the run went on to bind the port, before the model loads
     assert result.returncode == 2 and result.stderr.splitlines() == [
         "warning: --show-examples is deprecated; use --log-requests",
         f"error: cannot listen on 127.0.0.1:{port}: the port is already in use"]
 
 
-@pytest.mark.parametrize("option", ["--log-requests", "--show-examples"])
-def test_log_requests_logs_each_chat_request_once_under_either_spelling(trained_run, tmp_path, option):
-    post = f"{MARKER} a post to log"
-    log = tmp_path / "server.log"
-    proc, url = start_serve(trained_run, log, option, env=OFFLINE_ENV)
-    try:
-        answer = post_json(url, "/v1/chat/completions", chat_body(post, temperature=0, max_tokens=4))
-        assert answer.status_code == 200, answer.text
-    finally:
-        stop_serve(proc)
+@pytest.mark.parametrize("spelling", ["--log-requests", "--show-examples"])
+def test_log_requests_logs_each_chat_request_once_under_either_spelling(busy_server, keyed_server, spelling):
+    """``busy_server`` runs with ``--log-requests``, ``keyed_server`` with its deprecated spelling."""
+    post = f"{MARKER} a post to log under {spelling}"
+    if spelling == "--log-requests":
+        url, log, headers = busy_server[0], busy_server[2], {}
+    else:
+        url, log, headers = keyed_server[0], keyed_server[2], with_key()
+    answer = post_json(url, "/v1/chat/completions", chat_body(post, temperature=0, max_tokens=4), headers=headers)
+    assert answer.status_code == 200, answer.text
+    wait_for_text(log, post)
+    time.sleep(0.5)  # a second line with the post, were there one, would follow at once
     text = log.read_text()
     assert text.count(post) == 1, text[-3000:]  # LLaMA-Factory's request log, not dynahate's pre-check too
     warnings = [line for line in text.splitlines() if "deprecated" in line]
     assert warnings == (["warning: --show-examples is deprecated; use --log-requests"]
-                        if option == "--show-examples" else [])
+                        if spelling == "--show-examples" else [])
+
+
+def wait_for_text(log: Path, needle: str, timeout_s: float = 30) -> str:
+    """The server's log once it holds ``needle`` (it writes while serving)."""
+    deadline = time.monotonic() + timeout_s
+    while needle not in (text := log.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return text
 
 
 # -- bodies: refused from Content-Length before they are read --------------------------------------
@@ -544,12 +576,13 @@ LARGE_POSTS = 190  # of 5,000 characters: 855-923 Llama 3 tokens each, a 0.95 MB
 
 @pytest.fixture(scope="module")
 def busy_server(trained_run, tmp_path_factory):
-    """Long posts and requests allowed, a queue of 2 requests, a 3 s deadline, short score-engine calls."""
+    """Long posts and requests allowed, a queue of 2 requests, a 3 s deadline, short score-engine calls, and chat
+    requests logged: (base URL, large posts, the server's log)."""
     log = tmp_path_factory.mktemp("busy") / "server.log"
     proc, url = start_serve(trained_run, log, "--cutoff-len", "4096", "--max-texts", "256", "--token-budget", "2048",
-                            "--max-queue", "2", "--request-timeout", "3", env=OFFLINE_ENV)
+                            "--max-queue", "2", "--request-timeout", "3", "--log-requests", env=OFFLINE_ENV)
     rng = random.Random(3)
-    yield url, [words(rng, 5000) for _ in range(LARGE_POSTS)]
+    yield url, [words(rng, 5000) for _ in range(LARGE_POSTS)], log
     stop_serve(proc)
 
 
@@ -561,7 +594,7 @@ def in_background(function):
 
 
 def test_health_answers_fast_while_a_large_request_is_processed_and_the_deadline_drops_it(busy_server):
-    url, large = busy_server
+    url, large, _ = busy_server
     before = wait_idle(url)
     thread, result = in_background(lambda: httpx.post(f"{url}/v1/classify", json={"texts": large}, timeout=60))
     latencies = []
@@ -596,7 +629,7 @@ def test_health_answers_fast_while_a_large_request_is_processed_and_the_deadline
 
 
 def test_a_full_queue_is_answered_429_with_retry_after(busy_server):
-    url, large = busy_server
+    url, large, _ = busy_server
     before = wait_idle(url)
     thread, _ = in_background(lambda: httpx.post(f"{url}/v1/classify", json={"texts": large}, timeout=60))
     deadline = time.monotonic() + 20
@@ -615,32 +648,26 @@ def test_a_full_queue_is_answered_429_with_retry_after(busy_server):
     assert after["dropped"]["rejected"] - before["dropped"]["rejected"] == len(full)
 
 
-def test_threshold_and_calibrated_label_as_predict_does_and_health_names_the_rule(trained_run, score_eval,
-                                                                                    dev_posts, tmp_path):
+def test_threshold_and_calibrated_label_as_predict_does_and_health_names_the_rule(keyed_server, dev_posts, tmp_path):
     """The run with the evaluation of its own weights beside it, served with a recorded operating point and the
     recorded temperature: /v1/classify answers what `dynahate predict` answers with the same flags."""
     import shutil
 
-    run = tmp_path / "run"
-    shutil.copytree(trained_run, run)
-    shutil.copy(score_eval[0] / "eval_results.json", run / "eval_results.json")
-    flags = ["--threshold", "best_macro_f1", "--calibrated"]
+    url, run, _ = keyed_server
     posts = dev_posts[:12]
-    expected = [json.loads(line) for line in run_cli(["dynahate", "predict", "--adapter", str(run), *posts, *flags],
-                                                     env=OFFLINE_ENV).stdout.splitlines()]
-    proc, url = start_serve(run, tmp_path / "log", *flags, env=OFFLINE_ENV)
-    try:
-        served = classify(url, posts).json()
-        assert_same(served, expected)
-        test = recorded_splits(run)["test"]
-        point = {p["name"]: p for p in test["operating_points"]}["best_macro_f1"]
-        rule = {"threshold": point["threshold"], "threshold_name": "best_macro_f1",
-                "temperature": test["calibration"]["temperature"]}
-        assert all({key: item[key] for key in rule} == rule for item in served)
-        assert httpx.get(f"{url}/health").json()["decision_rule"] == rule
-    finally:
-        stop_serve(proc)
-    (run / "eval_results.json").unlink()
-    result = run_main(["serve", "--adapter", str(run), "--port", "0", "--calibrated"], check=False)
+    expected = [json.loads(line) for line in run_main(["predict", "--adapter", str(run), *posts, *RULE_FLAGS]
+                                                      ).stdout.splitlines()]
+    served = httpx.post(f"{url}/v1/classify", json={"texts": posts}, headers=with_key(), timeout=120).json()
+    assert_same(served, expected)
+    test = recorded_splits(run)["test"]
+    point = {p["name"]: p for p in test["operating_points"]}["best_macro_f1"]
+    rule = {"threshold": point["threshold"], "threshold_name": "best_macro_f1",
+            "temperature": test["calibration"]["temperature"]}
+    assert all({key: item[key] for key in rule} == rule for item in served)
+    assert httpx.get(f"{url}/health").json()["decision_rule"] == rule
+    without = tmp_path / "run"
+    shutil.copytree(run, without)
+    (without / "eval_results.json").unlink()
+    result = run_main(["serve", "--adapter", str(without), "--port", "0", "--calibrated"], check=False)
     assert result.returncode == 2 and len(result.stderr.splitlines()) == 1
     assert "--calibrated:" in result.stderr and "eval_results.json not found" in result.stderr
