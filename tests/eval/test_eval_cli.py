@@ -10,7 +10,7 @@ from dynahate.eval.fingerprint import fingerprint
 from dynahate.eval.predictions import raw_entries
 from dynahate.plugin.labels import LABELS
 from dynahate.plugin.splits import data_file, meta_file
-from dynahate.testing.cli import run_cli, run_main
+from dynahate.testing.cli import run_main
 from dynahate.testing.records import read_jsonl, recorded_splits
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -103,8 +103,8 @@ def test_show_misclassified_prints_misclassified_posts_only_when_asked(score_eva
     records = read_jsonl(data_file(prepared_data, "dev"))
     data_file(flipped, "dev").write_text("".join(
         json.dumps({**r, "output": LABELS[1 - LABELS.index(r["output"])]}) + "\n" for r in records))
-    args = ["dynahate", "eval", "--adapter", str(trained_run), "--data-dir", str(flipped), "--split", "dev"]
-    proc = run_cli([*args, "--output-dir", str(tmp_path / "new"), "--show-misclassified", "3"])
+    args = ["eval", "--adapter", str(trained_run), "--data-dir", str(flipped), "--split", "dev"]
+    proc = run_main([*args, "--output-dir", str(tmp_path / "new"), "--show-misclassified", "3"])
     wrong = [line for line in read_jsonl(tmp_path / "new" / "dev_predictions.jsonl") if line["pred"] != line["gold"]]
     shown = [line for line in proc.stdout.splitlines() if line.startswith("  [")]
     assert wrong and len(shown) == min(3, len(wrong))
@@ -112,7 +112,7 @@ def test_show_misclassified_prints_misclassified_posts_only_when_asked(score_eva
     assert "deprecated" not in proc.stderr
 
     # the old spelling, a deprecated alias for one release: the same lines, and one warning without post text
-    old = run_cli([*args, "--output-dir", str(tmp_path / "old"), "--show-examples", "3"])
+    old = run_main([*args, "--output-dir", str(tmp_path / "old"), "--show-examples", "3"])
     assert [line for line in old.stdout.splitlines() if line.startswith("  [")] == shown
     warnings = [line for line in old.stderr.splitlines() if "deprecated" in line]
     assert warnings == ["warning: --show-examples is deprecated; use --show-misclassified"]
