@@ -5,6 +5,7 @@ start ``llamafactory-cli`` from a test that is not marked. Checked here on small
 a real pytest (pytester, in a subprocess) with this conftest, and on the session running now.
 """
 
+import os
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,35 @@ def test_no_test_of_this_session_needs_training_without_the_marker(request):
                 if TRAINING_FIXTURES.intersection(getattr(item, "fixturenames", ()))
                 and item.get_closest_marker(INTEGRATION) is None]
     assert unmarked == []
+
+
+def test_a_module_fixture_is_built_on_one_worker_and_the_workers_share_the_cores(suite):
+    """``make test`` runs ``-n 2 --dist loadgroup``: conftest puts the tests of a module that use a module-scoped
+    fixture in one xdist group, so the fixture is built once. Should pytest-xdist stop honouring the groups (as it
+    silently did with pytest 9.2, pytest-dev/pytest-xdist#1386), the two workers would each build it, and this
+    fails. Each worker also computes with ``cores // 2`` OpenMP threads."""
+    threads = max(1, len(os.sched_getaffinity(0)) // 2)
+    suite.makepyfile(test_sample=f"""
+        import os
+        import pytest
+
+        @pytest.fixture(scope="module")
+        def expensive(tmp_path_factory):
+            return os.environ["PYTEST_XDIST_WORKER"]
+
+        @pytest.mark.parametrize("k", range(8))
+        def test_uses_it(expensive, k):
+            assert expensive == os.environ["PYTEST_XDIST_WORKER"]
+            assert os.environ["OMP_NUM_THREADS"] == "{threads}"
+
+        @pytest.mark.parametrize("k", range(8))
+        def test_plain(k):
+            pass
+    """)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("OMP_NUM_THREADS", raising=False)  # the small suite's conftest sets it, not ours
+        result = suite.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider")
+    assert result.ret == 0, result.stdout.str()
+    grouped = [line.strip() for line in result.stdout.str().splitlines() if "PASSED" in line and "test_uses_it" in line]
+    assert len(grouped) == 8 and all(line.endswith("@test_sample") for line in grouped), grouped
+    assert len({line.split("]")[0] for line in grouped}) == 1  # "[gw0] ..." or "[gw1] ...", not both

@@ -4,8 +4,10 @@
 would show: the exit status (``SystemExit`` from argparse included), standard output and standard
 error (the ``sys`` streams and the logging handlers that write to them), and an uncaught
 exception as a traceback with status 1. It is what a test uses unless the process boundary is
-the point (signals, torchrun, ``serve``, the installed entry point, and the Hub client, which
-reads ``HF_*`` variables once, at import): those use :func:`run_cli`, a real subprocess.
+the point (signals, torchrun, ``serve``, the installed entry point, and downloads from the Hub,
+which read ``HF_*`` variables once, at import): those use :func:`run_cli`, a real subprocess. A
+command that reaches the Hub through huggingface_hub alone (``publish``) runs in-process under
+``hub_server.hub_environment``.
 
 ``llamafactory-cli`` (training, prediction) runs only from a test marked ``integration``
 (:func:`require_integration_marker`; ``tests/conftest.py`` records the running test), so a new
