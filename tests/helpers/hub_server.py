@@ -305,9 +305,10 @@ def hub_environment(env: dict[str, str]) -> Iterator[None]:
     (huggingface_hub reads ``HF_ENDPOINT``, ``HF_HOME``, ``HF_HUB_OFFLINE`` ... once, at import): its source is run
     again under ``env`` and every constant that differs is set on the module, then put back.
 
-    For a command that reaches the Hub through ``huggingface_hub`` and the constants it reads when called
-    (``dynahate publish``); a module that copied a constant at its own import does not see the change, so a command
-    that downloads through transformers runs as a subprocess instead."""
+    For a command that reaches the Hub through ``huggingface_hub`` alone, which reads those constants when called:
+    ``dynahate publish``'s upload, and the fetch of a Hub adapter by eval, predict and hatecheck
+    (``snapshot_download``; the adapter then loads from its local snapshot). A module that copied a constant at its
+    own import would not see the change."""
     from huggingface_hub import constants
 
     saved_environ = dict(os.environ)

@@ -1,7 +1,8 @@
 """``--adapter USER/NAME[@REV]``: eval, predict, hatecheck and serve load an adapter from the Hub.
 
 The Hub is the loopback one (tests/hub_server.py) behind the real huggingface_hub client, reached
-through ``HF_ENDPOINT``, with a fresh ``HF_HOME`` cache per test. The trained tiny run is uploaded
+through ``HF_ENDPOINT``, with a fresh ``HF_HOME`` cache per test. Evaluations and predictions of the trained adapter
+fetched from it run in-process (``hub_main``); refusals and servers run as processes. The trained tiny run is uploaded
 whole (with a stand-in base-model weights file), so the tests can see that only the adapter and
 tokenizer files are requested. Refusals are checked against the real CLI: one ``error:`` line,
 exit 2, nothing written, and the token never printed.
@@ -17,9 +18,9 @@ import httpx
 import pytest
 
 from dynahate.inference.adapter_source import HUB_FILES
-from dynahate.testing.cli import FIXTURES, run_cli
+from dynahate.testing.cli import FIXTURES, run_cli, run_main
 from dynahate.testing.cli_refusal import assert_refused, snapshot
-from dynahate.testing.hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub
+from dynahate.testing.hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub, hub_environment
 from dynahate.testing.records import read_jsonl, recorded_splits
 from dynahate.testing.serve_process import free_port, start_serve, stop_serve
 
@@ -30,6 +31,14 @@ POSTS = ["the Drellans next door brought us soup", "a second post about nothing"
 def hub_env(hub_url: str, home: Path, token: str | None = WRITE_TOKEN, offline: bool = False) -> dict[str, str]:
     return {"HF_ENDPOINT": hub_url, "HF_HOME": str(home), "HF_HUB_OFFLINE": "1" if offline else "0",
             "HF_TOKEN": token or "", "HF_HUB_DISABLE_TELEMETRY": "1"}
+
+
+def hub_main(argv: list[str], env: dict[str, str]):
+    """``dynahate ARGV`` in this process, as a process started with ``env`` (``hub_env``) runs it: huggingface_hub's
+    download reads the constants that ``hub_environment`` recomputes, and the adapter it fetched loads from its
+    local snapshot. The refusals above run the console script instead."""
+    with hub_environment(env):
+        return run_main(argv)
 
 
 @contextmanager
@@ -185,10 +194,10 @@ def test_eval_from_the_hub_equals_the_local_run_and_records_the_commit(published
     hub, c1, _ = published
     local, remote = tmp_path / "local", tmp_path / "remote"
     common = ["--data-dir", str(prepared_data), "--split", "dev", "--batch-size", "4"]
-    run_cli(["dynahate", "eval", "--adapter", str(trained_run), "--output-dir", str(local), *common])
+    run_main(["eval", "--adapter", str(trained_run), "--output-dir", str(local), *common])
     hub.state.requests.clear()
-    proc = run_cli(["dynahate", "eval", "--adapter", REPO_ID, "--output-dir", str(remote), *common],
-                   env=hub_env(hub.url, tmp_path / "home"))
+    proc = hub_main(["eval", "--adapter", REPO_ID, "--output-dir", str(remote), *common],
+                    hub_env(hub.url, tmp_path / "home"))
     assert f"+ adapter {REPO_ID}@main (commit {c1})" in proc.stdout
 
     # only the adapter and tokenizer files were requested, the adapter's among them, at the resolved commit
@@ -211,26 +220,25 @@ def test_eval_from_the_hub_equals_the_local_run_and_records_the_commit(published
 def test_predict_picks_the_revision_and_works_offline_from_the_cache(published, trained_run, tmp_path):
     hub, c1, c2 = published
     home = tmp_path / "home"
-    local = run_cli(["dynahate", "predict", "--adapter", str(trained_run), *POSTS]).stdout
-    zeroed = run_cli(["dynahate", "predict", "--adapter", f"{REPO_ID}@zeroed", *POSTS], env=hub_env(hub.url, home))
+    local = run_main(["predict", "--adapter", str(trained_run), *POSTS]).stdout
+    zeroed = hub_main(["predict", "--adapter", f"{REPO_ID}@zeroed", *POSTS], hub_env(hub.url, home))
     assert f"adapter {REPO_ID}@zeroed (commit {c2})" in zeroed.stderr
     assert zeroed.stdout != local  # the branch's zeroed adapter, not main's
 
     hub.state.requests.clear()  # now offline: the cache alone (the branch name resolved through its cached ref)
-    offline = run_cli(["dynahate", "predict", "--adapter", f"{REPO_ID}@zeroed", *POSTS],
-                      env=hub_env(hub.url, home, offline=True))
+    offline = hub_main(["predict", "--adapter", f"{REPO_ID}@zeroed", *POSTS], hub_env(hub.url, home, offline=True))
     assert offline.stdout == zeroed.stdout and f"(commit {c2})" in offline.stderr
     assert hub.state.requests == []
 
-    by_commit = run_cli(["dynahate", "predict", "--adapter", f"{REPO_ID}@{c1}", *POSTS], env=hub_env(hub.url, home))
+    by_commit = hub_main(["predict", "--adapter", f"{REPO_ID}@{c1}", *POSTS], hub_env(hub.url, home))
     assert by_commit.stdout == local and f"adapter {REPO_ID}@{c1} (commit {c1})" in by_commit.stderr
 
 
 def test_hatecheck_from_the_hub_records_the_repo_and_commit(published, tmp_path):
     hub, c1, _ = published
     out = tmp_path / "out"
-    run_cli(["dynahate", "hatecheck", "--adapter", REPO_ID, "--csv", str(FIXTURES / "hatecheck_sample.csv"),
-             "--output-dir", str(out), "--batch-size", "4"], env=hub_env(hub.url, tmp_path / "home"))
+    hub_main(["hatecheck", "--adapter", REPO_ID, "--csv", str(FIXTURES / "hatecheck_sample.csv"),
+              "--output-dir", str(out), "--batch-size", "4"], hub_env(hub.url, tmp_path / "home"))
     adapter = recorded_splits(out)["hatecheck"]["adapter"]
     assert (adapter["repo_id"], adapter["revision"], adapter["commit"]) == (REPO_ID, None, c1)
     assert len(read_jsonl(out / "hatecheck_predictions.jsonl")) == 60
