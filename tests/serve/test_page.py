@@ -259,19 +259,6 @@ def test_the_page_is_usable_360_px_wide(page_server, browser, screenshots):
         browser.set_window_size(1000, 1000)
 
 
-@pytest.mark.integration
-def test_no_page_leaves_the_api_alone(trained_run, tmp_path):
-    proc, url = start_serve(trained_run, tmp_path / "server.log", "--no-page", env=OFFLINE_ENV)
-    try:
-        for path in ("/", "/page.js", "/page.css"):
-            assert httpx.get(f"{url}{path}").status_code == 404, path
-        assert httpx.get(f"{url}/health").status_code == 200
-        assert httpx.post(f"{url}/v1/classify", json={"texts": ["a post"]}, timeout=120).status_code == 200
-    finally:
-        stop_serve(proc)
-    assert "GET / (a page" not in (tmp_path / "server.log").read_text()
-
-
 def test_the_api_docs_policy_runs_the_docs_page_own_inline_script_and_blocks_any_other(browser):
     """``--api-docs``' ``/docs`` in a real browser: its one inline script passes the policy by its hash (offline, the
     CDN's Swagger UI does not load, so the script then fails on ``SwaggerUIBundle``: it ran), and a script added

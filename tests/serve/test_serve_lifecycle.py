@@ -32,15 +32,20 @@ def assert_calm_stop(code: int, text: str, name: str) -> None:
     assert "error:" not in text and "Traceback" not in text, text[-3000:]
 
 
-def test_ctrl_c_is_a_calm_stop_and_start_up_prints_no_model_configuration(trained_run, tmp_path):
+def test_ctrl_c_is_a_calm_stop_start_up_prints_no_model_configuration_and_no_page_leaves_the_api_alone(trained_run,
+                                                                                                        tmp_path):
     log = tmp_path / "server.log"
-    proc, url = start_serve(trained_run, log, env=OFFLINE_ENV)
+    proc, url = start_serve(trained_run, log, "--no-page", env=OFFLINE_ENV)
     try:
+        for path in ("/", "/page.js", "/page.css"):
+            assert httpx.get(f"{url}{path}").status_code == 404, path
         assert httpx.get(f"{url}/health").status_code == 200
+        assert httpx.post(f"{url}/v1/classify", json={"texts": ["a post"]}, timeout=120).status_code == 200
     finally:
         code = stop(proc, signal.SIGINT)
     text = log.read_text()
     assert_calm_stop(code, text, "SIGINT")
+    assert "GET / (a page" not in text
     assert text.count(MODEL_CONFIG) == 0, text[:3000]  # LLaMA-Factory's load printed it four times
     assert len(SERVING.findall(text)) == 1
     print(f"\nstart-up and stop printed {len(text.splitlines())} lines")
