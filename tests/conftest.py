@@ -13,7 +13,7 @@ A test that uses a module-scoped fixture is put in its module's ``xdist_group``:
 ``--dist loadgroup``, so a module's server, browser or evaluated run is built on one worker, once.
 
 Under pytest-xdist the workers share the cores: each one, and each process it starts, computes with ``cores //
-workers`` OpenMP threads.
+workers`` OpenMP threads, and torch's large CPU tensors use transparent huge pages.
 
 Nothing here downloads anything: the model is built locally and the Hub is kept offline.
 """
@@ -29,12 +29,14 @@ from pathlib import Path
 import pytest
 
 from dynahate.testing.cli import (
+    CURVE_OVERRIDES,
     INTEGRATION,
     OFFLINE_ENV,
     REPO,
     RUNNING,
     SAMPLE_CSV,
     TRAINING_FIXTURES,
+    lf_train,
     run_cli,
     run_main,
     train_tiny,
@@ -46,18 +48,23 @@ pytest_plugins = ["pytester"]  # tests/test_markers.py runs pytest on small test
 os.environ.update(OFFLINE_ENV)
 
 
-def _share_the_cores_among_the_workers() -> None:
-    """Under pytest-xdist, each worker and every process it starts (training, eval, servers) computes with
-    ``cores // workers`` OpenMP threads, not one per core each: torch's threads otherwise spin waiting for cores the
-    other workers hold. Measured on 2 cores (``benchmarks/omp_threads.py``, 2026-12-07): two 6-step trainings at once
-    took 132.5 s with the default threads and 67.9 s with one each (1.95x; CPU time 222 s and 116 s), to the same
-    losses. ``OMP_NUM_THREADS`` set by the user wins."""
+def _settings_for_processes_that_share_the_cores() -> None:
+    """Two settings for each xdist worker and every process it starts (training, eval, servers), measured side by side
+    by ``benchmarks/suite_settings.py`` (2 cores, 2026-12-07: two 6-step trainings at once took 106.7 s with torch's
+    defaults, 52.5 s with one thread each, 47.3 s with huge pages too, to the same losses); a value the user set wins.
+
+    - ``OMP_NUM_THREADS = cores // workers``: torch's threads, one per core in each process by default, otherwise spin
+      waiting for cores the other workers hold.
+    - ``THP_MEM_ALLOC_ENABLE=1``: torch asks for transparent huge pages for its large CPU tensors, so the logits over
+      the 128,256-token vocabulary, allocated at every training step, fault in 2 MB pages, not 4 kB ones.
+    """
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
     if workers > 1:
         os.environ.setdefault("OMP_NUM_THREADS", str(max(1, len(os.sched_getaffinity(0)) // workers)))
+    os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 
-_share_the_cores_among_the_workers()  # before torch is imported: it reads OMP_NUM_THREADS once
+_settings_for_processes_that_share_the_cores()  # before torch is imported: it reads both once
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects, and before xdist reads the groups
@@ -67,6 +74,26 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(INTEGRATION)
         if _uses_a_module_fixture(item) and item.get_closest_marker("xdist_group") is None:
             item.add_marker(pytest.mark.xdist_group(item.module.__name__))
+    if _the_whole_suite(config, items):
+        for item in items:
+            if item.get_closest_marker(INTEGRATION) is None and item.get_closest_marker("xdist_group") is None:
+                item.add_marker(pytest.mark.xdist_group(FAST_GROUP))
+
+
+FAST_GROUP = "not-integration"
+
+
+def _the_whole_suite(config, items) -> bool:
+    """Whether this run holds tests of both kinds with nothing deselected (``make test``): then the tests that need no
+    training (and no module fixture of a module they share with ones that do) form one xdist group. pytest-xdist
+    hands out the largest group first, so one worker starts on them while the other trains the shared run, which
+    every other large group waits for; without it both workers start on groups that wait for that training, and one
+    of them idles for the ~2.5 minutes it takes. With ``-m`` or ``-k`` (``make test-fast``) the tests spread as
+    usual."""
+    if config.getoption("markexpr", "") or config.getoption("keyword", ""):
+        return False
+    marked = [item.get_closest_marker(INTEGRATION) is not None for item in items]
+    return any(marked) and not all(marked)
 
 
 def _uses_a_module_fixture(item) -> bool:
@@ -143,6 +170,21 @@ def trained_run(tmp_path_factory, lf_workspace, tiny_model) -> Path:
     """The recipe trained long enough (``TINY_TRAIN_OVERRIDES``: 60 steps, LR 5e-3) that the tiny model answers
     with labels, as ``make demo`` trains it; once per run, whatever the number of xdist workers."""
     return built_once(tmp_path_factory, "trained-run", lambda out: train_tiny(lf_workspace, tiny_model, out))
+
+
+@pytest.fixture(scope="session")
+def tracked_run(tmp_path_factory, lf_workspace, tiny_model) -> Path:
+    """The exact recipe trained as the loss curves train it (``CURVE_OVERRIDES``: its batches of 24, 6 steps, a loss
+    logged at each), reporting to MLflow, TensorBoard and W&B, offline, in stores beside it (``run_tracker_env``):
+    one training for the curves of tests/plugin/test_train_integration.py and for the trackers' tests, which need a
+    run the trackers created; once per run. Its training log is beside it (``<folder>.log``)."""
+    from dynahate.testing.trackers import REPORT_TO, run_tracker_env
+
+    def train(out: Path) -> None:
+        proc = lf_train(lf_workspace, tiny_model, out, *CURVE_OVERRIDES, REPORT_TO, env=run_tracker_env(out))
+        out.with_name(f"{out.name}.log").write_text(proc.stdout + proc.stderr)
+
+    return built_once(tmp_path_factory, "tracked-exact-run", train)
 
 
 @pytest.fixture(scope="session")

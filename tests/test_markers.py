@@ -74,7 +74,7 @@ def test_a_module_fixture_is_built_on_one_worker_and_the_workers_share_the_cores
     """``make test`` runs ``-n 2 --dist loadgroup``: conftest puts the tests of a module that use a module-scoped
     fixture in one xdist group, so the fixture is built once. Should pytest-xdist stop honouring the groups (as it
     silently did with pytest 9.2, pytest-dev/pytest-xdist#1386), the two workers would each build it, and this
-    fails. Each worker also computes with ``cores // 2`` OpenMP threads."""
+    fails. Each worker also computes with ``cores // 2`` OpenMP threads and torch's huge pages."""
     threads = max(1, len(os.sched_getaffinity(0)) // 2)
     suite.makepyfile(test_sample=f"""
         import os
@@ -87,14 +87,15 @@ def test_a_module_fixture_is_built_on_one_worker_and_the_workers_share_the_cores
         @pytest.mark.parametrize("k", range(8))
         def test_uses_it(expensive, k):
             assert expensive == os.environ["PYTEST_XDIST_WORKER"]
-            assert os.environ["OMP_NUM_THREADS"] == "{threads}"
+            assert os.environ["OMP_NUM_THREADS"] == "{threads}" and os.environ["THP_MEM_ALLOC_ENABLE"] == "1"
 
         @pytest.mark.parametrize("k", range(8))
         def test_plain(k):
             pass
     """)
     with pytest.MonkeyPatch.context() as patch:
-        patch.delenv("OMP_NUM_THREADS", raising=False)  # the small suite's conftest sets it, not ours
+        for name in ("OMP_NUM_THREADS", "THP_MEM_ALLOC_ENABLE"):  # the small suite's conftest sets them, not ours
+            patch.delenv(name, raising=False)
         result = suite.runpytest_subprocess("-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider")
     assert result.ret == 0, result.stdout.str()
     grouped = [line.strip() for line in result.stdout.str().splitlines() if "PASSED" in line and "test_uses_it" in line]

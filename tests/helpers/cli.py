@@ -88,6 +88,13 @@ def lf_train(workspace: Path, model: Path, output_dir: Path, *overrides: str, re
                     f"output_dir={output_dir}", "bf16=false", *overrides], cwd=workspace, env=env)
 
 
+# The loss curves' runs (tests/plugin/test_train_integration.py): a recipe as it is (its batches of 24) for 6
+# optimizer steps at the tiny model's learning rate, a loss logged every step, no evaluation or checkpoint on the way.
+CURVE_STEPS = 6
+CURVE_OVERRIDES = (f"max_steps={CURVE_STEPS}", "learning_rate=5e-3", "logging_steps=1", "eval_steps=1000",
+                   "save_steps=1000")
+
+
 def train_tiny(workspace: Path, model: Path, output_dir: Path, *overrides: str, env: dict[str, str] | None = None):
     """The recipe trained on the tiny model until it answers with labels (``TINY_TRAIN_OVERRIDES``, as ``make demo``
     and the tests' ``trained_run``), with ``overrides`` after them."""

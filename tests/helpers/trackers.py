@@ -7,6 +7,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
+REPORT_TO = "report_to=[mlflow,tensorboard,wandb]"  # LLaMA-Factory reads the override as a list (OmegaConf)
+
+
+def run_tracker_env(run: Path) -> dict[str, str]:
+    """The trackers' stores of the training ``run`` beside its folder, its W&B runs under it (``WANDB_DIR``)."""
+    return tracker_env(run.with_name(run.name + "-trackers"), wandb_dir=run)
+
 
 def tracker_env(folder: Path, wandb_dir: Path | None = None) -> dict[str, str]:
     """MLflow on an SQLite store in ``folder``; W&B offline and silent, every file of it in ``folder`` (its runs

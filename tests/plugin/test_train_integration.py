@@ -7,7 +7,7 @@ from safetensors import safe_open
 
 from dynahate.plugin.lf_workspace import DATA_SUBDIR
 from dynahate.plugin.splits import data_file
-from dynahate.testing.cli import RECIPE, lf_train
+from dynahate.testing.cli import CURVE_OVERRIDES, CURVE_STEPS, RECIPE, lf_train
 from dynahate.testing.records import read_jsonl
 
 pytestmark = pytest.mark.integration
@@ -16,11 +16,11 @@ PROJECTIONS = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "
 
 
 @pytest.fixture(scope="module")
-def exact_run(curve_run):
+def exact_run(tracked_run):
     """The exact recipe's run of the loss curves below, also theirs (the recipe's model, 4-bit quantization, LoRA,
-    data and batches; their 6 steps, learning rate and logging, no evaluation or checkpoint): its folder and log."""
-    out = curve_run("exact")
-    return out, out.with_name(f"{out.name}.log").read_text()
+    data and batches; their 6 steps, learning rate and logging, no evaluation or checkpoint), which reports to the
+    trackers for tests/eval/trackers (``tracked_run``): its folder and log."""
+    return tracked_run, tracked_run.with_name(f"{tracked_run.name}.log").read_text()
 
 
 def test_exact_recipe_trains_a_4bit_qlora_adapter(exact_run, tiny_model):
@@ -62,13 +62,13 @@ def test_trained_run_learns_the_labels(trained_run):
 # for the same samples: 6 optimizer steps of 24 = 144 samples, inside the first epoch of the 204-row sample. The
 # tiny model needs a learning rate of 5e-3 (as TINY_TRAIN_OVERRIDES) to move in 6 steps; liger is GPU-only. A loss
 # is logged every step: the mean over the step's label tokens.
-STEPS = 6
-SAME_SAMPLES = (f"max_steps={STEPS}", "learning_rate=5e-3", "logging_steps=1", "eval_steps=1000", "save_steps=1000")
+STEPS = CURVE_STEPS
 FAST = RECIPE.with_name("dynahate_qlora_fast.yaml")
 RANDOM_BATCHES = "fast, random batches"
-CURVE_RUNS = {"exact": (RECIPE, ()), "fast": (FAST, ("enable_liger_kernel=false",)),
+# the exact recipe's run is the session's tracked_run (the same overrides, reporting to the trackers as well)
+CURVE_RUNS = {"fast": (FAST, ("enable_liger_kernel=false",)),
               RANDOM_BATCHES: (FAST, ("enable_liger_kernel=false", "train_sampling_strategy=random"))}
-CURVE_FOLDERS = {"exact": "exact", "fast": "fast", RANDOM_BATCHES: "fast-random"}
+CURVE_FOLDERS = {"fast": "fast", RANDOM_BATCHES: "fast-random"}
 # Measured here (2-core CPU, 2026-12-06), losses of the 6 steps: exact 12.168 12.667 9.382 5.921 4.943 5.159; fast
 # with transformers' random sampler 12.168 12.667 9.394 5.930 4.971 5.206 (the exact recipe's 24 samples at each
 # step: within 0.9 %; 2.9 % by step 8 of a 10-step run: rounding and dropout draws of other batch shapes, amplified);
@@ -92,7 +92,7 @@ def curve_run(lf_workspace, tiny_model, build_once):
         recipe, extra = CURVE_RUNS[name]
 
         def train(out):
-            proc = lf_train(lf_workspace, tiny_model, out, *SAME_SAMPLES, *extra, recipe=recipe)
+            proc = lf_train(lf_workspace, tiny_model, out, *CURVE_OVERRIDES, *extra, recipe=recipe)
             out.with_name(f"{out.name}.log").write_text(proc.stdout + proc.stderr)
 
         return build_once(f"curve-{CURVE_FOLDERS[name]}", train)
@@ -101,11 +101,13 @@ def curve_run(lf_workspace, tiny_model, build_once):
 
 
 @pytest.fixture(scope="module")
-def loss_curves(curve_run):
+def loss_curves(curve_run, tracked_run):
     """Each run's loss at each of its 6 steps."""
     curves = {}
-    for name, (recipe, _) in CURVE_RUNS.items():
-        state = json.loads((curve_run(name) / "trainer_state.json").read_text())
+    for name, (recipe, run) in {"exact": (RECIPE, tracked_run),
+                                **{name: (recipe, curve_run(name)) for name, (recipe, _) in CURVE_RUNS.items()}
+                                }.items():
+        state = json.loads((run / "trainer_state.json").read_text())
         assert state["global_step"] == STEPS and state["train_batch_size"] == (3 if recipe == RECIPE else 24)
         curves[name] = [entry["loss"] for entry in state["log_history"] if "loss" in entry]
     return curves

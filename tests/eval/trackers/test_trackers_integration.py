@@ -4,8 +4,8 @@ run folder; each tracker's own reader finds every figure equal to ``eval_results
 (the MLflow run holding the training's loss, the TensorBoard directory holding it, the W&B run id of the training's
 files), and no post text in what was stored.
 
-One training serves the module, 10 steps (a sixth of ``trained_run``'s; the figures need not be good, only the
-training's own runs): the trackers need a run they created, which ``trained_run`` (``report_to: none``) is not."""
+The training is ``tracked_run`` (tests/conftest.py), the exact recipe's 6-step run of the loss curves: the figures
+need not be good, only the training's own runs, which ``trained_run`` (``report_to: none``) has not."""
 
 from __future__ import annotations
 
@@ -17,30 +17,16 @@ import pytest
 from dynahate.eval.trackers.names import ADAPTER_TAG, payload
 from dynahate.plugin.eval_record import RESULTS_NAME, read_record
 from dynahate.plugin.splits import data_file
-from dynahate.testing.cli import FIXTURES, run_main, train_tiny
+from dynahate.testing.cli import FIXTURES, run_main
 from dynahate.testing.records import read_jsonl
 from dynahate.testing.trackers import (
     mlflow_artifact_files,
     mlflow_runs,
+    run_tracker_env,
     tensorboard_scalars,
     tensorboard_tags,
-    tracker_env,
     wandb_run_folders,
 )
-
-REPORT_TO = "report_to=[mlflow,tensorboard,wandb]"  # LLaMA-Factory reads the override as a list (OmegaConf)
-SHORT = ("max_steps=10", "logging_steps=5", "eval_steps=5")  # a loss and an eval loss logged, twice each
-
-
-def _env(run: Path) -> dict[str, str]:
-    """The trackers' stores beside the run folder; W&B's runs under the run folder (WANDB_DIR)."""
-    return tracker_env(run.with_name(run.name + "-trackers"), wandb_dir=run)
-
-
-@pytest.fixture(scope="module")
-def tracked_run(build_once, lf_workspace, tiny_model) -> Path:
-    return build_once("tracked-run", lambda out: train_tiny(lf_workspace, tiny_model, out, REPORT_TO, *SHORT,
-                                                            env=_env(out)))
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +35,7 @@ def tracked_eval(build_once, tracked_run, prepared_data):
 
     def evaluate(marker: Path) -> None:
         proc = run_main(["eval", "--adapter", str(tracked_run), "--data-dir", str(prepared_data),
-                         "--report-to", "auto"], env=_env(tracked_run), cwd=tracked_run.parent)
+                         "--report-to", "auto"], env=run_tracker_env(tracked_run), cwd=tracked_run.parent)
         marker.mkdir()
         (marker / "proc.json").write_text(json.dumps([proc.stdout, proc.stderr]))
 
@@ -69,7 +55,7 @@ def _ours(metrics: dict[str, float], splits: list[str]) -> dict[str, float]:
 
 def _training_mlflow_run(run: Path):
     """The run MLflowCallback created for the training: the one with its loss and its output_dir."""
-    uri = _env(run)["MLFLOW_TRACKING_URI"]
+    uri = run_tracker_env(run)["MLFLOW_TRACKING_URI"]
     (training,) = [r for r in mlflow_runs(uri) if "loss" in r.data.metrics]
     assert training.data.params["output_dir"] == str(run)
     return uri, training
@@ -122,7 +108,7 @@ def test_auto_resumes_the_trainings_wandb_run(tracked_run, tracked_eval):
 
 def test_hatecheck_logs_into_the_same_runs(tracked_run, tracked_eval, tmp_path):
     proc = run_main(["hatecheck", "--adapter", str(tracked_run), "--csv", str(FIXTURES / "hatecheck_sample.csv"),
-                     "--report-to", "mlflow", "tensorboard"], env=_env(tracked_run), cwd=tmp_path)
+                     "--report-to", "mlflow", "tensorboard"], env=run_tracker_env(tracked_run), cwd=tmp_path)
     expected = _expected(tracked_run, ["hatecheck"])
     assert any(name.startswith("hatecheck/") and name.endswith("/accuracy") and name.count("/") == 2
                and name != "hatecheck/accuracy" for name in expected)  # per functional test

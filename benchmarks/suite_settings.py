@@ -1,12 +1,14 @@
-"""Threads per process when processes share the cores: the test suite's setting, measured side by side in one run.
+"""The settings tests/conftest.py gives every test process, measured side by side in one run.
 
 Starts ``--processes`` (default 2, as ``make test``'s two xdist workers) real ``llamafactory-cli train`` runs of
-``recipes/dynahate_qlora.yaml`` on the tiny model at once, first with torch's default threads (one per core each),
-then with ``OMP_NUM_THREADS = cores // processes`` each, as tests/conftest.py sets under pytest-xdist. Prints the wall
-time of each batch, the CPU time its processes used, the ratio, and whether the losses are the same.
+``recipes/dynahate_qlora.yaml`` on the tiny model at once, three times: with torch's defaults (a thread per core
+each); with ``OMP_NUM_THREADS = cores // processes`` each, as tests/conftest.py sets under pytest-xdist; and with
+``THP_MEM_ALLOC_ENABLE=1`` too (torch then asks for transparent huge pages for its large CPU tensors: the logits over
+Llama 3.1's 128,256-token vocabulary, allocated and freed at every step, fault in 2 MB pages instead of 4 kB ones).
+Prints the wall time of each batch, the CPU time its processes used, the ratios, and whether the losses are the same.
 
-    python benchmarks/omp_threads.py               # 6 steps of 24 samples each, 2 processes
-    python benchmarks/omp_threads.py --steps 10 --processes 3
+    python benchmarks/suite_settings.py               # 6 steps of 24 samples each, 2 processes
+    python benchmarks/suite_settings.py --steps 10 --processes 3
 """
 
 from __future__ import annotations
@@ -23,14 +25,15 @@ from pathlib import Path
 
 from tiny_run import RECIPE, SAMPLE
 
+SETTINGS = ("OMP_NUM_THREADS", "THP_MEM_ALLOC_ENABLE")
+
 
 def trainings_at_once(workspace: Path, model: Path, out: Path, processes: int, steps: int,
-                      threads: int | None) -> tuple[float, float, list[list[float]]]:
-    """(wall seconds, CPU seconds of the trainings, each run's losses) for ``processes`` trainings started at once."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1", "WANDB_DISABLED": "true"}
-    env.pop("OMP_NUM_THREADS", None)
-    if threads is not None:
-        env["OMP_NUM_THREADS"] = str(threads)
+                      settings: dict[str, str]) -> tuple[float, float, list[list[float]]]:
+    """(wall seconds, CPU seconds of the trainings, each run's losses) for ``processes`` trainings started at once,
+    with ``settings`` in their environment."""
+    env = {name: value for name, value in os.environ.items() if name not in SETTINGS}
+    env |= {"HF_HUB_OFFLINE": "1", "DISABLE_VERSION_CHECK": "1", "WANDB_DISABLED": "true", **settings}
     cli = Path(sys.executable).with_name("llamafactory-cli")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
@@ -58,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     from dynahate.plugin.lf_workspace import make_workspace
     from dynahate.plugin.tiny_model import build_tiny_model
 
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--processes", type=int, default=2, help="trainings at once (default 2)")
     parser.add_argument("--steps", type=int, default=6, help="optimizer steps of each training (default 6)")
     args = parser.parse_args(argv)
@@ -70,12 +73,18 @@ def main(argv: list[str] | None = None) -> int:
         prepare(SAMPLE, work / "prepared")
         workspace = make_workspace(work / "workspace", work / "prepared")
         print(f"{args.processes} trainings at once of {args.steps} steps on {cores} cores")
-        default = trainings_at_once(workspace, model, work / "default", args.processes, args.steps, None)
-        print(f"  default threads:        {default[0]:6.1f} s wall, {default[1]:6.1f} s CPU")
-        split = trainings_at_once(workspace, model, work / "shared", args.processes, args.steps, shared)
-        print(f"  OMP_NUM_THREADS={shared}:      {split[0]:6.1f} s wall, {split[1]:6.1f} s CPU")
-    print(f"ratio (default / shared), wall: {default[0] / split[0]:.2f}x; CPU: {default[1] / split[1]:.2f}x")
-    print(f"same losses: {default[2] == split[2]} (first run: {[round(loss, 4) for loss in split[2][0]]})")
+        runs = {"torch's defaults": {}, f"OMP_NUM_THREADS={shared}": {"OMP_NUM_THREADS": str(shared)},
+                f"OMP_NUM_THREADS={shared} THP_MEM_ALLOC_ENABLE=1": {"OMP_NUM_THREADS": str(shared),
+                                                                    "THP_MEM_ALLOC_ENABLE": "1"}}
+        measured = {}
+        for k, (name, settings) in enumerate(runs.items()):
+            measured[name] = trainings_at_once(workspace, model, work / str(k), args.processes, args.steps, settings)
+            print(f"  {name:40s} {measured[name][0]:6.1f} s wall, {measured[name][1]:6.1f} s CPU")
+    (base_wall, base_cpu, base_losses), *_ = measured.values()
+    for name, (wall, cpu, losses) in list(measured.items())[1:]:
+        print(f"ratio, torch's defaults / {name}: wall {base_wall / wall:.2f}x, CPU {base_cpu / cpu:.2f}x; "
+              f"same losses: {losses == base_losses}")
+    print(f"losses of the first run: {[round(loss, 4) for loss in base_losses[0]]}")
     return 0
 
 
