@@ -50,7 +50,6 @@ class LoopOptions:
     validators: int = 3
     votes: int = 2
     train_overrides: tuple[str, ...] = ()  # key=value for llamafactory-cli train (the tiny model's)
-    from_base_overrides: tuple[str, ...] | None = None  # also train from the base on all rounds, with these
     seed: int = 0
 
 
@@ -168,14 +167,6 @@ def run_loop(options: LoopOptions) -> dict[str, Path]:
     _run(_bin("llamafactory-cli"), "train", str(REPO / "recipes" / "dynahate_qlora.yaml"),
          f"model_name_or_path={base}", f"adapter_name_or_path={options.adapter}", f"dataset_dir={lf_data}",
          f"output_dir={run_next}", "overwrite_output_dir=true", *options.train_overrides, cwd=REPO)
-    paths = {}
-    if options.from_base_overrides is not None:
-        run_base = out / "run-from-base"
-        _say("training another adapter from the base on all rounds (the exact recipe as it is)")
-        _run(_bin("llamafactory-cli"), "train", str(REPO / "recipes" / "dynahate_qlora.yaml"),
-             f"model_name_or_path={base}", f"dataset_dir={lf_data}", f"output_dir={run_base}",
-             "overwrite_output_dir=true", *options.from_base_overrides, cwd=REPO)
-        paths["run_from_base"] = run_base
     eval_prev = out / "eval-previous"
     _say("evaluating the previous and the next adapter on the new splits")
     _dynahate("eval", "--adapter", str(options.adapter), "--data-dir", str(data),
@@ -189,7 +180,7 @@ def run_loop(options: LoopOptions) -> dict[str, Path]:
          "--stage-dir", str(stage), "--compare-to", str(eval_prev), "--collected-round",
          str(round_csv.with_name("round8.round.json")), "--dry-run", "--force")
     _say(f"the next adapter's card: {stage / 'README.md'} (staged, not uploaded)")
-    return {**paths, "db": out / "collect.sqlite3", "round_csv": round_csv, "votes": out / "round8.votes.jsonl",
+    return {"db": out / "collect.sqlite3", "round_csv": round_csv, "votes": out / "round8.votes.jsonl",
             "summary": out / "round8.round.json", "data": data, "run_next": run_next, "eval_previous": eval_prev,
             "comparison": comparison, "card": stage / "README.md"}
 
