@@ -30,13 +30,14 @@ import pytest
 
 from dynahate.testing.cli import (
     CURVE_OVERRIDES,
+    FAST_GROUP,
     INTEGRATION,
     OFFLINE_ENV,
     REPO,
     RUNNING,
     SAMPLE_CSV,
     TRAINING_FIXTURES,
-    lf_train,
+    lf_train_logged,
     run_cli,
     run_main,
     train_tiny,
@@ -78,9 +79,6 @@ def pytest_collection_modifyitems(config, items):
         for item in items:
             if item.get_closest_marker(INTEGRATION) is None and item.get_closest_marker("xdist_group") is None:
                 item.add_marker(pytest.mark.xdist_group(FAST_GROUP))
-
-
-FAST_GROUP = "not-integration"
 
 
 def _the_whole_suite(config, items) -> bool:
@@ -180,11 +178,8 @@ def tracked_run(tmp_path_factory, lf_workspace, tiny_model) -> Path:
     run the trackers created; once per run. Its training log is beside it (``<folder>.log``)."""
     from dynahate.testing.trackers import REPORT_TO, run_tracker_env
 
-    def train(out: Path) -> None:
-        proc = lf_train(lf_workspace, tiny_model, out, *CURVE_OVERRIDES, REPORT_TO, env=run_tracker_env(out))
-        out.with_name(f"{out.name}.log").write_text(proc.stdout + proc.stderr)
-
-    return built_once(tmp_path_factory, "tracked-exact-run", train)
+    return built_once(tmp_path_factory, "tracked-exact-run", lambda out: lf_train_logged(
+        lf_workspace, tiny_model, out, *CURVE_OVERRIDES, REPORT_TO, env=run_tracker_env(out)))
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from dynahate.testing.cli import INTEGRATION, TRAINING_FIXTURES
+from dynahate.testing.cli import FAST_GROUP, INTEGRATION, TRAINING_FIXTURES
 
 CONFTEST = Path(__file__).with_name("conftest.py")
 
@@ -74,7 +74,8 @@ def test_a_module_fixture_is_built_on_one_worker_and_the_workers_share_the_cores
     """``make test`` runs ``-n 2 --dist loadgroup``: conftest puts the tests of a module that use a module-scoped
     fixture in one xdist group, so the fixture is built once. Should pytest-xdist stop honouring the groups (as it
     silently did with pytest 9.2, pytest-dev/pytest-xdist#1386), the two workers would each build it, and this
-    fails. Each worker also computes with ``cores // 2`` OpenMP threads and torch's huge pages."""
+    fails. Each worker also computes with ``cores // 2`` OpenMP threads and torch's huge pages. With integration
+    tests in the run and nothing deselected, the other tests form one group."""
     threads = max(1, len(os.sched_getaffinity(0)) // 2)
     suite.makepyfile(test_sample=f"""
         import os
@@ -92,6 +93,10 @@ def test_a_module_fixture_is_built_on_one_worker_and_the_workers_share_the_cores
         @pytest.mark.parametrize("k", range(8))
         def test_plain(k):
             pass
+
+        @pytest.mark.integration
+        def test_slow():
+            pass
     """)
     with pytest.MonkeyPatch.context() as patch:
         for name in ("OMP_NUM_THREADS", "THP_MEM_ALLOC_ENABLE"):  # the small suite's conftest sets them, not ours
@@ -101,3 +106,5 @@ def test_a_module_fixture_is_built_on_one_worker_and_the_workers_share_the_cores
     grouped = [line.strip() for line in result.stdout.str().splitlines() if "PASSED" in line and "test_uses_it" in line]
     assert len(grouped) == 8 and all(line.endswith("@test_sample") for line in grouped), grouped
     assert len({line.split("]")[0] for line in grouped}) == 1  # "[gw0] ..." or "[gw1] ...", not both
+    plain = [line.strip() for line in result.stdout.str().splitlines() if "PASSED" in line and "test_plain" in line]
+    assert len(plain) == 8 and all(line.endswith(f"@{FAST_GROUP}") for line in plain), plain

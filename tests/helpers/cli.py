@@ -4,10 +4,10 @@
 would show: the exit status (``SystemExit`` from argparse included), standard output and standard
 error (the ``sys`` streams and the logging handlers that write to them), and an uncaught
 exception as a traceback with status 1. It is what a test uses unless the process boundary is
-the point (signals, torchrun, ``serve``, the installed entry point, and downloads from the Hub,
-which read ``HF_*`` variables once, at import): those use :func:`run_cli`, a real subprocess. A
-command that reaches the Hub through huggingface_hub alone (``publish``) runs in-process under
-``hub_server.hub_environment``.
+the point (signals, torchrun, ``serve``, the installed entry point): those use :func:`run_cli`, a
+real subprocess. A command that reaches the Hub through huggingface_hub, which reads ``HF_*``
+variables once, at import (``publish``; eval, predict and hatecheck of a Hub adapter), runs
+in-process under ``hub_server.hub_environment``.
 
 ``llamafactory-cli`` (training, prediction) runs only from a test marked ``integration``
 (:func:`require_integration_marker`; ``tests/conftest.py`` records the running test), so a new
@@ -47,6 +47,7 @@ OFFLINE_ENV = {
 # Fixtures that run `llamafactory-cli train` (directly or through another): a test using one is an integration test.
 TRAINING_FIXTURES = frozenset({"trained_run", "lf_predict_run", "tracked_run"})
 INTEGRATION = "integration"
+FAST_GROUP = "not-integration"  # under `make test`, the xdist group of the tests that need no training (conftest)
 RUNNING: dict[str, pytest.Item | None] = {"item": None}
 """The pytest item being set up or run (``tests/conftest.py`` keeps it), or None outside a test."""
 
@@ -95,6 +96,13 @@ CURVE_OVERRIDES = (f"max_steps={CURVE_STEPS}", "learning_rate=5e-3", "logging_st
                    "save_steps=1000")
 
 
+def lf_train_logged(workspace: Path, model: Path, output_dir: Path, *overrides: str, recipe: Path = RECIPE,
+                    env: dict[str, str] | None = None) -> None:
+    """:func:`lf_train`, with what the training printed written beside its folder (``<output_dir>.log``)."""
+    proc = lf_train(workspace, model, output_dir, *overrides, recipe=recipe, env=env)
+    output_dir.with_name(f"{output_dir.name}.log").write_text(proc.stdout + proc.stderr)
+
+
 def train_tiny(workspace: Path, model: Path, output_dir: Path, *overrides: str, env: dict[str, str] | None = None):
     """The recipe trained on the tiny model until it answers with labels (``TINY_TRAIN_OVERRIDES``, as ``make demo``
     and the tests' ``trained_run``), with ``overrides`` after them."""
@@ -104,7 +112,8 @@ def train_tiny(workspace: Path, model: Path, output_dir: Path, *overrides: str, 
 
 
 @contextlib.contextmanager
-def _environment(env: dict[str, str] | None) -> Iterator[None]:
+def environment_added(env: dict[str, str] | None) -> Iterator[None]:
+    """``env`` added to ``os.environ`` for the block, the whole environment put back after it."""
     saved = dict(os.environ)
     os.environ.update(env or {})
     try:
@@ -172,7 +181,7 @@ def run_main(argv: list[str], *, cwd: Path | None = None, env: dict[str, str] | 
                              "use run_cli (a subprocess)")
     data = stdin.encode("utf-8") if isinstance(stdin, str) else stdin
     previous_dir = os.getcwd()
-    with _environment(env), _fresh_logging_levels(), _captured(data) as (out, err):
+    with environment_added(env), _fresh_logging_levels(), _captured(data) as (out, err):
         try:
             if cwd is not None:
                 os.chdir(cwd)

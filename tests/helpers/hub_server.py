@@ -41,13 +41,14 @@ import contextlib
 import hashlib
 import importlib.util
 import json
-import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
+
+from dynahate.testing.cli import environment_added
 
 WRITE_TOKEN = "hf_test_write_token_0123456789"
 READ_TOKEN = "hf_test_read_token_0123456789"
@@ -311,21 +312,18 @@ def hub_environment(env: dict[str, str]) -> Iterator[None]:
     own import would not see the change."""
     from huggingface_hub import constants
 
-    saved_environ = dict(os.environ)
-    saved_constants: dict[str, object] = {}
-    try:
-        os.environ.update(env)
-        spec = importlib.util.spec_from_file_location("_hub_constants_as_started", constants.__file__)
-        assert spec is not None and spec.loader is not None
-        fresh = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(fresh)
-        for name, value in vars(fresh).items():
-            if name.isupper() and getattr(constants, name, None) != value:
-                saved_constants[name] = getattr(constants, name)
+    saved: dict[str, object] = {}
+    with environment_added(env):
+        try:
+            spec = importlib.util.spec_from_file_location("_hub_constants_as_started", constants.__file__)
+            assert spec is not None and spec.loader is not None
+            fresh = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(fresh)
+            for name, value in vars(fresh).items():
+                if name.isupper() and getattr(constants, name, None) != value:
+                    saved[name] = getattr(constants, name)
+                    setattr(constants, name, value)
+            yield
+        finally:
+            for name, value in saved.items():
                 setattr(constants, name, value)
-        yield
-    finally:
-        for name, value in saved_constants.items():
-            setattr(constants, name, value)
-        os.environ.clear()
-        os.environ.update(saved_environ)

@@ -7,7 +7,7 @@ from safetensors import safe_open
 
 from dynahate.plugin.lf_workspace import DATA_SUBDIR
 from dynahate.plugin.splits import data_file
-from dynahate.testing.cli import CURVE_OVERRIDES, CURVE_STEPS, RECIPE, lf_train
+from dynahate.testing.cli import CURVE_OVERRIDES, CURVE_STEPS, RECIPE, lf_train_logged
 from dynahate.testing.records import read_jsonl
 
 pytestmark = pytest.mark.integration
@@ -90,12 +90,8 @@ def curve_run(lf_workspace, tiny_model, build_once):
 
     def run(name: str):
         recipe, extra = CURVE_RUNS[name]
-
-        def train(out):
-            proc = lf_train(lf_workspace, tiny_model, out, *CURVE_OVERRIDES, *extra, recipe=recipe)
-            out.with_name(f"{out.name}.log").write_text(proc.stdout + proc.stderr)
-
-        return build_once(f"curve-{CURVE_FOLDERS[name]}", train)
+        return build_once(f"curve-{CURVE_FOLDERS[name]}", lambda out: lf_train_logged(
+            lf_workspace, tiny_model, out, *CURVE_OVERRIDES, *extra, recipe=recipe))
 
     return run
 
@@ -103,10 +99,10 @@ def curve_run(lf_workspace, tiny_model, build_once):
 @pytest.fixture(scope="module")
 def loss_curves(curve_run, tracked_run):
     """Each run's loss at each of its 6 steps."""
+    runs = {"exact": (RECIPE, tracked_run)}
+    runs |= {name: (recipe, curve_run(name)) for name, (recipe, _) in CURVE_RUNS.items()}
     curves = {}
-    for name, (recipe, run) in {"exact": (RECIPE, tracked_run),
-                                **{name: (recipe, curve_run(name)) for name, (recipe, _) in CURVE_RUNS.items()}
-                                }.items():
+    for name, (recipe, run) in runs.items():
         state = json.loads((run / "trainer_state.json").read_text())
         assert state["global_step"] == STEPS and state["train_batch_size"] == (3 if recipe == RECIPE else 24)
         curves[name] = [entry["loss"] for entry in state["log_history"] if "loss" in entry]

@@ -180,7 +180,8 @@ def keyed_server(trained_run, score_eval, tmp_path_factory):
     shutil.copytree(trained_run, run)
     shutil.copy(score_eval[0] / "eval_results.json", run / "eval_results.json")
     log = folder / "server.log"
-    proc, url = start_serve(run, log, "--show-examples", *RULE_FLAGS, env={**OFFLINE_ENV, "API_KEY": KEY})
+    proc, url = start_serve(run, log, "--show-examples", *RULE_FLAGS,
+                            env={**OFFLINE_ENV, "API_KEY": KEY, "PYTHONUNBUFFERED": "1"})
     yield url, run, log
     stop_serve(proc)
 
@@ -432,19 +433,16 @@ def test_show_examples_is_a_deprecated_alias_of_log_requests_and_warns_in_one_li
         f"error: cannot listen on 127.0.0.1:{port}: the port is already in use"]
 
 
-@pytest.mark.parametrize("spelling", ["--log-requests", "--show-examples"])
-def test_log_requests_logs_each_chat_request_once_under_either_spelling(busy_server, keyed_server, spelling):
-    """``busy_server`` runs with ``--log-requests``, ``keyed_server`` with its deprecated spelling."""
+@pytest.mark.parametrize("spelling, served, headers", [("--log-requests", "busy_server", {}),
+                                                      ("--show-examples", "keyed_server", with_key())])
+def test_log_requests_logs_each_chat_request_once_under_either_spelling(request, spelling, served, headers):
+    """``busy_server`` runs with ``--log-requests``, ``keyed_server`` with its deprecated spelling; both unbuffered, so
+    what the server printed while answering is in its log when the answer arrives."""
+    url, _, log = request.getfixturevalue(served)
     post = f"{MARKER} a post to log under {spelling}"
-    if spelling == "--log-requests":
-        url, log, headers = busy_server[0], busy_server[2], {}
-    else:
-        url, log, headers = keyed_server[0], keyed_server[2], with_key()
     answer = post_json(url, "/v1/chat/completions", chat_body(post, temperature=0, max_tokens=4), headers=headers)
     assert answer.status_code == 200, answer.text
-    wait_for_text(log, post)
-    time.sleep(0.5)  # a second line with the post, were there one, would follow at once
-    text = log.read_text()
+    text = wait_for_text(log, post)
     assert text.count(post) == 1, text[-3000:]  # LLaMA-Factory's request log, not dynahate's pre-check too
     warnings = [line for line in text.splitlines() if "deprecated" in line]
     assert warnings == (["warning: --show-examples is deprecated; use --log-requests"]
@@ -580,7 +578,8 @@ def busy_server(trained_run, tmp_path_factory):
     requests logged: (base URL, large posts, the server's log)."""
     log = tmp_path_factory.mktemp("busy") / "server.log"
     proc, url = start_serve(trained_run, log, "--cutoff-len", "4096", "--max-texts", "256", "--token-budget", "2048",
-                            "--max-queue", "2", "--request-timeout", "3", "--log-requests", env=OFFLINE_ENV)
+                            "--max-queue", "2", "--request-timeout", "3", "--log-requests",
+                            env={**OFFLINE_ENV, "PYTHONUNBUFFERED": "1"})
     rng = random.Random(3)
     yield url, [words(rng, 5000) for _ in range(LARGE_POSTS)], log
     stop_serve(proc)
