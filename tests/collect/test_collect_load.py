@@ -4,9 +4,9 @@ HTTP, and an owner voting among them.
 
 Afterwards every entry and vote answered 201 is in the database exactly once (read with plain SQL), nothing was
 answered 500 (or anything but 200, 201 and the expected 409 of a settled entry or a second vote), and every figure
-of ``GET /api/stats`` and ``dynahate collect stats --json`` equals a count made by hand in SQL. Then the same load
-with the server killed by SIGKILL halfway: after a restart on the same database, nothing that was answered 201
-before the kill is missing, and the figures still add up.
+of ``GET /api/stats`` and ``dynahate collect stats --json`` equals a count made by hand in SQL. Then, on the same
+server, the same load again, cut by SIGKILL halfway: after a restart on the same database, nothing that was answered
+201 before the kill is missing, and the figures still add up.
 """
 
 from __future__ import annotations
@@ -299,62 +299,54 @@ def collect_db(request, new_db_url) -> tuple[str, dict[str, str], tuple[Rows, Ro
     return db_url, tokens, earlier_round(db_url, tokens)
 
 
-def test_twenty_annotators_write_and_validate_at_once(trained_run, collect_db, tmp_path):
+def test_twenty_annotators_write_and_validate_at_once_and_a_kill_in_the_middle_loses_nothing_accepted(
+        trained_run, collect_db, tmp_path):
+    """One server, two loads: the first runs to the end, and the database then holds exactly what was answered 201
+    and figures that add up; the second is cut by SIGKILL after 60 answers 201, and after a restart on the same
+    database nothing answered 201 before the kill is missing and the figures still add up."""
     db_url, tokens, earlier = collect_db
     log = tmp_path / "server.log"
     started = time.monotonic()
     proc, url = start_collect(trained_run, db_url, log, *SERVE_ARGS, env=OFFLINE_ENV)
     seconds = {"start": time.monotonic() - started}
+    whole = Load(url, tokens)
     try:
-        load = Load(url, tokens)
         started = time.monotonic()
-        run_load(load)
+        run_load(whole)
         seconds["load"] = time.monotonic() - started
-        assert load.unexpected == [], load.answers
-        assert load.answers[("entry", 201)] == len(ANNOTATORS + [OWNER]) * ORIGINALS
-        assert load.answers[("perturbation", 201)] == load.answers[("entry", 201)]
-        assert load.answers[("vote", 201)] > 0 and load.answers[("second vote", 409)] > 0
-        check_present_once(db_url, load, earlier, exactly=True)
+        assert whole.unexpected == [], whole.answers
+        assert whole.answers[("entry", 201)] == len(ANNOTATORS + [OWNER]) * ORIGINALS
+        assert whole.answers[("perturbation", 201)] == whole.answers[("entry", 201)]
+        assert whole.answers[("vote", 201)] > 0 and whole.answers[("second vote", 409)] > 0
+        check_present_once(db_url, whole, earlier, exactly=True)
         by_hand = check_figures(url, db_url, tokens[OWNER])
         earlier_figures, round_figures = by_hand["rounds"]
         assert (earlier_figures["round"], round_figures["round"]) == (EARLIER_ROUND, "8")
         assert earlier_figures["entries"] == len(earlier[0]) and earlier_figures["vote_pairs"] > 0
-        assert round_figures["entries"] == len(load.entries) and round_figures["vote_pairs"] > 0
+        assert round_figures["entries"] == len(whole.entries) and round_figures["vote_pairs"] > 0
         assert round_figures["verified"] + round_figures["rejected"] > 0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=60)
-    check_log(log, load)
-    print(f"\n{timings(seconds)}; {request_summary(load)}")
 
-
-def test_killed_in_the_middle_of_the_load_nothing_accepted_is_lost(trained_run, collect_db, tmp_path):
-    db_url, tokens, earlier = collect_db
-    log = tmp_path / "server.log"
-    started = time.monotonic()
-    proc, url = start_collect(trained_run, db_url, log, *SERVE_ARGS, env=OFFLINE_ENV)
-    seconds = {"start": time.monotonic() - started}
-    load = Load(url, tokens, proc=proc, kill_after=60)
-    try:
+        cut = Load(url, tokens, proc=proc, kill_after=60)
         started = time.monotonic()
-        run_load(load)
-        seconds["load"] = time.monotonic() - started
+        run_load(cut)
+        seconds["load killed halfway"] = time.monotonic() - started
     finally:
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=60)
-    assert load.killed and proc.returncode == -signal.SIGKILL
-    assert load.unexpected == [], load.answers
-    assert load.lost > 0  # the clients were still writing when it died
-    check_present_once(db_url, load, earlier, exactly=False)
+    assert cut.killed and proc.returncode == -signal.SIGKILL
+    assert cut.unexpected == [], cut.answers
+    assert cut.lost > 0  # the clients were still writing when it died
+    before = ([*earlier[0], *whole.entries], [*earlier[1], *whole.votes])
+    check_present_once(db_url, cut, before, exactly=False)
     entries, votes = stored(db_url)
-    unanswered = len(entries) + len(votes) - sum(map(len, (*earlier, load.entries, load.votes)))
+    unanswered = len(entries) + len(votes) - sum(map(len, (*before, cut.entries, cut.votes)))
 
     started = time.monotonic()
     proc, url = start_collect(trained_run, db_url, log, *SERVE_ARGS, env=OFFLINE_ENV)
     seconds["restart"] = time.monotonic() - started
     try:
-        check_present_once(db_url, load, earlier, exactly=False)
+        check_present_once(db_url, cut, before, exactly=False)
         after = httpx.post(f"{url}/api/entries", headers=bearer(tokens[ANNOTATORS[0]]), timeout=60,
                            json={"text": "written after the restart", "label": "not hate"})
         assert after.status_code == 201, after.text
@@ -362,9 +354,11 @@ def test_killed_in_the_middle_of_the_load_nothing_accepted_is_lost(trained_run, 
     finally:
         proc.terminate()
         proc.wait(timeout=60)
-    check_log(log, load)
-    print(f"\n{timings(seconds)}; killed after {load.kill_after} answers 201; {load.lost} clients got no answer; "
-          f"{unanswered} entries and votes were stored without their answer arriving; {request_summary(load)}")
+    check_log(log, whole)
+    check_log(log, cut)
+    print(f"\n{timings(seconds)}; {request_summary(whole)}; then killed after {cut.kill_after} answers 201: "
+          f"{cut.lost} clients got no answer; {unanswered} entries and votes were stored without their answer "
+          f"arriving; {request_summary(cut)}")
 
 
 def check_log(log: Path, load: Load) -> None:

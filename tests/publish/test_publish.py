@@ -34,6 +34,27 @@ def evaluated_run(trained_run, prepared_data, tmp_path_factory):
     return run
 
 
+@pytest.fixture(scope="module")
+def dry_run_stage(evaluated_run, prepared_data, tmp_path_factory):
+    """What ``dynahate publish RUN --repo-id someone/x --dry-run`` staged for the evaluated run: one dry run for the
+    tests that only read its card and files."""
+    stage = tmp_path_factory.mktemp("dry-run") / "s"
+    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
+    return stage
+
+
+@pytest.fixture(scope="module")
+def llama3_template(tiny_model):
+    """(tokenizer, template): LLaMA-Factory's ``llama3`` template on the tiny model's tokenizer, as training renders
+    an example."""
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    return tokenizer, get_template_and_fix_tokenizer(tokenizer, DataArguments(template="llama3"))
+
+
 def publish(run, *args, data_dir, env=None, check=True):
     """``dynahate publish`` in this process; with ``env`` (``hub_env``'s variables) as a process started with them
     would run it, pointed at the loopback Hub (``hub_environment``: huggingface_hub reads HF_* at import)."""
@@ -105,20 +126,12 @@ def test_dry_run_stages_the_allowlist_and_a_card_that_parses(evaluated_run, prep
     assert "overridden at launch" in text
 
 
-def test_card_usage_snippet_builds_the_training_prompt_token_for_token(evaluated_run, prepared_data, tiny_model,
-                                                                      tmp_path):
-    from llamafactory.data import get_template_and_fix_tokenizer
-    from llamafactory.hparams import DataArguments
-    from transformers import AutoTokenizer
-
+def test_card_usage_snippet_builds_the_training_prompt_token_for_token(dry_run_stage, prepared_data, llama3_template):
     from dynahate.publish.card import prompt_code
 
-    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(tmp_path / "s"),
-            data_dir=prepared_data)
     namespace: dict = {}
-    exec(prompt_code((tmp_path / "s" / "README.md").read_text()), namespace)  # the card's own code
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="llama3"))
+    exec(prompt_code((dry_run_stage / "README.md").read_text()), namespace)  # the card's own code
+    tokenizer, template = llama3_template
     records = read_jsonl(data_file(prepared_data, "test"))
     for record in records:
         messages = [{"role": "user", "content": record["instruction"] + "\n" + record["input"]},
@@ -129,14 +142,12 @@ def test_card_usage_snippet_builds_the_training_prompt_token_for_token(evaluated
 
 
 
-def test_card_p_hate_is_the_score_engine_s(evaluated_run, prepared_data, loaded, tmp_path):
+def test_card_p_hate_is_the_score_engine_s(dry_run_stage, prepared_data, loaded):
     """The card's ``p_hate(model, tokenizer, post)`` (issue 33, item 4) gives score mode's probability."""
     from dynahate.inference.score_engine import ScoreEngine
     from dynahate.publish.card import prompt_code, score_code
 
-    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(tmp_path / "s"),
-            data_dir=prepared_data)
-    card = (tmp_path / "s" / "README.md").read_text()
+    card = (dry_run_stage / "README.md").read_text()
     namespace: dict = {}
     exec(prompt_code(card) + score_code(card), namespace)  # the card's own code
     posts = [record["input"] for record in read_jsonl(data_file(prepared_data, "dev"))[:6]]
@@ -483,11 +494,10 @@ def test_results_of_another_adapter_are_refused_unless_forced(run_copy, prepared
     assert "POSTMARKER" not in line and not (tmp_path / "s4").exists()
 
 
-def test_every_number_on_the_card_equals_its_source(evaluated_run, trained_run, prepared_data, tmp_path):
+def test_every_number_on_the_card_equals_its_source(evaluated_run, trained_run, prepared_data, dry_run_stage):
     import torch
 
-    stage = tmp_path / "s"
-    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
+    stage = dry_run_stage
     text = (stage / "README.md").read_text()
 
     def table(first_header):
@@ -794,21 +804,17 @@ def test_publish_help_states_defaults_and_environment():
 
 # --- safe off the happy path, round two (issue 23, items 8, 9, 10) -----------------------------------------------
 
-def test_staged_chat_template_gives_the_training_prompt_from_the_post_alone(evaluated_run, prepared_data, tiny_model,
-                                                                             tmp_path):
+def test_staged_chat_template_gives_the_training_prompt_from_the_post_alone(evaluated_run, prepared_data,
+                                                                             dry_run_stage, llama3_template):
     """Item 8: the run's chat_template.jinja is LLaMA-Factory's llama3 template (no system prompt, no instruction);
     the staged one is the dynahate template's, so a plain transformers user gets the training prompt."""
-    from llamafactory.data import get_template_and_fix_tokenizer
-    from llamafactory.hparams import DataArguments
     from transformers import AutoTokenizer
 
     from dynahate.plugin import prompts
 
-    stage = tmp_path / "s"
-    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
+    stage = dry_run_stage
     staged = AutoTokenizer.from_pretrained(stage)  # as a user's AutoTokenizer.from_pretrained(repo_id) loads it
-    lf_tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    llama3 = get_template_and_fix_tokenizer(lf_tokenizer, DataArguments(template="llama3"))
+    lf_tokenizer, llama3 = llama3_template
     records = read_jsonl(data_file(prepared_data, "test"))
     for record in records:
         messages = [{"role": "user", "content": record["input"]}]
@@ -1007,13 +1013,12 @@ def test_the_run_record_is_checked_before_the_card_is_rendered(run_copy, prepare
         assert not (tmp_path / "s").exists()
 
 
-def test_card_shows_the_decision_ready_figures_as_recorded(evaluated_run, prepared_data, tmp_path):
+def test_card_shows_the_decision_ready_figures_as_recorded(evaluated_run, dry_run_stage):
     """Intervals, operating points chosen on dev, contrast pairs per round, bias by group (weakest first) and
     calibration: every number on the card is the one eval_results.json records."""
     from dynahate.eval.decision.calibration import NO_FIT, temperature_text
 
-    stage = tmp_path / "s"
-    publish(evaluated_run, "--repo-id", "someone/x", "--dry-run", "--stage-dir", str(stage), data_dir=prepared_data)
+    stage = dry_run_stage
     text = (stage / "README.md").read_text()
     results = recorded_splits(evaluated_run)
     assert "### Decision-ready figures" in text and "95 % interval (percentile bootstrap over the posts, 10000" in text
