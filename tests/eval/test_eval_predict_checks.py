@@ -12,7 +12,7 @@ import pytest
 
 from dynahate.core.describe import text_sha1
 from dynahate.plugin.splits import data_file, meta_file
-from dynahate.testing.cli import run_cli, run_main
+from dynahate.testing.cli import run_main
 from dynahate.testing.cli_refusal import assert_refused, snapshot, temp_files
 from dynahate.testing.records import read_jsonl, recorded_splits
 
@@ -48,12 +48,16 @@ def long_post(words: int) -> str:
     return " ".join(f"{MARKER}{i} lorem ipsum dolor" for i in range(words))
 
 
-def prompt_tokens(run, post):
+@pytest.fixture(scope="module")
+def prompt_tokens(trained_run):
+    """``prompt_tokens(post)``: the length of the post's prompt in the trained run's tokens (``unloadable_run``'s
+    are the same files)."""
     from transformers import AutoTokenizer
 
     from dynahate.plugin.prompts import build_prompt
 
-    return len(AutoTokenizer.from_pretrained(run).encode(build_prompt(post), add_special_tokens=False))
+    tokenizer = AutoTokenizer.from_pretrained(trained_run)
+    return lambda post: len(tokenizer.encode(build_prompt(post), add_special_tokens=False))
 
 
 # -- numbers: argparse refuses them before anything runs ---------------------------------------------------------
@@ -64,9 +68,9 @@ def prompt_tokens(run, post):
     ("predict", "--token-budget", "0"), ("predict", "--cutoff-len", "-1"),
 ])
 def test_non_positive_numbers_are_usage_errors(unloadable_run, prepared_data, command, option, value):
-    args = ["dynahate", command, "--adapter", str(unloadable_run), option, value]
+    args = [command, "--adapter", str(unloadable_run), option, value]
     args += ["--data-dir", str(prepared_data)] if command == "eval" else ["a post"]
-    proc = run_cli(args, check=False)
+    proc = run_main(args, check=False)
     expected = "'auto' or a positive integer" if option == "--token-budget" else "a positive integer"
     assert_usage_error(proc, f"argument {option}: must be {expected}, got '{value}'")
 
@@ -268,7 +272,8 @@ def test_truncated_adapter_weights_one_line_naming_the_file(trained_run, prepare
 
 # -- posts: the one rule, before the model loads --------------------------------------------------------------------
 
-def test_eval_refuses_overlong_prompts_naming_file_line_and_acl_id(unloadable_run, prepared_data, tmp_path):
+def test_eval_refuses_overlong_prompts_naming_file_line_and_acl_id(unloadable_run, prepared_data, prompt_tokens,
+                                                                    tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     records = read_jsonl(data_file(prepared_data, "dev"))
@@ -280,7 +285,7 @@ def test_eval_refuses_overlong_prompts_naming_file_line_and_acl_id(unloadable_ru
     meta_file(data_file(data, "dev")).write_text("".join(json.dumps(m) + "\n" for m in metas))
     shutil.copy(data_file(prepared_data, "test"), data)
     total = len(records) + len(data_file(prepared_data, "test").read_text().splitlines())
-    tokens = prompt_tokens(unloadable_run, records[2]["input"])
+    tokens = prompt_tokens(records[2]["input"])
     assert tokens > 1024
     proc = run_main(["eval", "--adapter", str(unloadable_run), "--data-dir", str(data),
                     "--output-dir", str(tmp_path / "out")], check=False)
@@ -290,9 +295,9 @@ def test_eval_refuses_overlong_prompts_naming_file_line_and_acl_id(unloadable_ru
     assert MARKER not in proc.stdout + line and not (tmp_path / "out").exists()
 
 
-def test_eval_scores_a_long_post_in_full_when_the_cutoff_is_raised(trained_run, tmp_path):
+def test_eval_scores_a_long_post_in_full_when_the_cutoff_is_raised(trained_run, prompt_tokens, tmp_path):
     post = long_post(150)
-    tokens = prompt_tokens(trained_run, post)
+    tokens = prompt_tokens(post)
     assert 1024 < tokens < 2048, tokens  # the tiny model has 2048 positions
     data = tmp_path / "long.jsonl"
     data.write_text(json.dumps({"input": "a short post", "output": "hate"}) + "\n"
@@ -305,9 +310,9 @@ def test_eval_scores_a_long_post_in_full_when_the_cutoff_is_raised(trained_run, 
     assert recorded_splits(tmp_path / "out")["long"]["examples"] == 2
 
 
-def test_predict_refuses_overlong_prompts_naming_the_argument_or_record(unloadable_run, tmp_path):
+def test_predict_refuses_overlong_prompts_naming_the_argument_or_record(unloadable_run, prompt_tokens, tmp_path):
     post = long_post(2000)
-    tokens = prompt_tokens(unloadable_run, post)
+    tokens = prompt_tokens(post)
     proc = run_main(["predict", "--adapter", str(unloadable_run), "short one", post, "short two", post],
                    check=False)
     line = assert_one_line_error(proc, f"TEXT argument 2 (index 1): the post makes a {tokens}-token prompt",

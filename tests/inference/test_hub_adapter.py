@@ -2,10 +2,9 @@
 
 The Hub is the loopback one (tests/hub_server.py) behind the real huggingface_hub client, reached
 through ``HF_ENDPOINT``, with a fresh ``HF_HOME`` cache per test. Evaluations and predictions of the trained adapter
-fetched from it run in-process (``hub_main``); refusals and servers run as processes. The trained tiny run is uploaded
-whole (with a stand-in base-model weights file), so the tests can see that only the adapter and
-tokenizer files are requested. Refusals are checked against the real CLI: one ``error:`` line,
-exit 2, nothing written, and the token never printed.
+fetched from it, and the refusals, run in-process (``hub_main``); servers run as processes. The trained tiny run is
+uploaded whole (with a stand-in base-model weights file), so the tests can see that only the adapter and tokenizer
+files are requested. A refusal is one ``error:`` line, exit 2, nothing written, and the token never printed.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import httpx
 import pytest
 
 from dynahate.inference.adapter_source import HUB_FILES
-from dynahate.testing.cli import FIXTURES, run_cli, run_main
+from dynahate.testing.cli import FIXTURES, run_main
 from dynahate.testing.cli_refusal import assert_refused, snapshot
 from dynahate.testing.hub_server import READ_TOKEN, WRITE_TOKEN, LoopbackHub, hub_environment
 from dynahate.testing.records import read_jsonl, recorded_splits
@@ -33,12 +32,12 @@ def hub_env(hub_url: str, home: Path, token: str | None = WRITE_TOKEN, offline: 
             "HF_TOKEN": token or "", "HF_HUB_DISABLE_TELEMETRY": "1"}
 
 
-def hub_main(argv: list[str], env: dict[str, str]):
+def hub_main(argv: list[str], env: dict[str, str], *, cwd: Path | None = None, check: bool = True):
     """``dynahate ARGV`` in this process, as a process started with ``env`` (``hub_env``) runs it: huggingface_hub's
     download reads the constants that ``hub_environment`` recomputes, and the adapter it fetched loads from its
-    local snapshot. The refusals above run the console script instead."""
+    local snapshot."""
     with hub_environment(env):
-        return run_main(argv)
+        return run_main(argv, cwd=cwd, check=check)
 
 
 @contextmanager
@@ -86,8 +85,8 @@ FAKE_ADAPTER = {"adapter_config.json": b'{"base_model_name_or_path": "nowhere/ba
 ])
 def test_a_malformed_hub_spec_is_one_line_before_any_request(hub, tmp_path, spec, needle):
     out = tmp_path / "out"
-    proc = run_cli(["dynahate", "eval", "--adapter", spec, "--output-dir", str(out), "--split", "dev"],
-                   env=hub_env(hub.url, tmp_path / "home"), check=False)
+    proc = hub_main(["eval", "--adapter", spec, "--output-dir", str(out), "--split", "dev"],
+                    hub_env(hub.url, tmp_path / "home"), check=False)
     assert_refused(proc, needle, "run directory not found")
     assert not out.exists() and hub.state.requests == []
 
@@ -97,8 +96,7 @@ def test_a_hub_adapter_needs_output_dir_and_nothing_is_downloaded(hub, tmp_path,
     upload_files(hub, REPO_ID, FAKE_ADAPTER)
     before = len(hub.state.requests)
     extra = ["--csv", str(FIXTURES / "hatecheck_sample.csv")] if command == "hatecheck" else ["--split", "dev"]
-    proc = run_cli(["dynahate", command, "--adapter", REPO_ID, *extra], env=hub_env(hub.url, tmp_path / "home"),
-                   check=False)
+    proc = hub_main([command, "--adapter", REPO_ID, *extra], hub_env(hub.url, tmp_path / "home"), check=False)
     assert_refused(proc, f"--adapter {REPO_ID} is a Hub repo", "pass --output-dir DIR")
     assert len(hub.state.requests) == before and not (tmp_path / "home").exists()
 
@@ -125,8 +123,8 @@ def test_hub_failures_are_one_line_and_write_nothing(hub, tmp_path, case, needle
     upload_files(hub, "someone/readme-only", {"README.md": b"# no adapter here\n"})
     upload_files(hub, REPO_ID, FAKE_ADAPTER)
     out = tmp_path / "out"
-    proc = run_cli(["dynahate", "eval", "--adapter", spec, "--output-dir", str(out), "--split", "dev"],
-                   env=hub_env(hub.url, tmp_path / "home", token=token), check=False)
+    proc = hub_main(["eval", "--adapter", spec, "--output-dir", str(out), "--split", "dev"],
+                    hub_env(hub.url, tmp_path / "home", token=token), check=False)
     assert_refused(proc, *needles)
     assert not out.exists()
     for secret in (WRITE_TOKEN, READ_TOKEN):
@@ -140,16 +138,15 @@ def test_hub_failures_are_one_line_and_write_nothing(hub, tmp_path, case, needle
 def test_offline_with_a_cold_cache_is_one_line_without_a_request(hub, tmp_path):
     upload_files(hub, REPO_ID, FAKE_ADAPTER)
     before = len(hub.state.requests)
-    proc = run_cli(["dynahate", "predict", "--adapter", f"{REPO_ID}@main", "a post"],
-                   env=hub_env(hub.url, tmp_path / "home", offline=True), check=False)
+    proc = hub_main(["predict", "--adapter", f"{REPO_ID}@main", "a post"],
+                    hub_env(hub.url, tmp_path / "home", offline=True), check=False)
     assert_refused(proc, f"{REPO_ID}@main is not in the Hugging Face cache", "HF_HUB_OFFLINE")
     assert len(hub.state.requests) == before
 
 
 def test_no_network_is_one_line(tmp_path):
     closed = f"http://127.0.0.1:{free_port()}"  # nothing listens there
-    proc = run_cli(["dynahate", "predict", "--adapter", REPO_ID, "a post"], env=hub_env(closed, tmp_path / "home"),
-                   check=False)
+    proc = hub_main(["predict", "--adapter", REPO_ID, "a post"], hub_env(closed, tmp_path / "home"), check=False)
     assert_refused(proc, f"cannot fetch {REPO_ID}@main from {closed}", "check the network and HF_ENDPOINT")
 
 
@@ -157,8 +154,8 @@ def test_a_local_directory_named_like_the_repo_wins(hub, tmp_path):
     upload_files(hub, REPO_ID, FAKE_ADAPTER)
     (tmp_path / REPO_ID).mkdir(parents=True)  # a local folder spelled like the repo id: it is the one used
     before = len(hub.state.requests)
-    proc = run_cli(["dynahate", "predict", "--adapter", REPO_ID, "a post"], cwd=tmp_path,
-                   env=hub_env(hub.url, tmp_path / "home"), check=False)
+    proc = hub_main(["predict", "--adapter", REPO_ID, "a post"], hub_env(hub.url, tmp_path / "home"), cwd=tmp_path,
+                    check=False)
     assert_refused(proc, f"{REPO_ID}: no adapter_config.json or adapter_model.safetensors")
     assert len(hub.state.requests) == before
 

@@ -23,7 +23,7 @@ from dynahate.inference.token_budget import (
     resolve_token_budget,
 )
 from dynahate.plugin.tiny_model import llama31_8b_config
-from dynahate.testing.cli import run_cli, run_main
+from dynahate.testing.cli import run_main
 
 MARKER = "Qzzxquorblat"
 
@@ -151,21 +151,21 @@ def test_predict_prints_the_resolved_budget_and_keeps_a_given_one(trained_run):
 
 @pytest.mark.parametrize("command", ["eval", "predict", "serve"])
 def test_token_budget_option_takes_auto_or_a_positive_integer(tmp_path, command, capsys):
-    base = ["dynahate", command, "--adapter", str(tmp_path / "no-run")] + (["a post"] if command == "predict" else [])
-    parser = build_parser()  # the CLI's own parser, in process: every value; the real CLI once each way below
+    base = [command, "--adapter", str(tmp_path / "no-run")] + (["a post"] if command == "predict" else [])
+    parser = build_parser()  # the CLI's own parser: every value; the command's main once each way below
     for value in ("abc", "0", "-5", "1.5"):
         with pytest.raises(SystemExit) as exit_info:
-            parser.parse_args([*base[1:], "--token-budget", value])
+            parser.parse_args([*base, "--token-budget", value])
         assert exit_info.value.code == 2
         assert capsys.readouterr().err.strip().splitlines()[-1].endswith(
             f"argument --token-budget: must be 'auto' or a positive integer, got '{value}'")
-    assert [parser.parse_args([*base[1:], "--token-budget", v]).token_budget for v in ("auto", "AUTO", "4096")] \
+    assert [parser.parse_args([*base, "--token-budget", v]).token_budget for v in ("auto", "AUTO", "4096")] \
         == ["auto", "auto", 4096]
-    proc = run_cli([*base, "--token-budget", "0"], check=False)
+    proc = run_main([*base, "--token-budget", "0"], check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.strip().splitlines()[-1].endswith(
         "argument --token-budget: must be 'auto' or a positive integer, got '0'"), proc.stderr
-    help_text = " ".join(run_cli([*base[:2], "--help"]).stdout.split())
+    help_text = " ".join(run_main([*base[:1], "--help"]).stdout.split())
     assert "--token-budget N|auto" in help_text and "(default auto: on a GPU from the memory free" in help_text
-    proc = run_cli([*base, "--token-budget", "AUTO"], check=False)  # accepted: the run then fails on the adapter
+    proc = run_main([*base, "--token-budget", "AUTO"], check=False)  # accepted: the run then fails on the adapter
     assert proc.returncode == 2 and "run directory not found" in proc.stderr, proc.stderr
