@@ -150,6 +150,18 @@ def tiny_model(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def llama3_template(tiny_model):
+    """(tokenizer, template): LLaMA-Factory's ``llama3`` template on the tiny model's tokenizer, as training renders
+    an example; for tests that only encode with them."""
+    from llamafactory.data import get_template_and_fix_tokenizer
+    from llamafactory.hparams import DataArguments
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    return tokenizer, get_template_and_fix_tokenizer(tokenizer, DataArguments(template="llama3"))
+
+
+@pytest.fixture(scope="session")
 def prepared_data(tmp_path_factory) -> Path:
     from dynahate.plugin.data.prepare import prepare
 

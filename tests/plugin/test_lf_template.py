@@ -9,15 +9,14 @@ from dynahate.testing.records import read_jsonl
 
 
 @pytest.fixture(scope="module")
-def templates(tiny_model):
+def templates(tiny_model, llama3_template):
     from llamafactory.data import get_template_and_fix_tokenizer
     from llamafactory.hparams import DataArguments
     from transformers import AutoTokenizer
 
     register_dynahate_template()
     assert register_dynahate_template() == TEMPLATE_NAME  # idempotent
-    llama3_tok = AutoTokenizer.from_pretrained(tiny_model)
-    llama3 = get_template_and_fix_tokenizer(llama3_tok, DataArguments(template="llama3"))
+    llama3_tok, llama3 = llama3_template
     dyn_tok = AutoTokenizer.from_pretrained(tiny_model)
     dynahate = get_template_and_fix_tokenizer(dyn_tok, DataArguments(template=TEMPLATE_NAME))
     return llama3, llama3_tok, dynahate, dyn_tok

@@ -43,18 +43,6 @@ def dry_run_stage(evaluated_run, prepared_data, tmp_path_factory):
     return stage
 
 
-@pytest.fixture(scope="module")
-def llama3_template(tiny_model):
-    """(tokenizer, template): LLaMA-Factory's ``llama3`` template on the tiny model's tokenizer, as training renders
-    an example."""
-    from llamafactory.data import get_template_and_fix_tokenizer
-    from llamafactory.hparams import DataArguments
-    from transformers import AutoTokenizer
-
-    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
-    return tokenizer, get_template_and_fix_tokenizer(tokenizer, DataArguments(template="llama3"))
-
-
 def publish(run, *args, data_dir, env=None, check=True):
     """``dynahate publish`` in this process; with ``env`` (``hub_env``'s variables) as a process started with them
     would run it, pointed at the loopback Hub (``hub_environment``: huggingface_hub reads HF_* at import)."""
