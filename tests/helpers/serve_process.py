@@ -57,8 +57,8 @@ def wait_for_health(proc: subprocess.Popen, port: int, log: Path, name: str, tim
                     every_s: float = 0.5) -> str:
     """The base URL once the server ``proc`` answers ``/health`` on ``port``; its log's end in the error if it exits
     first or does not answer in ``timeout_s`` (then it is killed). One client asks every time: each ``httpx.get``
-    builds a client, and with it a TLS context that loads certifi's certificates (~70 ms of CPU, taken from the
-    server starting beside it; 510 of them in a run of the suite, 2026-12-07)."""
+    builds a client, and with it a TLS context that loads certifi's certificates (~30 ms of CPU,
+    ``benchmarks/health_poll.py``), every half second while a server starts, taking the CPU it needs."""
     import httpx
 
     url = f"http://127.0.0.1:{port}"
