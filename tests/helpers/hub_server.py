@@ -44,7 +44,7 @@ import json
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, HTTPServer, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote
 
@@ -54,6 +54,22 @@ WRITE_TOKEN = "hf_test_write_token_0123456789"
 READ_TOKEN = "hf_test_read_token_0123456789"
 TOKENS = (WRITE_TOKEN, READ_TOKEN)
 INVALID_CREDENTIALS = "Invalid credentials in Authorization header"
+SHUTDOWN_POLL_S = 0.02
+"""How often a loopback server's loop looks for a shutdown request: ``serve_forever``'s default, 0.5 s, made each
+test that stops one wait up to half a second for it."""
+
+
+@contextlib.contextmanager
+def serving(server: HTTPServer) -> Iterator[HTTPServer]:
+    """Runs ``server`` in a daemon thread for the ``with`` block, then stops it (within :data:`SHUTDOWN_POLL_S`) and
+    closes its socket."""
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_S}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass
@@ -288,15 +304,14 @@ class LoopbackHub(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.state = HubState()
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
-        self._thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self._serving = serving(self)
 
     def __enter__(self):
-        self._thread.start()
+        self._serving.__enter__()
         return self
 
     def __exit__(self, *exc):
-        self.shutdown()
-        self.server_close()
+        self._serving.__exit__(*exc)
 
 
 @contextlib.contextmanager

@@ -2,12 +2,12 @@
 
 import http.server
 import subprocess
-import threading
 
 import pytest
 
 from dynahate.core.errors import DynahateError
 from dynahate.plugin.data.download import DYNAHATE_V023_BLOB, download, git_blob_sha1, known_version, verify_blob
+from dynahate.testing.hub_server import serving
 
 
 def test_blob_id_matches_git_hash_object(sample_csv, tmp_path):
@@ -44,11 +44,8 @@ def server(sample_csv):
         def log_message(self, *args):
             pass
 
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{httpd.server_port}", hits
-    httpd.shutdown()
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)) as httpd:
+        yield f"http://127.0.0.1:{httpd.server_port}", hits
 
 
 def test_download_verifies_then_writes(server, sample_csv, tmp_path):

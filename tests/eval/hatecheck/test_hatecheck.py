@@ -6,7 +6,6 @@ from __future__ import annotations
 import csv
 import http.server
 import io
-import threading
 from pathlib import Path
 
 import pytest
@@ -19,6 +18,7 @@ from dynahate.eval.predictions import PREDICTION_KEYS, Prediction
 from dynahate.plugin.data.download import git_blob_sha1
 from dynahate.testing.cli import FIXTURES, run_main
 from dynahate.testing.cli_refusal import assert_refused, snapshot, temp_files
+from dynahate.testing.hub_server import serving
 from dynahate.testing.records import read_jsonl, recorded_splits
 
 SAMPLE = FIXTURES / "hatecheck_sample.csv"
@@ -189,10 +189,8 @@ def loopback(tmp_path):
     served.mkdir()
     handler = lambda *a, **k: http.server.SimpleHTTPRequestHandler(*a, directory=str(served), **k)  # noqa: E731
     http.server.SimpleHTTPRequestHandler.log_message = lambda *a: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield served, f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
+    with serving(http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)) as server:
+        yield served, f"http://127.0.0.1:{server.server_address[1]}"
 
 
 def test_download_with_a_wrong_blob_id_writes_nothing(loopback, tmp_path):
