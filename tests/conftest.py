@@ -20,6 +20,8 @@ Nothing here downloads anything: the model is built locally and the Hub is kept 
 
 from __future__ import annotations
 
+import atexit
+import gc
 import json
 import os
 import subprocess
@@ -66,6 +68,12 @@ def _settings_for_processes_that_share_the_cores() -> None:
 
 
 _settings_for_processes_that_share_the_cores()  # before torch is imported: it reads both once
+
+# After the last exit handler, a test process that has imported torch, transformers and LLaMA-Factory spends seconds
+# tearing its objects down; the run ends when both workers have. With every object frozen, the interpreter's last
+# garbage collections skip them (benchmarks/exit_time.py). Registered before any library's handler, it runs after
+# all of them.
+atexit.register(gc.freeze)
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects, and before xdist reads the groups
