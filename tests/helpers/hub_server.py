@@ -32,6 +32,9 @@ read-only ``READ_TOKEN``), can fail the next N POST requests with 503 or by clos
 (``fail_next``; reads are never failed, so the client's own GETs, such as huggingface_hub's
 ``/api/agent-harnesses`` probe, do not use them up), and records every request (method, path,
 headers). Every URL it returns is on its own host.
+
+:func:`serving` runs it, and the tests' other loopback HTTP servers (the download and HateCheck ones), on a thread
+and stops each within :data:`SHUTDOWN_POLL_S`.
 """
 
 from __future__ import annotations
