@@ -3,9 +3,9 @@
 A directory must be a directory (or not exist yet, below a writable directory) and writable; a
 file must not be a directory and its directory must pass the same check. "Writable" is tried, not
 read from the permission bits: a temporary file is created in the directory that would receive the
-output (the nearest existing one) and removed at once, so a folder that takes no files whatever its
-mode says (``/proc``, ``/sys``, a read-only mount; root passes every permission check) is refused
-here, in one line, not by a traceback after the work. An output file must not be one of the
+output (the nearest existing one) and removed at once, SIGINT and SIGTERM held meanwhile, so a folder
+that takes no files whatever its mode says (``/proc``, ``/sys``, a read-only mount; root passes every
+permission check) is refused here, in one line, not by a traceback after the work. An output file must not be one of the
 command's own inputs (:func:`refuse_overwriting_inputs`), compared by real path, links resolved.
 Nothing else is created here.
 """
@@ -17,6 +17,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from dynahate.core.atomic import signals_held
 from dynahate.core.errors import DynahateError
 
 
@@ -32,12 +33,13 @@ def _creation_refused(folder: Path) -> str | None:
     once; None when one can."""
     if not os.access(folder, os.W_OK | os.X_OK):
         return "is not writable"
-    try:
-        handle, probe = tempfile.mkstemp(prefix=".dynahate-write-check-", suffix=".tmp", dir=folder)
-    except OSError as exc:
-        return f"takes no new file ({exc.strerror or type(exc).__name__})"
-    os.close(handle)
-    os.unlink(probe)
+    with signals_held():  # SIGINT or SIGTERM between creating and removing it would leave it behind
+        try:
+            handle, probe = tempfile.mkstemp(prefix=".dynahate-write-check-", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            return f"takes no new file ({exc.strerror or type(exc).__name__})"
+        os.close(handle)
+        os.unlink(probe)
     return None
 
 

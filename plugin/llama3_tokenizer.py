@@ -22,6 +22,7 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import cast
 
+from dynahate.core.atomic import signals_held
 from dynahate.core.errors import DynahateError
 
 DISTRIBUTION = "llama-models"
@@ -150,8 +151,10 @@ def llama31_tokenizer(cache_dir: str | Path | None = None):
         return PreTrainedTokenizerFast.from_pretrained(cached)
     tokenizer = _convert(model_file)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{cached.name}.", dir=cached.parent))
+    staging = None
     try:
+        with signals_held():  # a signal is taken only once ``staging`` is known, so the finally removes it
+            staging = Path(tempfile.mkdtemp(prefix=f".{cached.name}.", dir=cached.parent))
         tokenizer.save_pretrained(staging)
         try:
             staging.rename(cached)  # atomic; a concurrent builder that got there first wins
@@ -159,5 +162,6 @@ def llama31_tokenizer(cache_dir: str | Path | None = None):
             if not (cached / "tokenizer.json").is_file():
                 raise
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
     return tokenizer

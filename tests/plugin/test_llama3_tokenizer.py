@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import csv
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,28 @@ def test_the_conversion_is_cached_and_two_builders_at_once_agree(tmp_path):
     assert (cache / entries[0] / "tokenizer.json").is_file()
     again = lt.llama31_tokenizer(cache)
     assert str(again.encode("Zorblaxians are people")) == outputs[0].strip()
+
+
+def test_a_signal_while_the_staging_folder_is_made_leaves_nothing_in_the_cache(tokenizer, monkeypatch, tmp_path):
+    """SIGINT raised for real the moment the staging folder exists: the interruption reaches the caller, and the cache
+    holds nothing, no staging folder either. The conversion is this module's own (its ``tokenizer``, converted by
+    the same code), not done a second time."""
+    real_mkdtemp = tempfile.mkdtemp
+
+    def mkdtemp_then_sigint(*args, **kwargs):
+        made = real_mkdtemp(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return made
+
+    monkeypatch.setattr(lt, "_convert", lambda model_file: tokenizer)
+    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp_then_sigint)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # an xdist worker may ignore SIGINT
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            lt.llama31_tokenizer(tmp_path / "cache")
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert list((tmp_path / "cache").iterdir()) == []
 
 
 def test_without_llama_models_the_error_says_what_to_install(monkeypatch, tmp_path):
