@@ -5,12 +5,14 @@ first and the renames happen only when the whole group was written, so a failure
 leaves every target untouched. Any exception, ``KeyboardInterrupt`` (SIGINT) and the CLI's
 SIGTERM exception included, removes every temporary file. While the group's renames run, SIGINT
 and SIGTERM are held and delivered right after, so a signal never leaves half the group renamed.
+``temporary_folder`` is the same promise for a folder that is built and then renamed into place.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import tempfile
 import threading
@@ -51,6 +53,22 @@ def signals_held() -> Generator[None]:
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         for signum in dict.fromkeys(received):
             signal.raise_signal(signum)
+
+
+@contextlib.contextmanager
+def temporary_folder(parent: Path, prefix: str) -> Generator[Path]:
+    """A new empty folder in ``parent`` (its name ``prefix`` and random letters), removed with whatever is left in it
+    when the block ends, however it ends. SIGINT and SIGTERM are held while it is made and while it is removed, so a
+    signal neither leaves it behind nor cuts its removal short."""
+    folder = None
+    try:
+        with signals_held():  # a signal is taken only once ``folder`` is known, so the finally removes it
+            folder = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+        yield folder
+    finally:
+        if folder is not None:
+            with signals_held():
+                shutil.rmtree(folder, ignore_errors=True)
 
 
 @contextlib.contextmanager

@@ -16,13 +16,11 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
-import tempfile
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import cast
 
-from dynahate.core.atomic import signals_held
+from dynahate.core.atomic import temporary_folder
 from dynahate.core.errors import DynahateError
 
 DISTRIBUTION = "llama-models"
@@ -151,17 +149,11 @@ def llama31_tokenizer(cache_dir: str | Path | None = None):
         return PreTrainedTokenizerFast.from_pretrained(cached)
     tokenizer = _convert(model_file)
     cached.parent.mkdir(parents=True, exist_ok=True)
-    staging = None
-    try:
-        with signals_held():  # a signal is taken only once ``staging`` is known, so the finally removes it
-            staging = Path(tempfile.mkdtemp(prefix=f".{cached.name}.", dir=cached.parent))
+    with temporary_folder(cached.parent, f".{cached.name}.") as staging:
         tokenizer.save_pretrained(staging)
         try:
             staging.rename(cached)  # atomic; a concurrent builder that got there first wins
         except OSError:
             if not (cached / "tokenizer.json").is_file():
                 raise
-    finally:
-        if staging is not None:
-            shutil.rmtree(staging, ignore_errors=True)
     return tokenizer

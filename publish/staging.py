@@ -42,16 +42,16 @@ into an exception); a failure after the old folder was moved aside puts it back.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import stat
-import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, cast
 
-from dynahate.core.atomic import signals_held
+from dynahate.core.atomic import signals_held, temporary_folder
 from dynahate.core.describe import first_line
 from dynahate.core.errors import DynahateError
 from dynahate.core.output_paths import check_output_dir
@@ -294,14 +294,12 @@ def check_stage_dir(stage_dir: Path, *, run_dir: Path, protected: dict[str, Path
 
 def replace_folder(target: Path, fill: Callable[[Path], None]) -> None:
     """Build a new folder with ``fill(folder)`` plus the marker, then swap it in for ``target`` (checked first)."""
-    work = None
-    try:
-        with signals_held():  # a signal is taken only once ``work`` is known, so the finally removes it
-            try:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                work = Path(tempfile.mkdtemp(prefix=f".{target.name}.publish-", dir=target.parent))
-            except PermissionError:
-                raise permission_denied(target.parent, "needs to create folders in it") from None
+    with contextlib.ExitStack() as stack:
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            work = stack.enter_context(temporary_folder(target.parent, f".{target.name}.publish-"))
+        except PermissionError:
+            raise permission_denied(target.parent, "needs to create folders in it") from None
         new, old = work / "new", work / "old"
         new.mkdir()
         fill(new)
@@ -317,7 +315,3 @@ def replace_folder(target: Path, fill: Callable[[Path], None]) -> None:
                 if moved_aside:
                     old.rename(target)
                 raise
-    finally:
-        if work is not None:
-            with signals_held():
-                shutil.rmtree(work, ignore_errors=True)

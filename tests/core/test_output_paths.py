@@ -4,7 +4,6 @@ whatever its permission bits say (``/proc``, ``/sys``: root passes every ``os.ac
 
 from __future__ import annotations
 
-import signal
 import tempfile
 from pathlib import Path
 
@@ -13,7 +12,7 @@ import pytest
 from dynahate.core.errors import DynahateError
 from dynahate.core.output_paths import check_output_dir, check_output_file
 from dynahate.testing.cli import run_main
-from dynahate.testing.cli_refusal import assert_refused, snapshot, temp_files
+from dynahate.testing.cli_refusal import assert_refused, sigint_right_after, snapshot, temp_files
 
 needs_proc = pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="no /proc here")
 
@@ -78,18 +77,6 @@ def test_a_signal_while_the_check_s_file_exists_leaves_nothing_behind(tmp_path, 
     """SIGINT raised for real the moment the check's temporary file has been created (as a Ctrl-C could land):
     the interruption still reaches the caller, after the file is gone. (Found by the SIGTERM test of
     tests/plugin/test_prepare_adversarial.py, which a signal landing there failed once in a few runs.)"""
-    real_mkstemp = tempfile.mkstemp
-
-    def mkstemp_then_sigint(*args, **kwargs):
-        made = real_mkstemp(*args, **kwargs)
-        signal.raise_signal(signal.SIGINT)
-        return made
-
-    monkeypatch.setattr(tempfile, "mkstemp", mkstemp_then_sigint)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # an xdist worker may ignore SIGINT
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            check(tmp_path / target, "--o")
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with sigint_right_after(monkeypatch, tempfile, "mkstemp"), pytest.raises(KeyboardInterrupt):
+        check(tmp_path / target, "--o")
     assert list(tmp_path.iterdir()) == []

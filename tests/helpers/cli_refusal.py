@@ -3,8 +3,12 @@ traceback, no post text anywhere, and nothing (not even a temporary file) left b
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 MARKER = "Zorblaxians"  # a word put into posts; it must never appear in output, errors or reports
 
@@ -39,3 +43,24 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 
 def temp_files(folder: Path) -> list[Path]:
     return sorted(folder.rglob(".*.tmp"))
+
+
+@contextlib.contextmanager
+def sigint_right_after(monkeypatch, module: ModuleType, name: str) -> Iterator[None]:
+    """For the block, ``module.name`` (``tempfile.mkstemp``, say) does its real work and then this process gets a real
+    SIGINT, as a Ctrl-C landing at that moment would; SIGINT raises ``KeyboardInterrupt`` meanwhile (an xdist worker
+    may start with it ignored)."""
+    real = getattr(module, name)
+
+    def then_sigint(*args, **kwargs):
+        done = real(*args, **kwargs)
+        signal.raise_signal(signal.SIGINT)
+        return done
+
+    monkeypatch.setattr(module, name, then_sigint)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        monkeypatch.setattr(module, name, real)

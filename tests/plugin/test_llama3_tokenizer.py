@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from dynahate.core.errors import DynahateError
 from dynahate.plugin import llama3_tokenizer as lt
 from dynahate.plugin import prompts
 from dynahate.testing.cli import SAMPLE_CSV
+from dynahate.testing.cli_refusal import sigint_right_after
 
 SAMPLE = SAMPLE_CSV
 # Where Llama 3's split pattern and byte-level BPE are easy to get wrong.
@@ -101,21 +101,9 @@ def test_a_signal_while_the_staging_folder_is_made_leaves_nothing_in_the_cache(t
     """SIGINT raised for real the moment the staging folder exists: the interruption reaches the caller, and the cache
     holds nothing, no staging folder either. The conversion is this module's own (its ``tokenizer``, converted by
     the same code), not done a second time."""
-    real_mkdtemp = tempfile.mkdtemp
-
-    def mkdtemp_then_sigint(*args, **kwargs):
-        made = real_mkdtemp(*args, **kwargs)
-        signal.raise_signal(signal.SIGINT)
-        return made
-
     monkeypatch.setattr(lt, "_convert", lambda model_file: tokenizer)
-    monkeypatch.setattr(tempfile, "mkdtemp", mkdtemp_then_sigint)
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # an xdist worker may ignore SIGINT
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            lt.llama31_tokenizer(tmp_path / "cache")
-    finally:
-        signal.signal(signal.SIGINT, previous)
+    with sigint_right_after(monkeypatch, tempfile, "mkdtemp"), pytest.raises(KeyboardInterrupt):
+        lt.llama31_tokenizer(tmp_path / "cache")
     assert list((tmp_path / "cache").iterdir()) == []
 
 
