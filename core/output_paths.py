@@ -5,8 +5,9 @@ file must not be a directory and its directory must pass the same check. "Writab
 read from the permission bits: a temporary file is created in the directory that would receive the
 output (the nearest existing one) and removed at once, SIGINT and SIGTERM held meanwhile, so a folder
 that takes no files whatever its mode says (``/proc``, ``/sys``, a read-only mount; root passes every
-permission check) is refused here, in one line, not by a traceback after the work. An output file must not be one of the
-command's own inputs (:func:`refuse_overwriting_inputs`), compared by real path, links resolved.
+permission check) is refused here, in one line, not by a traceback after the work. An output file
+must not be one of the command's own inputs (:func:`refuse_overwriting_inputs`), compared by real
+path, links resolved.
 Nothing else is created here.
 """
 

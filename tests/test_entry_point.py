@@ -28,7 +28,7 @@ def test_a_refusal_through_the_console_script_is_exit_2_and_one_error_line(tmp_p
                           "training run)\n"
 
 
-def test_the_console_script_freezes_the_objects_after_every_other_exit_handler(tmp_path):
+def test_the_console_script_freezes_the_objects_after_every_other_exit_handler():
     """The installed script as it is, under an exit handler registered before it starts (so run after all of its
     own): the objects are frozen by then, and the command's work and its answer are complete."""
     code = ("import atexit, gc, runpy, sys; "

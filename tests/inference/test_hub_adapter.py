@@ -1,6 +1,6 @@
 """``--adapter USER/NAME[@REV]``: eval, predict, hatecheck and serve load an adapter from the Hub.
 
-The Hub is the loopback one (tests/hub_server.py) behind the real huggingface_hub client, reached
+The Hub is the loopback one (tests/helpers/hub_server.py) behind the real huggingface_hub client, reached
 through ``HF_ENDPOINT``, with a fresh ``HF_HOME`` cache per test. Evaluations and predictions of the trained adapter
 fetched from it, and the refusals, run in-process (``hub_main``); servers run as processes. The trained tiny run is
 uploaded whole (with a stand-in base-model weights file), so the tests can see that only the adapter and tokenizer
