@@ -6,7 +6,9 @@ ranks serve Llama 3, 3.1, 3.2 and 3.3). This module reads that file through the 
 list (``llama_models``' own code is never imported) and lets transformers' ``TikTokenConverter``
 turn it into a fast tokenizer with Llama 3's split pattern and its 256 special tokens at ids
 128000-128255, ``<|eot_id|>`` as eos, as the Instruct model's ``tokenizer.json`` has them. The
-conversion takes seconds, so its result is cached, keyed by the file's SHA-256.
+conversion takes seconds, so its result is cached, keyed by the file's SHA-256. :func:`save_tokenizer` writes
+it, and the tiny model's copy, with the added tokens listed in ``tokenizer_config.json``, so that each load is
+transformers' short one.
 
 It is for the demo, the tests and the benchmarks (the tiny model speaks it). A real run uses the base
 model's own tokenizer, which LLaMA-Factory saves into the run directory.
@@ -15,6 +17,7 @@ model's own tokenizer, which LLaMA-Factory saves into the run directory.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -126,6 +129,24 @@ def _convert(model_file: Path):
     )
 
 
+def save_tokenizer(tokenizer, folder: Path) -> None:
+    """``tokenizer.save_pretrained(folder)``, with the added tokens also in ``tokenizer_config.json``.
+
+    transformers 4 wrote them there as ``added_tokens_decoder``, and Meta's own ``tokenizer_config.json`` for
+    Llama 3.1 has them; transformers 5 leaves them out for a tokenizers-backed tokenizer, and a folder without
+    them is loaded by its legacy path, which parses the whole 17 MB ``tokenizer.json`` in Python a second time
+    to find them. With them, a load takes a third less time and gives the same tokenizer
+    (``benchmarks/tokenizer_load.py``). The entries are the tokenizer's own, as ``tokenizer.json`` lists them.
+    """
+    tokenizer.save_pretrained(folder)
+    config_file = Path(folder) / "tokenizer_config.json"
+    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config["added_tokens_decoder"] = {
+        str(index): token.__getstate__() for index, token in sorted(tokenizer.added_tokens_decoder.items())
+    }
+    config_file.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
 def llama31_tokenizer(cache_dir: str | Path | None = None):
     """Llama 3.1's tokenizer from ``llama-models``' ranks, converted once and then loaded from the cache.
 
@@ -150,7 +171,7 @@ def llama31_tokenizer(cache_dir: str | Path | None = None):
     tokenizer = _convert(model_file)
     cached.parent.mkdir(parents=True, exist_ok=True)
     with temporary_folder(cached.parent, f".{cached.name}.") as staging:
-        tokenizer.save_pretrained(staging)
+        save_tokenizer(tokenizer, staging)
         try:
             staging.rename(cached)  # atomic; a concurrent builder that got there first wins
         except OSError:

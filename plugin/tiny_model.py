@@ -20,7 +20,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from dynahate.plugin.llama3_tokenizer import llama3_special_tokens, llama31_tokenizer
+from dynahate.plugin.llama3_tokenizer import llama3_special_tokens, llama31_tokenizer, save_tokenizer
 
 __all__ = ["TINY_TRAIN_OVERRIDES", "build_tiny_model", "llama31_8b_config", "llama3_special_tokens"]
 
@@ -112,7 +112,7 @@ def build_tiny_model(
     )
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    save_tokenizer(tokenizer, out)
     (out / "TINY_MODEL.json").write_text(
         json.dumps({"note": "tiny random Llama-3-architecture model for pipeline checks, not a real model"}) + "\n"
     )

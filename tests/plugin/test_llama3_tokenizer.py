@@ -6,7 +6,9 @@ to check every post of it too; the project's tests never need it.
 
 from __future__ import annotations
 
+import builtins
 import csv
+import json
 import os
 import subprocess
 import sys
@@ -31,8 +33,15 @@ EDGE_TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return lt.llama31_tokenizer(tmp_path_factory.mktemp("cache"))
+def cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(cache):
+    """Converted from the ranks, not loaded: the cache is empty before it."""
+    assert not any(cache.iterdir())
+    return lt.llama31_tokenizer(cache)
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +104,35 @@ def test_the_conversion_is_cached_and_two_builders_at_once_agree(tmp_path):
     assert (cache / entries[0] / "tokenizer.json").is_file()
     again = lt.llama31_tokenizer(cache)
     assert str(again.encode("Zorblaxians are people")) == outputs[0].strip()
+
+
+def test_a_cached_load_lists_the_added_tokens_and_gives_the_tokenizer_it_converted(cache, tokenizer, monkeypatch):
+    """The cache's ``tokenizer_config.json`` lists the 256 added tokens as ``tokenizer.json`` does, so transformers
+    loads the folder without parsing ``tokenizer.json`` in Python (tokenizers reads it in Rust); what it loads is
+    the tokenizer the conversion made."""
+    (folder,) = cache.iterdir()
+    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
+    listed = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))["added_tokens"]
+    assert len(listed) == 256 and config["added_tokens_decoder"] == {str(entry.pop("id")): entry for entry in listed}
+    opened: list[str] = []
+    real_open = builtins.open
+
+    def spy(file, *args, **kwargs):
+        opened.append(Path(file).name)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", spy)
+    loaded = lt.llama31_tokenizer(cache)
+    monkeypatch.undo()
+    assert "tokenizer_config.json" in opened and "tokenizer.json" not in opened, opened
+    assert loaded.backend_tokenizer.to_str() == tokenizer.backend_tokenizer.to_str()
+    assert ({index: token.__getstate__() for index, token in loaded.added_tokens_decoder.items()}
+            == {index: token.__getstate__() for index, token in tokenizer.added_tokens_decoder.items()})
+    assert (loaded.special_tokens_map, loaded.chat_template, loaded.model_max_length) == (
+        tokenizer.special_tokens_map, tokenizer.chat_template, tokenizer.model_max_length)
+    text = prompts.build_prompt("they're <|eot_id|> 12345 naïve 🙂")
+    assert loaded.encode(text) == tokenizer.encode(text) and loaded.decode(loaded.encode(text)) == tokenizer.decode(
+        tokenizer.encode(text))
 
 
 def test_a_signal_while_the_staging_folder_is_made_leaves_nothing_in_the_cache(tokenizer, monkeypatch, tmp_path):
