@@ -91,6 +91,7 @@ def test_llama31_special_tokens_sit_at_their_ids(tokenizer):
     assert tokenizer.encode("hello")[0] == 128000 and len(tokenizer.encode("hello")) == 2
 
 
+@pytest.mark.integration  # two real processes, each converting the 128,000 ranks (~20 s of CPU)
 def test_the_conversion_is_cached_and_two_builders_at_once_agree(tmp_path):
     cache = tmp_path / "cache"
     code = ("import sys; from dynahate.plugin.llama3_tokenizer import llama31_tokenizer; "

@@ -11,8 +11,8 @@ from dynahate.plugin.prompts import encode_prompt
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return llama31_tokenizer(tmp_path_factory.mktemp("cache"))
+def tokenizer():
+    return llama31_tokenizer()  # the default cache, converted once for every test that reads the tokenizer
 
 
 def test_lengths_are_the_encoded_training_prompts(tokenizer):

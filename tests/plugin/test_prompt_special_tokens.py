@@ -22,8 +22,8 @@ SPECIAL_IDS = range(128_000, 128_256)
 
 
 @pytest.fixture(scope="module")
-def tokenizer(tmp_path_factory):
-    return llama31_tokenizer(tmp_path_factory.mktemp("cache"))
+def tokenizer():
+    return llama31_tokenizer()  # the default cache, converted once for every test that reads the tokenizer
 
 
 def post_span(tokenizer, post: str) -> tuple[list[int], list[int]]:
