@@ -135,7 +135,7 @@ def save_tokenizer(tokenizer, folder: Path) -> None:
     transformers 4 wrote them there as ``added_tokens_decoder``, and Meta's own ``tokenizer_config.json`` for
     Llama 3.1 has them; transformers 5 leaves them out for a tokenizers-backed tokenizer, and a folder without
     them is loaded by its legacy path, which parses the whole 17 MB ``tokenizer.json`` in Python a second time
-    to find them. With them, a load takes a third less time and gives the same tokenizer
+    to find them. With them, a load takes about a quarter less time and gives the same tokenizer
     (``benchmarks/tokenizer_load.py``). The entries are the tokenizer's own, as ``tokenizer.json`` lists them.
     """
     tokenizer.save_pretrained(folder)
