@@ -23,8 +23,9 @@ from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
 from typing import cast
 
-from dynahate.core.atomic import temporary_folder
+from dynahate.core.atomic import atomic_write_text, temporary_folder
 from dynahate.core.errors import DynahateError
+from dynahate.core.json_io import read_json
 
 DISTRIBUTION = "llama-models"
 TOKENIZER_MODEL = "llama_models/llama3/tokenizer.model"
@@ -140,11 +141,12 @@ def save_tokenizer(tokenizer, folder: Path) -> None:
     """
     tokenizer.save_pretrained(folder)
     config_file = Path(folder) / "tokenizer_config.json"
-    config = json.loads(config_file.read_text(encoding="utf-8"))
+    config = read_json(config_file, "the tokenizer config transformers just wrote")
     config["added_tokens_decoder"] = {
         str(index): token.__getstate__() for index, token in sorted(tokenizer.added_tokens_decoder.items())
     }
-    config_file.write_text(json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False) + "\n", encoding="utf-8")
+    atomic_write_text(config_file, json.dumps(config, indent=2, sort_keys=True, ensure_ascii=False,
+                                              allow_nan=False) + "\n")
 
 
 def llama31_tokenizer(cache_dir: str | Path | None = None):
