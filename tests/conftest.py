@@ -157,6 +157,28 @@ def tiny_model(tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "tiny-model", build_tiny_model)
 
 
+def _tokenizer_state(tokenizer) -> tuple:
+    """What a test could change on a loaded tokenizer and another test would then see."""
+    backend = tokenizer.backend_tokenizer
+    return (len(tokenizer), tokenizer.chat_template, sorted(tokenizer.special_tokens_map.items()),
+            tokenizer.padding_side, tokenizer.truncation_side, tokenizer.model_max_length, backend.truncation,
+            backend.padding, backend.encode_special_tokens, tokenizer.split_special_tokens)
+
+
+@pytest.fixture(scope="session")
+def llama31():
+    """The offline Llama 3.1 tokenizer (the default cache, :func:`~dynahate.plugin.llama3_tokenizer.llama31_tokenizer`),
+    loaded once per worker for the tests that only encode with it: a load parses its 17 MB ``tokenizer.json``
+    twice, and :mod:`dynahate.plugin.prompts` keeps a plain-text copy of each tokenizer's backend. A test that
+    changes it fails the session: the others would see the change."""
+    from dynahate.plugin.llama3_tokenizer import llama31_tokenizer
+
+    tokenizer = llama31_tokenizer()
+    before = _tokenizer_state(tokenizer)
+    yield tokenizer
+    assert _tokenizer_state(tokenizer) == before, "a test changed the shared tokenizer (fixture llama31)"
+
+
 @pytest.fixture(scope="session")
 def llama3_template(tiny_model):
     """(tokenizer, template): LLaMA-Factory's ``llama3`` template on the tiny model's tokenizer, as training renders

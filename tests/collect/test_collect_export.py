@@ -73,7 +73,7 @@ def test_the_csv_has_dynahate_s_columns_quoting_and_pairs_and_prepare_reads_it(r
     assert {row["split"] for row in by_id.values()} == {"train", "dev", "test"}
     contents = read_dynahate_csv(out)  # the reader of `dynahate prepare`, unchanged
     assert len(contents.rows) == 22 and contents.skipped == [] and contents.missing_metadata_columns == []
-    prepared = run_main(["prepare", "--csv", str(out), "--out", str(tmp_path / "data")])
+    prepared = run_main(["prepare", "--csv", str(out), "--out", str(tmp_path / "data"), "--tokenizer", "none"])
     assert prepared.returncode == 0, prepared.stderr
 
 

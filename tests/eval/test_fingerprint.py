@@ -48,7 +48,7 @@ def test_missing_or_other_kinds_are_not_comparable():
 
 def test_a_prepared_split_names_the_csv_it_came_from(tmp_path):
     csv = FIXTURES / "dynahate_sample.csv"
-    run_main(["prepare", "--csv", str(csv), "--out", str(tmp_path / "data")])
+    run_main(["prepare", "--csv", str(csv), "--out", str(tmp_path / "data"), "--tokenizer", "none"])
     split = load_split(tmp_path / "data" / "dynahate_test.jsonl")
     assert split.source_blob == git_blob_sha1(csv)
     assert json.loads((tmp_path / "data" / "prepare_report.json").read_text())["source"]["git_blob_sha1"] == \

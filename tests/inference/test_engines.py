@@ -57,15 +57,21 @@ def test_options_reach_the_engines(loaded):
     assert (generate.batch_size, generate.cutoff_len) == (5, 99)
 
 
-@pytest.mark.parametrize("mode", sorted(ENGINES))
-def test_every_engine_has_the_whole_interface(tiny_model, mode):
-    """Every engine the table builds has each member of the Engine protocol, ``budget_lowered`` included (None
-    until an out-of-memory batch lowers the score engine's budget), so eval and predict read it plainly."""
+@pytest.fixture(scope="module")
+def tiny_loaded(tiny_model):
+    """The tiny model and its tokenizer, untrained: enough to build an engine, loaded once for the module."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    return AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
+
+
+@pytest.mark.parametrize("mode", sorted(ENGINES))
+def test_every_engine_has_the_whole_interface(tiny_loaded, mode):
+    """Every engine the table builds has each member of the Engine protocol, ``budget_lowered`` included (None
+    until an out-of-memory batch lowers the score engine's budget), so eval and predict read it plainly."""
     from dynahate.inference.engine import Engine
 
-    model, tokenizer = AutoModelForCausalLM.from_pretrained(tiny_model), AutoTokenizer.from_pretrained(tiny_model)
+    model, tokenizer = tiny_loaded
     engine = build_engine(mode, model, tokenizer, EngineOptions(progress=False))
     assert isinstance(engine, Engine)
     assert engine.budget_lowered is None

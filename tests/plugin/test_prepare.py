@@ -181,14 +181,12 @@ def test_new_files_get_the_mode_the_umask_gives(sample_csv, tmp_path, umask):
 
 # --- prompt lengths in tokens (--tokenizer, --cutoff-len) ------------------------------------------
 
-def test_cli_reports_prompt_lengths_in_llama31_tokens_by_default(sample_csv, tmp_path):
-    from dynahate.plugin.llama3_tokenizer import llama31_tokenizer
-
+def test_cli_reports_prompt_lengths_in_llama31_tokens_by_default(sample_csv, tmp_path, llama31):
     proc = run_main(["prepare", "--csv", str(sample_csv), "--out", str(tmp_path / "d"),
                     "--cutoff-len", "64"])
     report = json.loads((tmp_path / "d" / "prepare_report.json").read_text())["prompt_tokens"]
     assert report["tokenizer"] == "llama31-offline" and report["cutoff_len"] == 64
-    tokenizer = llama31_tokenizer()
+    tokenizer = llama31  # the same cache, loaded by the fixture
     for split in SPLITS:
         lengths = sorted(len(prompts.encode_prompt(tokenizer, r["input"]))
                          for r in read_jsonl(data_file(tmp_path / "d", split)))

@@ -6,13 +6,12 @@ import pytest
 
 from dynahate.core.errors import DynahateError
 from dynahate.plugin.data import prompt_lengths as pl
-from dynahate.plugin.llama3_tokenizer import llama31_tokenizer
 from dynahate.plugin.prompts import encode_prompt
 
 
-@pytest.fixture(scope="module")
-def tokenizer():
-    return llama31_tokenizer()  # the default cache, converted once for every test that reads the tokenizer
+@pytest.fixture
+def tokenizer(llama31):
+    return llama31  # the default cache, loaded once per worker for every test that only encodes
 
 
 def test_lengths_are_the_encoded_training_prompts(tokenizer):

@@ -6,10 +6,8 @@ from dynahate.serve.completions import served_model_name
 from dynahate.serve.logprobs import TokenTexts
 
 
-def test_a_token_holding_part_of_a_character_has_its_own_bytes():
-    from dynahate.plugin.llama3_tokenizer import llama31_tokenizer
-
-    tokenizer = llama31_tokenizer()
+def test_a_token_holding_part_of_a_character_has_its_own_bytes(llama31):
+    tokenizer = llama31
     texts = TokenTexts(tokenizer)
     text = "é€🙂 hate<|eot_id|>"
     ids = tokenizer.encode(text, add_special_tokens=False)
