@@ -5,8 +5,6 @@ the card; then each file is checked, and every figure the card gives about the r
 import csv
 import json
 
-from scipy.stats import binomtest
-
 from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES
 from dynahate.testing.cli import SAMPLE_CSV
 from dynahate.testing.loop_demo import LoopOptions, continue_overrides, run_loop
@@ -46,6 +44,8 @@ def test_a_round_collected_exported_and_trained_on_reaches_the_next_card(trained
     assert r8["examples"] == summary["splits"]["test"]
     card = paths["card"].read_text()
     right = round(r8["accuracy"] * r8["examples"])
+    from scipy.stats import binomtest
+
     interval = binomtest(right, r8["examples"]).proportion_ci(method="wilson")
     for line in [
         f"{summary['rows']} rows exported (train / dev / test: {summary['splits']['train']} / "

@@ -2,11 +2,12 @@
 
 from pathlib import Path
 
-from dynahate.serve.completions import served_model_name
-from dynahate.serve.logprobs import TokenTexts
+# serve's modules import transformers and LLaMA-Factory: imported in the tests, so that collecting the suite stays fast
 
 
 def test_a_token_holding_part_of_a_character_has_its_own_bytes(llama31):
+    from dynahate.serve.logprobs import TokenTexts
+
     tokenizer = llama31
     texts = TokenTexts(tokenizer)
     text = "é€🙂 hate<|eot_id|>"
@@ -19,6 +20,8 @@ def test_a_token_holding_part_of_a_character_has_its_own_bytes(llama31):
 
 
 def test_the_served_name_is_api_model_name_else_the_hub_repo_else_the_run_folder(tmp_path):
+    from dynahate.serve.completions import served_model_name
+
     run = tmp_path / "my-run"
     assert served_model_name(run, None, environ={}) == "my-run"
     assert served_model_name(Path(str(run) + "/."), None, environ={}) == "my-run"
