@@ -2,10 +2,11 @@
 
 ``Figure.tight_layout`` leaves a placeholder layout engine on the figure, and ``savefig`` then draws the figure once
 without rendering, to lay it out, before the draw it renders. ``png_bytes`` removes the engine after the tight layout,
-so the figure is drawn once. This script draws the plots of a score-mode split of 400 posts (confusion matrix, ROC,
-precision-recall, reliability with a fitted temperature) and of a generate-mode split with invalid answers, both
-ways alternately ``--runs`` times in this one process, checks that every PNG is byte for byte the same, and prints
-the median time of each and the ratio.
+so the figure is drawn once. This script draws every kind of PNG the project makes: the plots of a score-mode split
+of 400 posts (confusion matrix, ROC, precision-recall, reliability with a fitted temperature) and of a generate-mode
+split with invalid answers, HateCheck's accuracy per functional test and compare's accuracy per round, both ways
+alternately ``--runs`` times in this one process, checks that every PNG is byte for byte the same, and prints the
+median time of each and the ratio.
 
     python benchmarks/plot_speed.py [--runs 7]
 """
@@ -22,7 +23,9 @@ from typing import Any, cast
 import numpy as np
 
 from dynahate.eval import plots
+from dynahate.eval.compare.report import per_round_plot
 from dynahate.eval.decision.calibration import calibration, fit_temperature
+from dynahate.eval.hatecheck.results import GROUPS, functionality_plot
 from dynahate.eval.predictions import Prediction
 
 
@@ -35,6 +38,15 @@ def _laid_out_twice(fig) -> bytes:
     fig.savefig(buffer, format="png", dpi=120)
     plt.close(fig)
     return buffer.getvalue()
+
+
+_FUNCTIONALITIES = {f"{prefix}_case_{i}": {"n": 40 + i, "accuracy": 0.5 + 0.2 * i, "gold": gold}
+                    for prefix in GROUPS for i, gold in enumerate(("hate", "not hate", "mixed"))}
+_COMPARISON = {"a": {"name": "adapter A"}, "b": {"name": "adapter B"},
+               "splits": {split: {"rounds": {name: {"n": 500 + 10 * i, "accuracy": {"a": 0.8 + 0.01 * i,
+                                                                                     "b": 0.82 + 0.012 * i}}
+                                             for i, name in enumerate(("R1", "R2", "R3", "R4"))}}
+                          for split in ("dev", "test")}}
 
 
 def _splits() -> list[tuple[str, list[Prediction], str, Any]]:
@@ -55,6 +67,8 @@ def _draw(render: Callable, splits) -> tuple[dict[str, bytes], float]:
     out = {}
     for name, predictions, mode, calibrated in splits:
         out.update(plots.split_plots(name, predictions, mode, calibrated))
+    out["hatecheck_functionalities.png"] = functionality_plot(_FUNCTIONALITIES, "score")
+    out["compare_rounds.png"] = per_round_plot(_COMPARISON)
     return out, time.perf_counter() - start
 
 
