@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import builtins
 import csv
-import json
 import os
 import subprocess
 import sys
@@ -22,6 +21,7 @@ from dynahate.plugin import llama3_tokenizer as lt
 from dynahate.plugin import prompts
 from dynahate.testing.cli import SAMPLE_CSV
 from dynahate.testing.cli_refusal import sigint_right_after
+from dynahate.testing.tokenizers import listed_added_tokens, tokenizer_identity
 
 SAMPLE = SAMPLE_CSV
 # Where Llama 3's split pattern and byte-level BPE are easy to get wrong.
@@ -112,9 +112,8 @@ def test_a_cached_load_lists_the_added_tokens_and_gives_the_tokenizer_it_convert
     loads the folder without parsing ``tokenizer.json`` in Python (tokenizers reads it in Rust); what it loads is
     the tokenizer the conversion made."""
     (folder,) = cache.iterdir()
-    config = json.loads((folder / "tokenizer_config.json").read_text(encoding="utf-8"))
-    listed = json.loads((folder / "tokenizer.json").read_text(encoding="utf-8"))["added_tokens"]
-    assert len(listed) == 256 and config["added_tokens_decoder"] == {str(entry.pop("id")): entry for entry in listed}
+    in_config, in_tokenizer_json = listed_added_tokens(folder)
+    assert len(in_tokenizer_json) == 256 and in_config == in_tokenizer_json
     opened: list[str] = []
     real_open = builtins.open
 
@@ -126,11 +125,7 @@ def test_a_cached_load_lists_the_added_tokens_and_gives_the_tokenizer_it_convert
     loaded = lt.llama31_tokenizer(cache)
     monkeypatch.undo()
     assert "tokenizer_config.json" in opened and "tokenizer.json" not in opened, opened
-    assert loaded.backend_tokenizer.to_str() == tokenizer.backend_tokenizer.to_str()
-    assert ({index: token.__getstate__() for index, token in loaded.added_tokens_decoder.items()}
-            == {index: token.__getstate__() for index, token in tokenizer.added_tokens_decoder.items()})
-    assert (loaded.special_tokens_map, loaded.chat_template, loaded.model_max_length) == (
-        tokenizer.special_tokens_map, tokenizer.chat_template, tokenizer.model_max_length)
+    assert tokenizer_identity(loaded) == tokenizer_identity(tokenizer)
     text = prompts.build_prompt("they're <|eot_id|> 12345 naïve 🙂")
     assert loaded.encode(text) == tokenizer.encode(text) and loaded.decode(loaded.encode(text)) == tokenizer.decode(
         tokenizer.encode(text))

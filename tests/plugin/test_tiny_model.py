@@ -1,6 +1,5 @@
 """The tiny CPU model: Llama architecture, Llama 3.1's own tokenizer (128,256 tokens); its training overrides."""
 
-import json
 import os
 import subprocess
 import sys
@@ -8,6 +7,7 @@ from pathlib import Path
 
 from dynahate.plugin.tiny_model import TINY_TRAIN_OVERRIDES, llama3_special_tokens
 from dynahate.testing.cli import REPO, run_main
+from dynahate.testing.tokenizers import listed_added_tokens
 
 
 def test_tiny_model_is_llama3_shaped_and_speaks_llama31_tokens(tiny_model):
@@ -31,9 +31,8 @@ def test_tiny_model_is_llama3_shaped_and_speaks_llama31_tokens(tiny_model):
     # the ids any Llama 3 tokenizer gives ("hello" 15339, " world" 1917): the real vocabulary
     assert tokenizer.encode("hello world", add_special_tokens=False) == [15339, 1917]
     # the added tokens listed in the config too, as tokenizer.json lists them (transformers' short load)
-    config = json.loads((tiny_model / "tokenizer_config.json").read_text(encoding="utf-8"))
-    listed = json.loads((tiny_model / "tokenizer.json").read_text(encoding="utf-8"))["added_tokens"]
-    assert config["added_tokens_decoder"] == {str(entry.pop("id")): entry for entry in listed}
+    in_config, in_tokenizer_json = listed_added_tokens(tiny_model)
+    assert len(in_tokenizer_json) == 256 and in_config == in_tokenizer_json
 
 
 def test_tiny_model_is_reproducible(tiny_model, tmp_path):
